@@ -1,0 +1,247 @@
+//! The audit log: append-only and hash-chained. Each entry's hash is
+//! SHA-256(previous hash ‖ canonical JSON of the entry), and the head (last sequence number
+//! and hash) is kept in `settings` and updated in the same transaction. Verification walks
+//! the chain: an edited entry breaks its own hash, a deleted entry breaks the next link, and
+//! a truncated tail no longer matches the head.
+//!
+//! Appending first bumps the head row (`UPDATE … RETURNING`), which takes its row lock on
+//! PostgreSQL and so serialises concurrent appenders without a dialect-specific lock.
+
+use crate::clock::{Entropy, new_id};
+use crate::error::{Error, Result};
+use crate::store::Tx;
+use crate::time::{from_us, to_us};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+const HEAD_KEY: &str = "audit_head";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit entry as read back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub reason: Option<String>,
+    /// `{field: [before, after]}` for changes; `{}` for reads.
+    pub diff: serde_json::Value,
+}
+
+/// What is appended.
+#[derive(Debug, Clone)]
+pub(crate) struct NewEntry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub reason: Option<&'a str>,
+    pub diff: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+fn entry_hash(prev: &str, id: &str, at_us: i64, e: &NewEntry<'_>) -> String {
+    let canonical = serde_json::json!({
+        "id": id, "at_us": at_us, "actor": e.actor, "action": e.action,
+        "target": e.target, "reason": e.reason, "diff": e.diff,
+    });
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Build a `{field: [before, after]}` diff from pairs, leaving out unchanged fields.
+pub(crate) fn diff(pairs: &[(&str, serde_json::Value, serde_json::Value)]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, before, after) in pairs {
+        if before != after {
+            m.insert((*k).to_owned(), serde_json::json!([before, after]));
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Append one entry inside the caller's transaction.
+pub(crate) async fn append(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+    e: NewEntry<'_>,
+) -> Result<()> {
+    let head_json: Option<String> = sqlx::query_scalar(
+        "UPDATE settings SET version = version + 1 WHERE key = $1 RETURNING value",
+    )
+    .bind(HEAD_KEY)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let head: Head = match head_json {
+        Some(j) => {
+            serde_json::from_str(&j).map_err(|e| Error::Internal(format!("audit head: {e}")))?
+        }
+        None => {
+            sqlx::query("INSERT INTO settings (key, value, version) VALUES ($1, $2, 1)")
+                .bind(HEAD_KEY)
+                .bind(serde_json::json!({"seq": 0, "hash": GENESIS}).to_string())
+                .execute(&mut **tx)
+                .await?;
+            Head {
+                seq: 0,
+                hash: GENESIS.into(),
+            }
+        }
+    };
+    let id = new_id(now, entropy).to_string();
+    let at_us = to_us(now);
+    let hash = entry_hash(&head.hash, &id, at_us, &e);
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_log (id, at_us, actor, action, target, reason, diff, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+    )
+    .bind(&id)
+    .bind(at_us)
+    .bind(e.actor)
+    .bind(e.action)
+    .bind(e.target)
+    .bind(e.reason)
+    .bind(e.diff.to_string())
+    .bind(&head.hash)
+    .bind(&hash)
+    .fetch_one(&mut **tx)
+    .await?;
+    let new_head =
+        serde_json::to_string(&Head { seq, hash }).map_err(|e| Error::Internal(e.to_string()))?;
+    sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+        .bind(new_head)
+        .bind(HEAD_KEY)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn row_to_entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    let diff: String = r.try_get("diff")?;
+    Ok(AuditEntry {
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        at: from_us(r.try_get("at_us")?),
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        reason: r.try_get("reason")?,
+        diff: serde_json::from_str(&diff).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// Entries about one target, newest first.
+pub(crate) async fn for_target(
+    pool: &sqlx::AnyPool,
+    target: &str,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT seq, id, at_us, actor, action, target, reason, diff FROM audit_log \
+         WHERE target = $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(target)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(row_to_entry).collect()
+}
+
+/// Entries after `after_seq`, oldest first (paging through the whole log).
+pub(crate) async fn page(
+    pool: &sqlx::AnyPool,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT seq, id, at_us, actor, action, target, reason, diff FROM audit_log \
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(row_to_entry).collect()
+}
+
+/// Result of walking the chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: i64,
+    pub head_hash: String,
+}
+
+/// Walk the whole chain; `Err(AuditTampered(seq))` names the first entry that fails.
+pub(crate) async fn verify(pool: &sqlx::AnyPool) -> Result<VerifyReport> {
+    let mut prev = GENESIS.to_owned();
+    let mut count = 0i64;
+    let mut last_seq = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, id, at_us, actor, action, target, reason, diff, prev_hash, hash \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(last_seq)
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let entry = row_to_entry(r)?;
+            let stored_prev: String = r.try_get("prev_hash")?;
+            let stored_hash: String = r.try_get("hash")?;
+            let diff_text: String = r.try_get("diff")?;
+            let diff: serde_json::Value =
+                serde_json::from_str(&diff_text).map_err(|_| Error::AuditTampered(entry.seq))?;
+            let recomputed = entry_hash(
+                &prev,
+                &entry.id,
+                to_us(entry.at),
+                &NewEntry {
+                    actor: &entry.actor,
+                    action: &entry.action,
+                    target: &entry.target,
+                    reason: entry.reason.as_deref(),
+                    diff,
+                },
+            );
+            if stored_prev != prev || stored_hash != recomputed {
+                return Err(Error::AuditTampered(entry.seq));
+            }
+            prev = stored_hash;
+            count += 1;
+            last_seq = entry.seq;
+        }
+    }
+    let head_json: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(HEAD_KEY)
+        .fetch_optional(pool)
+        .await?;
+    let head = match head_json {
+        Some(j) => serde_json::from_str::<Head>(&j).map_err(|_| Error::AuditTampered(last_seq))?,
+        None => Head {
+            seq: 0,
+            hash: GENESIS.into(),
+        },
+    };
+    if head.seq != last_seq || head.hash != prev {
+        return Err(Error::AuditTampered(head.seq.max(last_seq)));
+    }
+    Ok(VerifyReport {
+        entries: count,
+        head_hash: prev,
+    })
+}

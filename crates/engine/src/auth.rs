@@ -1,0 +1,898 @@
+//! Customer self-service flows: register, verify email, sign in and out, password reset,
+//! change password, change email, and the customer's own sessions. Each flow is one
+//! transaction; every sign-in attempt is recorded. Responses never reveal whether an email
+//! address has an account: unknown addresses cost the same argon2id work as wrong passwords,
+//! registration and reset requests answer identically either way.
+
+use crate::customers::{
+    self, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
+    row_to_customer,
+};
+use crate::error::{Error, Result};
+use crate::normalize;
+use crate::outbox::enqueue;
+use crate::store::Tx;
+use crate::time::{from_us, to_us};
+use crate::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
+use crate::{Engine, clock::new_id};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// Where a request came from; recorded with attempts and sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequestContext {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl RequestContext {
+    fn bounded(&self) -> (String, String) {
+        (
+            self.ip.chars().take(64).collect(),
+            self.user_agent.chars().take(512).collect(),
+        )
+    }
+}
+
+/// What a new customer gives at registration.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub locale: Option<String>,
+    pub phone: Option<String>,
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// A session as shown to its owner or to staff (never the token).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+}
+
+/// A successful sign-in: the opaque token to hand to the client, once.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: SessionInfo,
+}
+
+/// Longest password accepted at sign-in; longer input is refused before any hashing work.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn device_label(user_agent: &str) -> String {
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(r) if r.name != "UNKNOWN" => {
+            if r.os != "UNKNOWN" {
+                format!("{} on {}", r.name, r.os)
+            } else {
+                r.name.to_string()
+            }
+        }
+        _ => "Unknown device".into(),
+    }
+}
+
+fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionInfo> {
+    let id: String = r.try_get("id")?;
+    let cid: String = r.try_get("customer_id")?;
+    Ok(SessionInfo {
+        id: Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))?,
+        customer_id: Uuid::parse_str(&cid).map_err(|e| Error::Internal(e.to_string()))?,
+        created_at: from_us(r.try_get("created_us")?),
+        last_seen_at: from_us(r.try_get("last_seen_us")?),
+        idle_expires_at: from_us(r.try_get("idle_expires_us")?),
+        absolute_expires_at: from_us(r.try_get("absolute_expires_us")?),
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        device: r.try_get("device")?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, customer_id, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device";
+
+impl Engine {
+    /// Register a customer. Answers the same whether or not the address already has an
+    /// account; in that case the owner is emailed instead of a second account being made.
+    pub async fn register(&self, input: RegisterInput, ctx: &RequestContext) -> Result<()> {
+        let email = normalize::email(&input.email)?;
+        let name = normalize::text("display_name", &input.display_name, 200)?;
+        let locale = check_locale(input.locale.as_deref().unwrap_or("en"))?;
+        let phone = match input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(p) => Some(normalize::phone(p, self.config.default_region)?),
+            None => None,
+        };
+        let attributes = check_attributes(
+            input.attributes.as_ref().unwrap_or(&json!({})),
+            self.config.max_attributes_bytes,
+        )?;
+        let local = email.key.split('@').next().unwrap_or_default().to_owned();
+        self.config
+            .policy
+            .check(&input.password, &[&email.key, &local, &name], false)?;
+        let password = input.password.clone();
+        let entropy = self.entropy.clone();
+        // Hash before looking the address up, so both answers cost the same.
+        let hash = self
+            .hashing(move |h| h.hash(&password, entropy.as_ref()))
+            .await??;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT email FROM customers WHERE email_key = $1")
+                .bind(&email.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(existing_email) = existing {
+            enqueue(
+                &mut tx,
+                self,
+                "account_exists",
+                &existing_email,
+                "Someone tried to register with your email address",
+                &format!(
+                    "Someone (maybe you) tried to create an account with this address, which already has one.\n\
+                     If it was you, sign in or reset your password at {}/reset.\nIf not, you can ignore this email.\n",
+                    self.config.public_url
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let id = new_id(now, self.entropy.as_ref());
+        sqlx::query(
+            "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, locale, attributes, \
+             status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, version) \
+             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, 'active', 'standard', '[]', $8, 0, $9, $9, 1)",
+        )
+        .bind(id.to_string())
+        .bind(&email.display)
+        .bind(&email.key)
+        .bind(phone.clone())
+        .bind(&name)
+        .bind(&locale)
+        .bind(&attributes)
+        .bind(&hash)
+        .bind(to_us(now))
+        .execute(&mut *tx)
+        .await?;
+        let c = customers::load(&mut tx, id).await?;
+        self.send_verification(&mut tx, &c).await?;
+        let (ip, _) = ctx.bounded();
+        self.audit(
+            &mut tx,
+            &format!("customer:{id}"),
+            "customer.registered",
+            &format!("customer:{id}"),
+            None,
+            json!({"email": [null, email.display], "ip": ip}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queue a verification email for the customer's current address.
+    pub(crate) async fn send_verification(&self, tx: &mut Tx, c: &Customer) -> Result<()> {
+        let token = self
+            .issue_token(
+                tx,
+                VERIFY_EMAIL,
+                c.id,
+                &c.email,
+                self.config.verify_email_ttl,
+            )
+            .await?;
+        enqueue(
+            tx,
+            self,
+            VERIFY_EMAIL,
+            &c.email,
+            "Confirm your email address",
+            &format!(
+                "Hello {},\n\nConfirm your email address by opening this link within 24 hours:\n{}/verify?token={token}\n",
+                c.display_name, self.config.public_url
+            ),
+        )
+        .await
+    }
+
+    /// Queue a password-reset email.
+    pub(crate) async fn send_reset(&self, tx: &mut Tx, c: &Customer) -> Result<()> {
+        let token = self
+            .issue_token(
+                tx,
+                RESET_PASSWORD,
+                c.id,
+                &c.email,
+                self.config.reset_password_ttl,
+            )
+            .await?;
+        enqueue(
+            tx,
+            self,
+            RESET_PASSWORD,
+            &c.email,
+            "Reset your password",
+            &format!(
+                "Someone asked to reset the password for this account. If it was you, open this link within 30 minutes:\n\
+                 {}/reset?token={token}\nIf not, you can ignore this email; your password has not changed.\n",
+                self.config.public_url
+            ),
+        )
+        .await
+    }
+
+    async fn issue_token(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        customer: Uuid,
+        email: &str,
+        ttl: Duration,
+    ) -> Result<String> {
+        let now = self.now();
+        let (token, digest) = tokens::new_token(self.entropy.as_ref());
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, kind, customer_id, email, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(digest)
+        .bind(kind)
+        .bind(customer.to_string())
+        .bind(email)
+        .bind(to_us(now))
+        .bind(to_us(now + ttl))
+        .execute(&mut **tx)
+        .await?;
+        Ok(token)
+    }
+
+    /// Consume a single-use token of `kind`: (customer id, address it was sent to).
+    async fn consume_token(&self, tx: &mut Tx, kind: &str, token: &str) -> Result<(Uuid, String)> {
+        if token.len() > 256 {
+            return Err(Error::InvalidToken);
+        }
+        let now = to_us(self.now());
+        let row = sqlx::query(
+            "UPDATE tokens SET used_us = $1 WHERE token_hash = $2 AND kind = $3 AND used_us IS NULL AND expires_us > $1 \
+             RETURNING customer_id, email",
+        )
+        .bind(now)
+        .bind(tokens::digest(token))
+        .bind(kind)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::InvalidToken)?;
+        let cid: String = row.try_get("customer_id")?;
+        let email: String = row.try_get("email")?;
+        Ok((
+            Uuid::parse_str(&cid).map_err(|e| Error::Internal(e.to_string()))?,
+            email,
+        ))
+    }
+
+    /// Confirm an email address from the emailed token.
+    pub async fn verify_email(&self, token: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let (id, email) = self.consume_token(&mut tx, VERIFY_EMAIL, token).await?;
+        let c = customers::load(&mut tx, id).await?;
+        if c.email != email || c.status == CustomerStatus::Erased {
+            // The address changed since the link was sent.
+            return Err(Error::InvalidToken);
+        }
+        if !c.email_verified {
+            self.bump_customer(
+                &mut tx,
+                id,
+                c.version,
+                self.now(),
+                "email_verified = 1",
+                |q| q,
+            )
+            .await?;
+            self.audit(
+                &mut tx,
+                &format!("customer:{id}"),
+                "customer.email_verified",
+                &format!("customer:{id}"),
+                None,
+                json!({"email_verified": [false, true]}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sign in with email and password. Every attempt is recorded; repeated failures on one
+    /// account are throttled for a while rather than locking the account.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn> {
+        let email = normalize::email(email).map_err(|_| Error::InvalidCredentials)?;
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::invalid(
+                "password",
+                "passwords are at most 1024 bytes",
+            ));
+        }
+        let now = self.now();
+        let window_start = to_us(now - self.config.throttle_window);
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(&email.key)
+        .bind(window_start)
+        .fetch_one(self.store.reader())
+        .await?;
+        let sql =
+            format!("SELECT password_hash, {CUSTOMER_COLUMNS} FROM customers WHERE email_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&email.key)
+            .fetch_optional(self.store.reader())
+            .await?;
+        let found = match &row {
+            Some(r) => Some((
+                row_to_customer(r)?,
+                r.try_get::<Option<String>, _>("password_hash")?,
+            )),
+            None => None,
+        };
+        let customer_id = found.as_ref().map(|(c, _)| c.id);
+        if failures >= self.config.throttle_failures {
+            let mut tx = self.store.begin().await?;
+            self.record_attempt(
+                &mut tx,
+                &email.key,
+                customer_id,
+                "failure",
+                "throttled",
+                ctx,
+            )
+            .await?;
+            tx.commit().await?;
+            let secs = self.config.throttle_window.num_seconds().max(1);
+            return Err(Error::RateLimited(std::time::Duration::from_secs(
+                u64::try_from(secs).unwrap_or(60),
+            )));
+        }
+        let pw = password.to_owned();
+        let stored = found
+            .as_ref()
+            .filter(|(c, _)| c.status != CustomerStatus::Erased)
+            .and_then(|(_, h)| h.clone());
+        let (matches, rehash) = self
+            .hashing(move |h| match stored {
+                Some(phc) => {
+                    let ok = h.verify(&pw, &phc).unwrap_or(false);
+                    let rehash = ok && h.needs_rehash(&phc);
+                    (ok, rehash.then(|| pw))
+                }
+                None => {
+                    h.verify_dummy(&pw);
+                    (false, None)
+                }
+            })
+            .await?;
+        let new_hash = match rehash {
+            Some(pw) => {
+                let entropy = self.entropy.clone();
+                Some(
+                    self.hashing(move |h| h.hash(&pw, entropy.as_ref()))
+                        .await??,
+                )
+            }
+            None => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let Some((customer, _)) = found.filter(|_| matches) else {
+            let reason = if customer_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            self.record_attempt(&mut tx, &email.key, customer_id, "failure", reason, ctx)
+                .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        };
+        let refused = match customer.status {
+            CustomerStatus::Active => None,
+            CustomerStatus::Locked => Some("locked"),
+            CustomerStatus::Disabled => Some("disabled"),
+            CustomerStatus::Erased => Some("erased"),
+        };
+        if let Some(why) = refused {
+            self.record_attempt(&mut tx, &email.key, customer_id, "failure", why, ctx)
+                .await?;
+            tx.commit().await?;
+            return Err(Error::AccountUnavailable(why));
+        }
+        self.record_attempt(&mut tx, &email.key, customer_id, "success", "ok", ctx)
+            .await?;
+        let signed_in = self.create_session(&mut tx, customer.id, ctx).await?;
+        sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
+            .bind(to_us(now))
+            .bind(customer.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if let Some(h) = new_hash {
+            // Only if nobody changed the password meanwhile.
+            sqlx::query("UPDATE customers SET password_hash = $1 WHERE id = $2 AND version = $3")
+                .bind(h)
+                .bind(customer.id.to_string())
+                .bind(customer.version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(signed_in)
+    }
+
+    async fn record_attempt(
+        &self,
+        tx: &mut Tx,
+        email_key: &str,
+        customer: Option<Uuid>,
+        outcome: &str,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let (ip, ua) = ctx.bounded();
+        sqlx::query(
+            "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, 'password', $6, $7)",
+        )
+        .bind(to_us(self.now()))
+        .bind(email_key)
+        .bind(customer.map(|c| c.to_string()))
+        .bind(outcome)
+        .bind(reason)
+        .bind(ip)
+        .bind(ua)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_session(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn> {
+        let now = self.now();
+        let (token, digest) = tokens::new_token(self.entropy.as_ref());
+        let id = new_id(now, self.entropy.as_ref());
+        let (ip, ua) = ctx.bounded();
+        let absolute = now + self.config.session_absolute;
+        let idle = (now + self.config.session_idle).min(absolute);
+        let device = device_label(&ua);
+        sqlx::query(
+            "INSERT INTO sessions (id, customer_id, token_hash, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id.to_string())
+        .bind(customer.to_string())
+        .bind(digest)
+        .bind(to_us(now))
+        .bind(to_us(idle))
+        .bind(to_us(absolute))
+        .bind(&ip)
+        .bind(&ua)
+        .bind(&device)
+        .execute(&mut **tx)
+        .await?;
+        Ok(SignedIn {
+            token,
+            session: SessionInfo {
+                id,
+                customer_id: customer,
+                created_at: now,
+                last_seen_at: now,
+                idle_expires_at: idle,
+                absolute_expires_at: absolute,
+                ip,
+                user_agent: ua,
+                device,
+            },
+        })
+    }
+
+    /// Check a session token and extend its idle timeout. Unknown, revoked and expired
+    /// tokens all give [`Error::InvalidSession`].
+    pub async fn validate_session(&self, token: &str) -> Result<SessionInfo> {
+        if token.len() > 256 {
+            return Err(Error::InvalidSession);
+        }
+        let now = self.now();
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE token_hash = $1 AND revoked_us IS NULL \
+             AND idle_expires_us > $2 AND absolute_expires_us > $2 \
+             AND EXISTS (SELECT 1 FROM customers c WHERE c.id = s.customer_id AND c.status = 'active')"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tokens::digest(token))
+            .bind(to_us(now))
+            .fetch_optional(self.store.reader())
+            .await?
+            .ok_or(Error::InvalidSession)?;
+        let mut s = session_from_row(&row)?;
+        // Touch at most once a minute: validation is hot, writes are not free.
+        if now - s.last_seen_at > Duration::seconds(60) {
+            let idle = (now + self.config.session_idle).min(s.absolute_expires_at);
+            let mut tx = self.store.begin().await?;
+            sqlx::query("UPDATE sessions SET last_seen_us = $1, idle_expires_us = $2, version = version + 1 WHERE id = $3")
+                .bind(to_us(now))
+                .bind(to_us(idle))
+                .bind(s.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            s.last_seen_at = now;
+            s.idle_expires_at = idle;
+        }
+        Ok(s)
+    }
+
+    /// End the session this token belongs to. Unknown tokens are not an error.
+    pub async fn sign_out(&self, token: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query("UPDATE sessions SET revoked_us = $1, version = version + 1 WHERE token_hash = $2 AND revoked_us IS NULL")
+            .bind(to_us(self.now()))
+            .bind(tokens::digest(token))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The signed-in customer's own valid sessions.
+    pub async fn my_sessions(&self, token: &str) -> Result<Vec<SessionInfo>> {
+        let s = self.validate_session(token).await?;
+        self.active_sessions(s.customer_id).await
+    }
+
+    /// Revoke one of the signed-in customer's own sessions.
+    pub async fn revoke_my_session(&self, token: &str, session: Uuid) -> Result<()> {
+        let s = self.validate_session(token).await?;
+        let mut tx = self.store.begin().await?;
+        let n = self
+            .revoke_all_sessions_tx(&mut tx, s.customer_id, Some(session))
+            .await?;
+        if n == 0 {
+            return Err(Error::NotFound("session"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn active_sessions(&self, customer: Uuid) -> Result<Vec<SessionInfo>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_id = $1 AND revoked_us IS NULL \
+             AND idle_expires_us > $2 AND absolute_expires_us > $2 ORDER BY created_us DESC"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.to_string())
+            .bind(to_us(self.now()))
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Revoke a customer's sessions: one (`only`), or all except none. Returns how many.
+    pub(crate) async fn revoke_all_sessions_tx(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        only: Option<Uuid>,
+    ) -> Result<u64> {
+        self.revoke_sessions_where(tx, customer, only, None).await
+    }
+
+    async fn revoke_sessions_where(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        only: Option<Uuid>,
+        except: Option<Uuid>,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_us = $1, version = version + 1 WHERE customer_id = $2 AND revoked_us IS NULL \
+             AND ($3 = '' OR id = $3) AND ($4 = '' OR id <> $4)",
+        )
+        .bind(to_us(self.now()))
+        .bind(customer.to_string())
+        .bind(only.map(|u| u.to_string()).unwrap_or_default())
+        .bind(except.map(|u| u.to_string()).unwrap_or_default())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Ask for a password-reset email. Always succeeds, whether or not the address has an
+    /// account, so the answer reveals nothing.
+    pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext) -> Result<()> {
+        let Ok(email) = normalize::email(email) else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin().await?;
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE email_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&email.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(r) = row {
+            let c = row_to_customer(&r)?;
+            if matches!(c.status, CustomerStatus::Active | CustomerStatus::Locked) {
+                self.send_reset(&mut tx, &c).await?;
+                let (ip, _) = ctx.bounded();
+                self.audit(
+                    &mut tx,
+                    &format!("customer:{}", c.id),
+                    "customer.password_reset_requested",
+                    &format!("customer:{}", c.id),
+                    None,
+                    json!({"ip": ip}),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Set a new password from a reset token. Revokes every session.
+    pub async fn confirm_password_reset(&self, token: &str, new_password: &str) -> Result<()> {
+        // Check the token before spending hashing work; consume it in the write transaction.
+        let row = sqlx::query("SELECT customer_id FROM tokens WHERE token_hash = $1 AND kind = $2 AND used_us IS NULL AND expires_us > $3")
+            .bind(tokens::digest(token))
+            .bind(RESET_PASSWORD)
+            .bind(to_us(self.now()))
+            .fetch_optional(self.store.reader())
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        let cid: String = row.try_get("customer_id")?;
+        let cid = Uuid::parse_str(&cid).map_err(|e| Error::Internal(e.to_string()))?;
+        let c = {
+            let mut tx = self.store.begin().await?;
+            let c = customers::load(&mut tx, cid).await?;
+            tx.rollback().await?;
+            c
+        };
+        let local = c.email.to_lowercase();
+        self.config
+            .policy
+            .check(new_password, &[&local, &c.display_name], c.mfa_enabled)?;
+        let pw = new_password.to_owned();
+        let entropy = self.entropy.clone();
+        let hash = self
+            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
+            .await??;
+        let mut tx = self.store.begin().await?;
+        let (id, _) = self.consume_token(&mut tx, RESET_PASSWORD, token).await?;
+        let c = customers::load(&mut tx, id).await?;
+        // A reset link proves control of the address, so it also unlocks a locked account.
+        let status = if c.status == CustomerStatus::Locked {
+            "active"
+        } else {
+            c.status.as_str()
+        };
+        self.bump_customer(
+            &mut tx,
+            id,
+            c.version,
+            self.now(),
+            "password_hash = $4, status = $5, email_verified = 1",
+            |q| q.bind(hash).bind(status),
+        )
+        .await?;
+        let revoked = self.revoke_all_sessions_tx(&mut tx, id, None).await?;
+        self.audit(
+            &mut tx,
+            &format!("customer:{id}"),
+            "customer.password_reset",
+            &format!("customer:{id}"),
+            None,
+            json!({"password": ["(hidden)", "(changed)"], "sessions_revoked": revoked, "status": [c.status, status]}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Change password (needs the current one); revokes every other session.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let s = self.validate_session(token).await?;
+        let (c, phc) = self.customer_with_hash(s.customer_id).await?;
+        let cur = current.to_owned();
+        let ok = self
+            .hashing(move |h| {
+                phc.map(|p| h.verify(&cur, &p).unwrap_or(false))
+                    .unwrap_or(false)
+            })
+            .await?;
+        if !ok {
+            return Err(Error::InvalidCredentials);
+        }
+        self.config.policy.check(
+            new_password,
+            &[&c.email.to_lowercase(), &c.display_name],
+            c.mfa_enabled,
+        )?;
+        let pw = new_password.to_owned();
+        let entropy = self.entropy.clone();
+        let hash = self
+            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
+            .await??;
+        let mut tx = self.store.begin().await?;
+        self.bump_customer(
+            &mut tx,
+            c.id,
+            c.version,
+            self.now(),
+            "password_hash = $4",
+            |q| q.bind(hash),
+        )
+        .await?;
+        let revoked = self
+            .revoke_sessions_where(&mut tx, c.id, None, Some(s.id))
+            .await?;
+        self.audit(
+            &mut tx,
+            &format!("customer:{}", c.id),
+            "customer.password_changed",
+            &format!("customer:{}", c.id),
+            None,
+            json!({"password": ["(hidden)", "(changed)"], "sessions_revoked": revoked}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {
+        let sql = format!("SELECT password_hash, {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.store.reader())
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
+        Ok((row_to_customer(&r)?, r.try_get("password_hash")?))
+    }
+
+    /// Start changing the email address: a confirmation link goes to the new address; the
+    /// address changes only when it is confirmed. Needs the current password.
+    pub async fn change_email(&self, token: &str, password: &str, new_email: &str) -> Result<()> {
+        let s = self.validate_session(token).await?;
+        let email = normalize::email(new_email)?;
+        let (c, phc) = self.customer_with_hash(s.customer_id).await?;
+        let pw = password.to_owned();
+        let ok = self
+            .hashing(move |h| {
+                phc.map(|p| h.verify(&pw, &p).unwrap_or(false))
+                    .unwrap_or(false)
+            })
+            .await?;
+        if !ok {
+            return Err(Error::InvalidCredentials);
+        }
+        let mut tx = self.store.begin().await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
+                .bind(&email.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match taken {
+            Some(other) if other == c.id.to_string() => {
+                return Err(Error::invalid(
+                    "email",
+                    "this is already your email address",
+                ));
+            }
+            Some(_) => {
+                // Don't reveal that the address has an account; tell its owner instead.
+                enqueue(
+                    &mut tx,
+                    self,
+                    "account_exists",
+                    &email.display,
+                    "Someone tried to use your email address",
+                    "Someone tried to move another account to this email address, which already has an account. No change was made.\n",
+                )
+                .await?;
+            }
+            None => {
+                let t = self
+                    .issue_token(
+                        &mut tx,
+                        CHANGE_EMAIL,
+                        c.id,
+                        &email.display,
+                        self.config.verify_email_ttl,
+                    )
+                    .await?;
+                enqueue(
+                    &mut tx,
+                    self,
+                    CHANGE_EMAIL,
+                    &email.display,
+                    "Confirm your new email address",
+                    &format!(
+                        "Confirm that this is your new email address by opening this link within 24 hours:\n{}/verify-email-change?token={t}\n",
+                        self.config.public_url
+                    ),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Confirm an email change from the link sent to the new address.
+    pub async fn confirm_email_change(&self, token: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let (id, new_email) = self.consume_token(&mut tx, CHANGE_EMAIL, token).await?;
+        let email = normalize::email(&new_email)?;
+        let c = customers::load(&mut tx, id).await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
+                .bind(&email.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(Error::EmailInUse);
+        }
+        self.bump_customer(
+            &mut tx,
+            id,
+            c.version,
+            self.now(),
+            "email = $4, email_key = $5, email_verified = 1",
+            |q| q.bind(email.display.clone()).bind(email.key.clone()),
+        )
+        .await?;
+        enqueue(
+            &mut tx,
+            self,
+            "email_changed",
+            &c.email,
+            "Your email address was changed",
+            &format!("The email address of your account was changed to {}. If you did not do this, contact support now.\n", email.display),
+        )
+        .await?;
+        self.audit(
+            &mut tx,
+            &format!("customer:{id}"),
+            "customer.email_changed",
+            &format!("customer:{id}"),
+            None,
+            json!({"email": [c.email, email.display]}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! Engine configuration: password hashing and policy, session and token lifetimes,
+//! throttling, and what outgoing email looks like. Defaults follow OWASP ASVS 5 / NIST 800-63B.
+
+use crate::password::{HashParams, PasswordPolicy};
+use chrono::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hash: HashParams,
+    pub policy: PasswordPolicy,
+    /// A session ends after this long without use.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub session_absolute: Duration,
+    pub verify_email_ttl: Duration,
+    pub reset_password_ttl: Duration,
+    /// Failed sign-ins for one account within `throttle_window` before further attempts are
+    /// refused until the window has passed (progressive throttling, not a lockout).
+    pub throttle_failures: i64,
+    pub throttle_window: Duration,
+    /// Region used to read phone numbers typed without a country code.
+    pub default_region: phonenumber::country::Id,
+    /// Largest serialized custom-attributes document per customer.
+    pub max_attributes_bytes: usize,
+    /// Base URL put in emailed links (verification, reset).
+    pub public_url: String,
+    /// `From:` of outgoing email.
+    pub mail_from: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hash: HashParams::default(),
+            policy: PasswordPolicy::default(),
+            session_idle: Duration::hours(24),
+            session_absolute: Duration::days(30),
+            verify_email_ttl: Duration::hours(24),
+            reset_password_ttl: Duration::minutes(30),
+            throttle_failures: 10,
+            throttle_window: Duration::minutes(15),
+            default_region: phonenumber::country::Id::US,
+            max_attributes_bytes: 16 * 1024,
+            public_url: "http://localhost:8080".into(),
+            mail_from: "Vestibule <no-reply@localhost>".into(),
+        }
+    }
+}

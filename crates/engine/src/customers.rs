@@ -1,0 +1,763 @@
+//! Customers as staff see and manage them: the record, search, status changes, profile
+//! edits and the help actions (resend verification, start a reset, mark verified, revoke
+//! sessions). Every operation checks the acting staff member's permission first, runs in one
+//! transaction with optimistic concurrency on `version`, and is audited (reads included).
+
+use crate::Engine;
+use crate::audit::{self, AuditEntry, NewEntry};
+use crate::auth::SessionInfo;
+use crate::error::{Error, Result};
+use crate::normalize;
+use crate::staff::{Permission, Staff};
+use crate::store::{Backend, Tx};
+use crate::time::{from_us, to_us};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    Active,
+    Locked,
+    Disabled,
+    Erased,
+}
+
+impl CustomerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerStatus::Active => "active",
+            CustomerStatus::Locked => "locked",
+            CustomerStatus::Disabled => "disabled",
+            CustomerStatus::Erased => "erased",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "active" => CustomerStatus::Active,
+            "locked" => CustomerStatus::Locked,
+            "disabled" => CustomerStatus::Disabled,
+            "erased" => CustomerStatus::Erased,
+            other => return Err(Error::Internal(format!("unknown status {other}"))),
+        })
+    }
+}
+
+/// A customer record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Customer {
+    pub id: Uuid,
+    pub email: String,
+    pub email_verified: bool,
+    pub phone: Option<String>,
+    pub display_name: String,
+    pub locale: String,
+    pub attributes: serde_json::Value,
+    pub status: CustomerStatus,
+    pub tier: String,
+    pub roles: Vec<String>,
+    pub mfa_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CustomerSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub phone: Option<String>,
+    pub status: CustomerStatus,
+    pub email_verified: bool,
+}
+
+/// A page of search results; `next` is an opaque cursor for the following page.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub items: Vec<CustomerSummary>,
+    pub next: Option<String>,
+}
+
+/// A recorded sign-in attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignInAttempt {
+    pub at: DateTime<Utc>,
+    pub email: String,
+    pub customer_id: Option<Uuid>,
+    pub outcome: String,
+    pub reason: String,
+    pub method: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Profile fields staff may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    /// `Some("")` removes the phone number.
+    pub phone: Option<String>,
+    pub locale: Option<String>,
+    pub attributes: Option<serde_json::Value>,
+    pub tier: Option<String>,
+}
+
+pub(crate) const CUSTOMER_COLUMNS: &str = "id, email, email_verified, phone, display_name, locale, attributes, status, tier, roles, mfa_enabled, created_us, updated_us, last_sign_in_us, version";
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| Error::Internal(format!("stored id: {e}")))
+}
+
+pub(crate) fn row_to_customer(r: &AnyRow) -> Result<Customer> {
+    let attrs: String = r.try_get("attributes")?;
+    let roles: String = r.try_get("roles")?;
+    Ok(Customer {
+        id: parse_uuid(&r.try_get::<String, _>("id")?)?,
+        email: r.try_get("email")?,
+        email_verified: r.try_get::<i64, _>("email_verified")? != 0,
+        phone: r.try_get("phone")?,
+        display_name: r.try_get("display_name")?,
+        locale: r.try_get("locale")?,
+        attributes: serde_json::from_str(&attrs).unwrap_or_else(|_| json!({})),
+        status: CustomerStatus::parse(&r.try_get::<String, _>("status")?)?,
+        tier: r.try_get("tier")?,
+        roles: serde_json::from_str(&roles).unwrap_or_default(),
+        mfa_enabled: r.try_get::<i64, _>("mfa_enabled")? != 0,
+        created_at: from_us(r.try_get("created_us")?),
+        updated_at: from_us(r.try_get("updated_us")?),
+        last_sign_in_at: r.try_get::<Option<i64>, _>("last_sign_in_us")?.map(from_us),
+        version: r.try_get("version")?,
+    })
+}
+
+fn row_to_summary(r: &AnyRow) -> Result<CustomerSummary> {
+    Ok(CustomerSummary {
+        id: parse_uuid(&r.try_get::<String, _>("id")?)?,
+        email: r.try_get("email")?,
+        display_name: r.try_get("display_name")?,
+        phone: r.try_get("phone")?,
+        status: CustomerStatus::parse(&r.try_get::<String, _>("status")?)?,
+        email_verified: r.try_get::<i64, _>("email_verified")? != 0,
+    })
+}
+
+/// Read a customer inside a transaction.
+pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Customer> {
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
+    row_to_customer(&row)
+}
+
+/// Validate a custom-attributes document: a JSON object within the size limit.
+pub(crate) fn check_attributes(v: &serde_json::Value, max_bytes: usize) -> Result<String> {
+    if !v.is_object() {
+        return Err(Error::invalid(
+            "attributes",
+            "custom attributes must be a JSON object",
+        ));
+    }
+    let s = v.to_string();
+    if s.len() > max_bytes {
+        return Err(Error::invalid(
+            "attributes",
+            format!("custom attributes can be at most {max_bytes} bytes"),
+        ));
+    }
+    Ok(s)
+}
+
+pub(crate) fn check_locale(s: &str) -> Result<String> {
+    let t = s.trim();
+    if t.is_empty()
+        || t.len() > 35
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::invalid(
+            "locale",
+            "a locale is a language tag such as en or pt-BR",
+        ));
+    }
+    Ok(t.replace('_', "-"))
+}
+
+/// Turn what staff typed into an FTS5 phrase / LIKE fragment. Digits-only queries (after
+/// dropping spaces, dashes, brackets, '+') search phone numbers.
+fn search_terms(query: &str) -> (String, Option<String>) {
+    let lowered: String = query.trim().to_lowercase();
+    let digits: String = lowered.chars().filter(|c| c.is_ascii_digit()).collect();
+    let phoneish = !digits.is_empty()
+        && lowered
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -+().".contains(c));
+    (lowered, phoneish.then_some(digits))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    rank: i64,
+    seq: i64,
+}
+
+fn encode_cursor(rank: i64, seq: i64) -> String {
+    format!("{rank}.{seq}")
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor> {
+    let (r, q) = s
+        .split_once('.')
+        .ok_or_else(|| Error::invalid("cursor", "not a search cursor"))?;
+    let rank = r
+        .parse()
+        .map_err(|_| Error::invalid("cursor", "not a search cursor"))?;
+    let seq = q
+        .parse()
+        .map_err(|_| Error::invalid("cursor", "not a search cursor"))?;
+    Ok(Cursor { rank, seq })
+}
+
+impl Engine {
+    /// Search customers by any fragment of email, name or phone, or by exact id. Ranked
+    /// (exact email, then email prefix, then name prefix, then anywhere) and keyset-paginated:
+    /// pass the previous page's `next` to continue.
+    pub async fn search_customers(
+        &self,
+        staff: &Staff,
+        query: &str,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<SearchPage> {
+        staff.require(Permission::ReadCustomers)?;
+        let limit = limit.clamp(1, 200);
+        if query.len() > 256 {
+            return Err(Error::invalid("query", "search for at most 256 characters"));
+        }
+        let after = cursor.map(decode_cursor).transpose()?;
+        let (text, digits) = search_terms(query);
+        if text.is_empty() {
+            return Ok(SearchPage {
+                items: vec![],
+                next: None,
+            });
+        }
+        if let Ok(id) = Uuid::parse_str(&text) {
+            let sql = format!("SELECT seq, {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.to_string())
+                .fetch_all(self.store.reader())
+                .await?;
+            let items = if after.is_some() {
+                vec![]
+            } else {
+                rows.iter().map(row_to_summary).collect::<Result<_>>()?
+            };
+            return Ok(SearchPage { items, next: None });
+        }
+        let needle = digits.clone().unwrap_or_else(|| text.clone());
+        if needle.chars().count() < 3 {
+            // Trigram indexes need three characters; shorter input only matches email prefixes.
+            return self.search_prefix(&text, after, limit).await;
+        }
+        // rank: 0 exact email, 1 email prefix, 2 name prefix, 3 elsewhere.
+        let (after_rank, after_seq) = after.map_or((-1, 0), |c| (c.rank, c.seq));
+        let rank_expr = "CASE WHEN c.email_key = $2 THEN 0 \
+                              WHEN substr(c.email_key, 1, length($2)) = $2 THEN 1 \
+                              WHEN substr(lower(c.display_name), 1, length($2)) = $2 THEN 2 ELSE 3 END";
+        let rows = match self.store.backend {
+            Backend::Sqlite => {
+                let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+                let column = if digits.is_some() {
+                    "phone_digits"
+                } else {
+                    "{email display_name phone_digits}"
+                };
+                let sql = format!(
+                    "SELECT * FROM (SELECT c.seq AS seq, {rank_expr} AS rank, c.id, c.email, c.display_name, c.phone, c.status, c.email_verified \
+                     FROM customer_search s JOIN customers c ON c.seq = s.rowid \
+                     WHERE customer_search MATCH $1) AS hits \
+                     WHERE rank > $3 OR (rank = $3 AND seq > $4) ORDER BY rank, seq LIMIT $5"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(format!("{column} : {phrase}"))
+                    .bind(&text)
+                    .bind(after_rank)
+                    .bind(after_seq)
+                    .bind(limit + 1)
+                    .fetch_all(self.store.reader())
+                    .await?
+            }
+            Backend::Postgres => {
+                let escaped = needle
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let sql = format!(
+                    "SELECT * FROM (SELECT c.seq AS seq, {rank_expr} AS rank, c.id, c.email, c.display_name, c.phone, c.status, c.email_verified \
+                     FROM customers c WHERE c.search_text LIKE $1) AS hits \
+                     WHERE rank > $3 OR (rank = $3 AND seq > $4) ORDER BY rank, seq LIMIT $5"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(format!("%{escaped}%"))
+                    .bind(&text)
+                    .bind(after_rank)
+                    .bind(after_seq)
+                    .bind(limit + 1)
+                    .fetch_all(self.store.reader())
+                    .await?
+            }
+        };
+        self.page_from_rows(rows, limit)
+    }
+
+    async fn search_prefix(
+        &self,
+        text: &str,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<SearchPage> {
+        let after_seq = after.map_or(0, |c| c.seq);
+        // Upper bound of the prefix range: the prefix followed by the highest code point.
+        let upper = format!("{text}\u{10FFFF}");
+        let rows = sqlx::query(
+            "SELECT seq, 1 AS rank, id, email, display_name, phone, status, email_verified FROM customers \
+             WHERE email_key >= $1 AND email_key < $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(text)
+        .bind(upper)
+        .bind(after_seq)
+        .bind(limit + 1)
+        .fetch_all(self.store.reader())
+        .await?;
+        self.page_from_rows(rows, limit)
+    }
+
+    fn page_from_rows(&self, rows: Vec<AnyRow>, limit: i64) -> Result<SearchPage> {
+        let limit = usize::try_from(limit).unwrap_or(1);
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(limit);
+        let mut last = None;
+        for r in rows.iter().take(limit) {
+            items.push(row_to_summary(r)?);
+            last = Some((r.try_get::<i64, _>("rank")?, r.try_get::<i64, _>("seq")?));
+        }
+        let next = if more {
+            last.map(|(rank, seq)| encode_cursor(rank, seq))
+        } else {
+            None
+        };
+        Ok(SearchPage { items, next })
+    }
+
+    /// Open a customer record. Audited as a read, with the reason or ticket reference if given.
+    pub async fn get_customer(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<Customer> {
+        staff.require(Permission::ReadCustomers)?;
+        let reason = reason
+            .map(|r| normalize::text("reason", r, 500))
+            .transpose()?
+            .filter(|r| !r.is_empty());
+        let mut tx = self.store.begin().await?;
+        let c = load(&mut tx, id).await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.viewed",
+            &format!("customer:{id}"),
+            reason.as_deref(),
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Recent sign-in attempts for a customer, newest first.
+    pub async fn customer_attempts(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<SignInAttempt>> {
+        staff.require(Permission::ReadCustomers)?;
+        let rows = sqlx::query(
+            "SELECT at_us, email_key, customer_id, outcome, reason, method, ip, user_agent \
+             FROM sign_in_attempts WHERE customer_id = $1 ORDER BY at_us DESC, seq DESC LIMIT $2",
+        )
+        .bind(id.to_string())
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignInAttempt {
+                    at: from_us(r.try_get("at_us")?),
+                    email: r.try_get("email_key")?,
+                    customer_id: r
+                        .try_get::<Option<String>, _>("customer_id")?
+                        .and_then(|s| Uuid::parse_str(&s).ok()),
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                    method: r.try_get("method")?,
+                    ip: r.try_get("ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A customer's sessions that are still valid.
+    pub async fn customer_sessions(&self, staff: &Staff, id: Uuid) -> Result<Vec<SessionInfo>> {
+        staff.require(Permission::ReadCustomers)?;
+        self.active_sessions(id).await
+    }
+
+    /// Audit entries about a customer (who looked, who changed what), newest first.
+    pub async fn customer_audit(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        staff.require(Permission::ReadCustomers)?;
+        audit::for_target(
+            self.store.reader(),
+            &format!("customer:{id}"),
+            limit.clamp(1, 1000),
+        )
+        .await
+    }
+
+    /// Change a customer's status. Locking and disabling revoke every session.
+    /// `expected_version` is the version the staff member saw; a newer one is a conflict.
+    pub async fn set_customer_status(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        expected_version: i64,
+        status: CustomerStatus,
+        reason: Option<&str>,
+    ) -> Result<Customer> {
+        let reason = reason
+            .map(|r| normalize::text("reason", r, 500))
+            .transpose()?
+            .filter(|r| !r.is_empty());
+        let mut tx = self.store.begin().await?;
+        let before = load(&mut tx, id).await?;
+        let needed = match (before.status, status) {
+            (_, CustomerStatus::Locked) => Permission::LockCustomers,
+            (CustomerStatus::Locked, CustomerStatus::Active) => Permission::UnlockCustomers,
+            (_, CustomerStatus::Disabled) | (CustomerStatus::Disabled, CustomerStatus::Active) => {
+                Permission::DisableCustomers
+            }
+            (_, CustomerStatus::Erased) => Permission::EraseCustomers,
+            (_, CustomerStatus::Active) => Permission::UnlockCustomers,
+        };
+        staff.require(needed)?;
+        if before.status == CustomerStatus::Erased {
+            return Err(Error::invalid(
+                "status",
+                "an erased customer cannot be changed",
+            ));
+        }
+        let now = self.now();
+        self.bump_customer(&mut tx, id, expected_version, now, "status = $4", |q| {
+            q.bind(status.as_str())
+        })
+        .await?;
+        if matches!(status, CustomerStatus::Locked | CustomerStatus::Disabled) {
+            self.revoke_all_sessions_tx(&mut tx, id, None).await?;
+        }
+        let action = format!(
+            "customer.{}",
+            match status {
+                CustomerStatus::Active => "activated",
+                CustomerStatus::Locked => "locked",
+                CustomerStatus::Disabled => "disabled",
+                CustomerStatus::Erased => "erased",
+            }
+        );
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            &action,
+            &format!("customer:{id}"),
+            reason.as_deref(),
+            audit::diff(&[("status", json!(before.status), json!(status))]),
+        )
+        .await?;
+        let after = load(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Edit profile fields, with validation and optimistic concurrency.
+    pub async fn update_customer_profile(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        expected_version: i64,
+        patch: ProfilePatch,
+    ) -> Result<Customer> {
+        staff.require(Permission::EditCustomers)?;
+        let name = patch
+            .display_name
+            .as_deref()
+            .map(|n| normalize::text("display_name", n, 200))
+            .transpose()?;
+        let phone = match patch.phone.as_deref() {
+            None => None,
+            Some(p) if p.trim().is_empty() => Some(None),
+            Some(p) => Some(Some(normalize::phone(p, self.config.default_region)?)),
+        };
+        let locale = patch.locale.as_deref().map(check_locale).transpose()?;
+        let attributes = patch
+            .attributes
+            .as_ref()
+            .map(|a| check_attributes(a, self.config.max_attributes_bytes))
+            .transpose()?;
+        let tier = patch
+            .tier
+            .as_deref()
+            .map(|t| normalize::text("tier", t, 50))
+            .transpose()?;
+        let mut tx = self.store.begin().await?;
+        let before = load(&mut tx, id).await?;
+        if before.version != expected_version {
+            return Err(Error::Conflict("the customer"));
+        }
+        let new_name = name.clone().unwrap_or(before.display_name.clone());
+        let new_phone = phone.clone().unwrap_or(before.phone.clone());
+        let new_locale = locale.clone().unwrap_or(before.locale.clone());
+        let new_attrs = attributes
+            .clone()
+            .unwrap_or_else(|| before.attributes.to_string());
+        let new_tier = tier.clone().unwrap_or(before.tier.clone());
+        let now = self.now();
+        self.bump_customer(
+            &mut tx,
+            id,
+            expected_version,
+            now,
+            "display_name = $4, phone = $5, locale = $6, attributes = $7, tier = $8",
+            |q| {
+                q.bind(new_name.clone())
+                    .bind(new_phone.clone())
+                    .bind(new_locale.clone())
+                    .bind(new_attrs.clone())
+                    .bind(new_tier.clone())
+            },
+        )
+        .await?;
+        let after = load(&mut tx, id).await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.profile_updated",
+            &format!("customer:{id}"),
+            None,
+            audit::diff(&[
+                (
+                    "display_name",
+                    json!(before.display_name),
+                    json!(after.display_name),
+                ),
+                ("phone", json!(before.phone), json!(after.phone)),
+                ("locale", json!(before.locale), json!(after.locale)),
+                (
+                    "attributes",
+                    before.attributes.clone(),
+                    after.attributes.clone(),
+                ),
+                ("tier", json!(before.tier), json!(after.tier)),
+            ]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Mark the email address verified after an out-of-band check (reason required).
+    pub async fn mark_email_verified(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        expected_version: i64,
+        reason: &str,
+    ) -> Result<Customer> {
+        staff.require(Permission::MarkEmailVerified)?;
+        let reason = normalize::text("reason", reason, 500)?;
+        if reason.is_empty() {
+            return Err(Error::invalid(
+                "reason",
+                "say how the address was verified (e.g. a ticket reference)",
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let before = load(&mut tx, id).await?;
+        self.bump_customer(
+            &mut tx,
+            id,
+            expected_version,
+            self.now(),
+            "email_verified = 1",
+            |q| q,
+        )
+        .await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.email_marked_verified",
+            &format!("customer:{id}"),
+            Some(&reason),
+            audit::diff(&[("email_verified", json!(before.email_verified), json!(true))]),
+        )
+        .await?;
+        let after = load(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Send the customer a new verification email.
+    pub async fn resend_verification(&self, staff: &Staff, id: Uuid) -> Result<()> {
+        staff.require(Permission::ResendVerification)?;
+        let mut tx = self.store.begin().await?;
+        let c = load(&mut tx, id).await?;
+        if c.email_verified {
+            return Err(Error::invalid("email", "this address is already verified"));
+        }
+        self.send_verification(&mut tx, &c).await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.verification_resent",
+            &format!("customer:{id}"),
+            None,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Email the customer a password-reset link. Staff never see or set passwords.
+    pub async fn start_password_reset(&self, staff: &Staff, id: Uuid) -> Result<()> {
+        staff.require(Permission::StartPasswordReset)?;
+        let mut tx = self.store.begin().await?;
+        let c = load(&mut tx, id).await?;
+        if c.status == CustomerStatus::Erased {
+            return Err(Error::NotFound("customer"));
+        }
+        self.send_reset(&mut tx, &c).await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.password_reset_started",
+            &format!("customer:{id}"),
+            None,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoke one session (`Some(session)`) or all of a customer's sessions.
+    pub async fn revoke_customer_sessions(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+        session: Option<Uuid>,
+    ) -> Result<u64> {
+        staff.require(Permission::RevokeSessions)?;
+        let mut tx = self.store.begin().await?;
+        load(&mut tx, id).await?;
+        let n = self.revoke_all_sessions_tx(&mut tx, id, session).await?;
+        self.audit(
+            &mut tx,
+            &staff.actor(),
+            "customer.sessions_revoked",
+            &format!("customer:{id}"),
+            None,
+            json!({"sessions": n, "session": session}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// `UPDATE customers SET <set>, version = version + 1, updated_us = $2 WHERE id = $1 AND
+    /// version = $3`, failing with a conflict when the version moved on.
+    pub(crate) async fn bump_customer<'q>(
+        &self,
+        tx: &mut Tx,
+        id: Uuid,
+        expected_version: i64,
+        now: DateTime<Utc>,
+        set: &str,
+        bind_rest: impl FnOnce(
+            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE customers SET {set}, version = version + 1, updated_us = $2 WHERE id = $1 AND version = $3"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(to_us(now))
+            .bind(expected_version);
+        let done = bind_rest(q).execute(&mut **tx).await?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM customers WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            return Err(match exists {
+                None => Error::NotFound("customer"),
+                Some(_) => Error::Conflict("the customer"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Append an audit entry in the given transaction.
+    pub(crate) async fn audit(
+        &self,
+        tx: &mut Tx,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        diff: serde_json::Value,
+    ) -> Result<()> {
+        audit::append(
+            tx,
+            self.now(),
+            self.entropy.as_ref(),
+            NewEntry {
+                actor,
+                action,
+                target,
+                reason,
+                diff,
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,101 @@
+//! The engine's one error type. Every variant has a stable machine code ([`Error::code`])
+//! that adapters (console IPC, HTTP) serialise as `{code, message}`; messages are written for
+//! the person who will read them and never contain secrets or storage internals.
+
+use std::time::Duration;
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation; nothing was changed.
+    #[error("{field}: {message}")]
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    /// A new password was refused by the password policy; the message says how to choose a better one.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// Email/password (or staff credentials) did not match. Deliberately says nothing about which part.
+    #[error("the email address or password is not correct")]
+    InvalidCredentials,
+    /// The credentials were right but the account may not sign in (locked, disabled, erased).
+    #[error("this account cannot sign in right now ({0}); contact support")]
+    AccountUnavailable(&'static str),
+    /// A verification or reset token is unknown, used or expired.
+    #[error("this link is invalid or has expired; request a new one")]
+    InvalidToken,
+    /// A session token is unknown, revoked or expired.
+    #[error("the session has ended; sign in again")]
+    InvalidSession,
+    /// The thing asked for does not exist (or the caller may not know that it does).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The email address is already used by another account of the same kind.
+    #[error("that email address is already in use")]
+    EmailInUse,
+    /// Optimistic concurrency: the row changed since the caller read it; nothing was written.
+    #[error("{0} was changed by someone else since you loaded it; reload and try again")]
+    Conflict(&'static str),
+    /// The signed-in staff member's role does not grant this operation.
+    #[error("your role does not allow {0}")]
+    Forbidden(&'static str),
+    /// Too many attempts; try again after the given time.
+    #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
+    RateLimited(Duration),
+    /// The vault is encrypted and the given password or recovery key does not unlock it.
+    #[error("the vault could not be unlocked with these credentials")]
+    VaultLocked,
+    /// The vault file or its key file is missing, damaged or of an unknown version.
+    #[error("vault: {0}")]
+    Vault(String),
+    /// The audit log's hash chain is broken at the given sequence number.
+    #[error("audit log tampered with at entry {0}")]
+    AuditTampered(i64),
+    /// The database failed; details are logged, not shown.
+    #[error("storage error: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Sending an email failed (the outbox retries).
+    #[error("email delivery failed: {0}")]
+    Delivery(String),
+    /// An invariant the engine relies on was broken; this is a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable machine code for adapters and clients. Never change an existing code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::WeakPassword(_) => "weak_password",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::AccountUnavailable(_) => "account_unavailable",
+            Error::InvalidToken => "invalid_token",
+            Error::InvalidSession => "invalid_session",
+            Error::NotFound(_) => "not_found",
+            Error::EmailInUse => "email_in_use",
+            Error::Conflict(_) => "conflict",
+            Error::Forbidden(_) => "forbidden",
+            Error::RateLimited(_) => "rate_limited",
+            Error::VaultLocked => "vault_locked",
+            Error::Vault(_) => "vault_error",
+            Error::AuditTampered(_) => "audit_tampered",
+            Error::Storage(_) | Error::Migration(_) => "storage",
+            Error::Delivery(_) => "delivery",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Vestibule's identity engine. It owns customer accounts, passwords, sessions, sign-in
+//! attempts, staff and their permissions, the audit log and the email outbox, on an
+//! encrypted SQLite vault or on PostgreSQL. It knows nothing about Tauri or HTTP: the console,
+//! the server and the CLI are adapters that call [`Engine`] methods.
+//!
+//! Contact points:
+//! - [`Engine`] — open a store ([`Engine::create_vault`], [`Engine::unlock_vault`],
+//!   [`Engine::init_postgres`], [`Engine::connect_postgres`]) and call flows on it.
+//! - Customer self-service flows live in `auth` (register, verify, sign in/out, reset,
+//!   change password/email, own sessions); staff operations in `customers` and `staffops`;
+//!   each is one transaction that also appends to the audit log.
+//! - [`Error`] — the one error type, with stable codes.
+//! - Time and randomness come from [`Clock`] and [`Entropy`] given in [`Deps`].
+
+mod audit;
+mod auth;
+mod clock;
+mod config;
+mod customers;
+mod error;
+mod normalize;
+mod outbox;
+mod password;
+pub mod seed;
+mod staff;
+mod staffops;
+mod store;
+mod time;
+mod tokens;
+mod vault;
+
+pub use audit::{AuditEntry, VerifyReport};
+pub use auth::{RegisterInput, RequestContext, SessionInfo, SignedIn};
+pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
+pub use config::Config;
+pub use customers::{
+    Customer, CustomerStatus, CustomerSummary, ProfilePatch, SearchPage, SignInAttempt,
+};
+pub use error::{Error, Result};
+pub use normalize::{Email, email as normalize_email};
+pub use outbox::{Mailer, OutboxMessage};
+pub use password::{HashParams, Hasher, PasswordPolicy};
+pub use staff::{Permission, Role, Staff, StaffMember, allows};
+pub use store::{Backend, Store};
+pub use vault::{RecoveryKey, key_file_path};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{Mutex, Semaphore};
+
+/// The engine's inputs that tests replace: time, randomness and configuration.
+#[derive(Clone)]
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub config: Config,
+}
+
+impl Deps {
+    /// Wall clock, OS randomness, default configuration.
+    pub fn system() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            config: Config::default(),
+        }
+    }
+}
+
+/// An open vault: where it is and its data key, kept to re-wrap when staff change.
+struct VaultHandle {
+    path: PathBuf,
+    key: vault::DataKey,
+}
+
+/// The identity engine over one store. Cheap to clone; clones share pools and state.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    hasher: Arc<Hasher>,
+    config: Arc<Config>,
+    /// Bounds concurrent argon2id work to the core count so memory stays flat under load.
+    hashing: Arc<Semaphore>,
+    vault: Option<Arc<Mutex<VaultHandle>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    fn assemble(store: Store, deps: Deps, vault: Option<VaultHandle>) -> Result<Self> {
+        let hasher = Hasher::new(deps.config.hash, deps.entropy.as_ref())?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            store,
+            clock: deps.clock,
+            entropy: deps.entropy,
+            hasher: Arc::new(hasher),
+            config: Arc::new(deps.config),
+            hashing: Arc::new(Semaphore::new(cores)),
+            vault: vault.map(|v| Arc::new(Mutex::new(v))),
+        })
+    }
+
+    /// Create a new encrypted vault with its first admin. Returns the engine, the admin
+    /// (signed in) and the one-time recovery key to show the operator.
+    pub async fn create_vault(
+        path: &Path,
+        admin_email: &str,
+        admin_password: &str,
+        deps: Deps,
+    ) -> Result<(Engine, Staff, RecoveryKey)> {
+        let email = normalize::email(admin_email)?;
+        deps.config
+            .policy
+            .check(admin_password, &[&email.key], false)?;
+        let (mut ring, key, recovery) = vault::Keyring::create(path, deps.entropy.as_ref())?;
+        let store = Store::open_sqlite(path, &key.0, true).await?;
+        let engine = Engine::assemble(
+            store,
+            deps,
+            Some(VaultHandle {
+                path: path.to_owned(),
+                key: key.clone(),
+            }),
+        )?;
+        let admin = engine.insert_first_admin(&email, admin_password).await?;
+        ring.set_staff(
+            &email.key,
+            admin_password,
+            &key,
+            &engine.hasher,
+            engine.entropy.as_ref(),
+        )?;
+        ring.save()?;
+        Ok((engine, admin, recovery))
+    }
+
+    /// Open a vault with a staff member's credentials: unwrapping the data key is the sign-in.
+    pub async fn unlock_vault(
+        path: &Path,
+        staff_email: &str,
+        password: &str,
+        deps: Deps,
+    ) -> Result<(Engine, Staff)> {
+        let email = normalize::email(staff_email).map_err(|_| Error::InvalidCredentials)?;
+        let ring = vault::Keyring::load(path)?;
+        let kdf = Hasher::new_for_kdf(deps.config.hash)?;
+        let key = ring.unlock_staff(&email.key, password, &kdf)?;
+        let store = Store::open_sqlite(path, &key.0, false).await?;
+        let engine = Engine::assemble(
+            store,
+            deps,
+            Some(VaultHandle {
+                path: path.to_owned(),
+                key,
+            }),
+        )?;
+        let staff = engine.staff_sign_in(staff_email, password).await?;
+        Ok((engine, staff))
+    }
+
+    /// Open a vault with the recovery key (when every staff password is lost). The caller
+    /// then signs in a staff member or resets one with [`Engine::recover_staff_password`].
+    pub async fn unlock_vault_with_recovery(
+        path: &Path,
+        recovery: &RecoveryKey,
+        deps: Deps,
+    ) -> Result<Engine> {
+        let ring = vault::Keyring::load(path)?;
+        let key = ring.unlock_recovery(recovery)?;
+        let store = Store::open_sqlite(path, &key.0, false).await?;
+        Engine::assemble(
+            store,
+            deps,
+            Some(VaultHandle {
+                path: path.to_owned(),
+                key,
+            }),
+        )
+    }
+
+    /// Initialise a PostgreSQL database with its first admin (fails if it already has staff).
+    pub async fn init_postgres(
+        url: &str,
+        admin_email: &str,
+        admin_password: &str,
+        deps: Deps,
+    ) -> Result<(Engine, Staff)> {
+        let email = normalize::email(admin_email)?;
+        deps.config
+            .policy
+            .check(admin_password, &[&email.key], false)?;
+        let store = Store::open_postgres(url).await?;
+        let engine = Engine::assemble(store, deps, None)?;
+        let admin = engine.insert_first_admin(&email, admin_password).await?;
+        Ok((engine, admin))
+    }
+
+    /// Connect to an initialised PostgreSQL database.
+    pub async fn connect_postgres(url: &str, deps: Deps) -> Result<Engine> {
+        let store = Store::open_postgres(url).await?;
+        Engine::assemble(store, deps, None)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the vault file is, for vault-backed engines.
+    pub async fn vault_path(&self) -> Option<PathBuf> {
+        match &self.vault {
+            Some(v) => Some(v.lock().await.path.clone()),
+            None => None,
+        }
+    }
+
+    /// Flush and close the pools.
+    pub async fn close(&self) {
+        let _ = self.store.checkpoint().await;
+        self.store.close().await;
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Run argon2id work on the blocking pool, at most one job per core at a time.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("hashing pool closed".into()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || f(&hasher))
+            .await
+            .map_err(|e| Error::Internal(format!("hashing task: {e}")))
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl Engine {
+    /// Run raw SQL bypassing every check. Only for the engine's tamper tests.
+    #[doc(hidden)]
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<u64> {
+        let mut tx = self.store.begin().await?;
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}

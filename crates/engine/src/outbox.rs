@@ -1,0 +1,212 @@
+//! The email outbox. Flows that must send email (verification, reset, notices) insert a row
+//! in the same transaction as the change, so an email is never lost nor sent for a change
+//! that rolled back. [`Engine::deliver_outbox`] sends due messages through a [`Mailer`]
+//! (SMTP, or `.eml` files in a folder for standalone use) and reschedules failures with
+//! exponential backoff; the error stays visible on the row.
+
+use crate::Engine;
+use crate::clock::new_id;
+use crate::error::{Error, Result};
+use crate::staff::{Permission, Staff};
+use crate::store::Tx;
+use crate::time::{from_us, to_us};
+use chrono::{DateTime, Duration, Utc};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+use sqlx::Row;
+use std::path::PathBuf;
+
+/// A queued email as shown to operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// How outgoing email leaves the machine.
+pub enum Mailer {
+    /// Write each message as an `.eml` file into a folder (the standalone default).
+    Files(PathBuf),
+    /// Send through an SMTP relay (`smtps://user:pass@host`, `smtp://host:25?tls=required`).
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn files(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Delivery(format!("{}: {e}", dir.display())))?;
+        Ok(Mailer::Files(dir))
+    }
+
+    pub fn smtp(url: &str) -> Result<Self> {
+        let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| Error::Delivery(format!("SMTP URL: {e}")))?
+            .build();
+        Ok(Mailer::Smtp(t))
+    }
+
+    async fn send(&self, m: Message) -> std::result::Result<(), String> {
+        match self {
+            Mailer::Files(dir) => AsyncFileTransport::<Tokio1Executor>::new(dir)
+                .send(m)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Mailer::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Queue an email inside the caller's transaction.
+pub(crate) async fn enqueue(
+    tx: &mut Tx,
+    engine: &Engine,
+    kind: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<()> {
+    let now = engine.now();
+    sqlx::query(
+        "INSERT INTO outbox (id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+    )
+    .bind(new_id(now, engine.entropy.as_ref()).to_string())
+    .bind(to_us(now))
+    .bind(kind)
+    .bind(to)
+    .bind(subject)
+    .bind(body)
+    .bind(to_us(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn row_to_message(r: &sqlx::any::AnyRow) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        created_at: from_us(r.try_get("created_us")?),
+        kind: r.try_get("kind")?,
+        to: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: from_us(r.try_get("next_attempt_us")?),
+        sent_at: r.try_get::<Option<i64>, _>("sent_us")?.map(from_us),
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// Backoff after `attempts` failures: 1 min, 2, 4 … capped at 6 hours.
+fn backoff(attempts: i64) -> Duration {
+    let minutes = 1i64 << attempts.clamp(0, 9);
+    Duration::minutes(minutes.min(360))
+}
+
+impl Engine {
+    /// Recent outbox messages, newest first (admins: delivery problems are visible here).
+    pub async fn outbox(&self, staff: &Staff, limit: i64) -> Result<Vec<OutboxMessage>> {
+        staff.require(Permission::ManageSettings)?;
+        self.outbox_recent(limit).await
+    }
+
+    /// Unchecked listing, for the engine's own tests and the deliverer.
+    pub(crate) async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us, sent_us, last_error \
+             FROM outbox ORDER BY created_us DESC, id DESC LIMIT $1",
+        )
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    /// Send every due message once. Returns (sent, failed). Safe to run from several
+    /// processes: a message is claimed by moving its next attempt forward before sending.
+    pub async fn deliver_outbox(&self, mailer: &Mailer) -> Result<(usize, usize)> {
+        let (mut sent, mut failed) = (0, 0);
+        loop {
+            let now = self.now();
+            let mut tx = self.store.begin().await?;
+            let row = sqlx::query(
+                "SELECT id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us, sent_us, last_error \
+                 FROM outbox WHERE sent_us IS NULL AND next_attempt_us <= $1 ORDER BY next_attempt_us LIMIT 1",
+            )
+            .bind(to_us(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                tx.commit().await?;
+                break;
+            };
+            let msg = row_to_message(&row)?;
+            // Claim: nobody else picks it up while we send.
+            sqlx::query("UPDATE outbox SET next_attempt_us = $1 WHERE id = $2")
+                .bind(to_us(now + Duration::minutes(5)))
+                .bind(&msg.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+
+            let result = match build_message(&self.config.mail_from, &msg) {
+                Ok(m) => mailer.send(m).await,
+                Err(e) => Err(e),
+            };
+            let mut tx = self.store.begin().await?;
+            match result {
+                Ok(()) => {
+                    sqlx::query("UPDATE outbox SET sent_us = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+                        .bind(to_us(self.now()))
+                        .bind(&msg.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sent += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(id = %msg.id, error = %err, "email delivery failed; will retry");
+                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $1, last_error = $2 WHERE id = $3")
+                        .bind(to_us(self.now() + backoff(msg.attempts)))
+                        .bind(err)
+                        .bind(&msg.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    failed += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok((sent, failed))
+    }
+}
+
+fn build_message(from: &str, msg: &OutboxMessage) -> std::result::Result<Message, String> {
+    Message::builder()
+        .from(from.parse().map_err(|e| format!("from address: {e}"))?)
+        .to(msg.to.parse().map_err(|e| format!("to address: {e}"))?)
+        .subject(msg.subject.clone())
+        .body(msg.body.clone())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0).num_minutes(), 1);
+        assert_eq!(backoff(3).num_minutes(), 8);
+        assert_eq!(backoff(50).num_minutes(), 360);
+    }
+}

@@ -1,0 +1,481 @@
+//! Deterministic demo data: a realistic customer base with sign-in history and attack
+//! patterns (a credential-stuffing burst, a brute force on one account, sign-ins from two
+//! distant countries within an hour). The same `seed` always gives the same vault contents
+//! relative to the clock. Rows are written in large multi-row inserts inside a few big
+//! transactions; demo customers share one password hash (of [`DEMO_CUSTOMER_PASSWORD`]),
+//! computed once, so seeding is bounded by the database, not by argon2id.
+
+use crate::Engine;
+use crate::error::{Error, Result};
+use crate::staff::{Permission, Staff};
+use crate::time::to_us;
+use chrono::Duration;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use serde_json::json;
+
+/// The password every seeded demo customer has (demo vaults only).
+pub const DEMO_CUSTOMER_PASSWORD: &str = "demo customer password";
+
+#[derive(Debug, Clone, Copy)]
+pub struct SeedOptions {
+    pub customers: u64,
+    /// Days of sign-in history, ending now.
+    pub days: u32,
+    pub seed: u64,
+    /// Average sign-in attempts per customer over the period.
+    pub attempts_per_customer: u32,
+}
+
+impl Default for SeedOptions {
+    fn default() -> Self {
+        Self {
+            customers: 50_000,
+            days: 90,
+            seed: 1,
+            attempts_per_customer: 10,
+        }
+    }
+}
+
+/// Progress reports while seeding.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SeedProgress {
+    pub customers_done: u64,
+    pub customers_total: u64,
+    pub attempts_done: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedReport {
+    pub customers: u64,
+    pub attempts: u64,
+    pub brute_forced_email: String,
+    pub traveller_email: String,
+}
+
+const FIRST: &[&str] = &[
+    "Olivia", "Liam", "Amara", "Noah", "Sofia", "Mateo", "Aisha", "Lucas", "Mei", "Ethan", "Priya",
+    "Jonas", "Chloe", "Kwame", "Elena", "Hiroshi", "Fatima", "Oscar", "Ingrid", "Diego", "Zara",
+    "Tomasz", "Leila", "Samuel", "Yuki", "Anders", "Nadia", "Rafael", "Hannah", "Omar", "Isabel",
+    "Chen", "Grace", "Arjun", "Maja", "Felix", "Ama", "Luca", "Sara", "Emeka", "Julia", "Ravi",
+    "Clara", "Mohammed", "Eva", "Kenji", "Lucia", "Tariq", "Nora", "Pedro", "Alice", "Ben",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "Okafor",
+    "García",
+    "Nguyen",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Haddad",
+    "Tanaka",
+    "Johansson",
+    "Patel",
+    "Dubois",
+    "Mensah",
+    "Silva",
+    "Cohen",
+    "Ivanova",
+    "Kim",
+    "O'Brien",
+    "Fernández",
+    "Novak",
+    "Ahmed",
+    "Larsen",
+    "Costa",
+    "Yamamoto",
+    "Brown",
+    "Singh",
+    "Wilson",
+    "Moreau",
+    "Adeyemi",
+    "Schmidt",
+    "Lopez",
+    "Chen",
+    "Walker",
+    "Bianchi",
+    "Horvath",
+    "Mwangi",
+    "Andersen",
+    "Taylor",
+    "Reyes",
+    "Fischer",
+    "Ali",
+    "Martin",
+    "Hughes",
+    "Sato",
+    "Jansen",
+];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "mail.example",
+    "inbox.example.org",
+    "post.example.net",
+    "example.co.uk",
+    "webmail.example",
+    "example.de",
+    "correo.example",
+    "example.fr",
+    "family.example",
+];
+const AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+];
+const LOCALES: &[&str] = &["en", "en-GB", "de", "fr", "es", "pt-BR", "ja", "nl"];
+const AREA: &[u32] = &[201, 212, 305, 312, 415, 503, 617, 702, 808, 919];
+
+fn pick<'a, T>(rng: &mut ChaCha20Rng, xs: &'a [T]) -> &'a T {
+    let i = rng.gen_range(0..xs.len());
+    // gen_range is within bounds by construction.
+    #[allow(clippy::indexing_slicing)]
+    &xs[i]
+}
+
+fn ascii_fold(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' => Some('a'),
+            'é' | 'è' | 'ê' | 'ë' => Some('e'),
+            'í' | 'ï' => Some('i'),
+            'ó' | 'ö' | 'ô' => Some('o'),
+            'ú' | 'ü' => Some('u'),
+            'ñ' => Some('n'),
+            '\'' => None,
+            c => Some(c.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+struct Row {
+    id: String,
+    email: String,
+    key: String,
+    verified: i64,
+    phone: Option<String>,
+    name: String,
+    locale: String,
+    attrs: String,
+    status: &'static str,
+    tier: &'static str,
+    created_us: i64,
+    last_us: Option<i64>,
+}
+
+struct Attempt {
+    at_us: i64,
+    email_key: String,
+    customer: Option<String>,
+    outcome: &'static str,
+    reason: &'static str,
+    ip: String,
+    ua: &'static str,
+}
+
+fn ip_for(rng: &mut ChaCha20Rng) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        rng.gen_range(11..=223),
+        rng.gen_range(0..=255),
+        rng.gen_range(0..=255),
+        rng.gen_range(1..=254)
+    )
+}
+
+impl Engine {
+    /// Fill the store with demo data (admins only). Reports progress through `progress`.
+    pub async fn seed_demo(
+        &self,
+        actor: &Staff,
+        opts: SeedOptions,
+        progress: &mut (dyn FnMut(SeedProgress) + Send),
+    ) -> Result<SeedReport> {
+        actor.require(Permission::SeedDemoData)?;
+        if opts.customers == 0 || opts.customers > 10_000_000 || opts.days == 0 || opts.days > 3650
+        {
+            return Err(Error::invalid(
+                "seed",
+                "customers must be 1 to 10,000,000 and days 1 to 3650",
+            ));
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
+        let salt: [u8; 16] = rng.r#gen();
+        let hash = self
+            .hashing(move |h| -> Result<String> {
+                let e = crate::clock::SeededEntropy::new(u64::from_le_bytes(
+                    salt[..8].try_into().unwrap_or([0; 8]),
+                ));
+                h.hash(DEMO_CUSTOMER_PASSWORD, &e)
+            })
+            .await??;
+        let now = self.now();
+        let span_created = Duration::days(i64::from(opts.days) * 4);
+        let history_start = now - Duration::days(i64::from(opts.days));
+        let batch = 2_000u64;
+        let mut done = 0u64;
+        let mut attempts_done = 0u64;
+        let mut brute_forced = String::new();
+        let mut traveller = String::new();
+        while done < opts.customers {
+            let n = batch.min(opts.customers - done);
+            let mut rows = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+            let mut attempts = Vec::new();
+            for i in done..done + n {
+                let first = *pick(&mut rng, FIRST);
+                let last = *pick(&mut rng, LAST);
+                let domain = *pick(&mut rng, DOMAINS);
+                let local = match rng.gen_range(0..4) {
+                    0 => format!("{}.{}{}", ascii_fold(first), ascii_fold(last), i),
+                    1 => format!("{}{}{}", ascii_fold(&first[..1]), ascii_fold(last), i),
+                    2 => format!("{}_{}", ascii_fold(first), i),
+                    _ => format!("{}.{}.{}", ascii_fold(last), ascii_fold(first), i),
+                };
+                let email = format!("{local}@{domain}");
+                let created = now - span_created
+                    + Duration::seconds(rng.gen_range(0..span_created.num_seconds().max(1)));
+                let id =
+                    crate::clock::new_id(created, &crate::clock::SeededEntropy::new(rng.r#gen()));
+                let phone = (rng.gen_range(0..10) < 7).then(|| {
+                    format!(
+                        "+1{}{}{:04}",
+                        pick(&mut rng, AREA),
+                        rng.gen_range(200..=999),
+                        rng.gen_range(0..10_000)
+                    )
+                });
+                let status = match rng.gen_range(0..1000) {
+                    0..=5 => "locked",
+                    6..=9 => "disabled",
+                    _ => "active",
+                };
+                let tier = if rng.gen_range(0..10) == 0 {
+                    "gold"
+                } else {
+                    "standard"
+                };
+                let attrs = json!({
+                    "newsletter": rng.gen_bool(0.4),
+                    "favourite_category": *pick(&mut rng, &["shoes", "books", "garden", "kitchen", "outdoor"]),
+                    "loyalty_points": rng.gen_range(0..5000),
+                })
+                .to_string();
+                let key = email.to_lowercase();
+                // Sign-in history for this customer.
+                let k = rng.gen_range(0..=opts.attempts_per_customer * 2);
+                let home_ip = ip_for(&mut rng);
+                let ua = *pick(&mut rng, AGENTS);
+                let mut last_success = None;
+                for _ in 0..k {
+                    let at =
+                        history_start.max(created)
+                            + Duration::seconds(rng.gen_range(
+                                0..(now - history_start.max(created)).num_seconds().max(1),
+                            ));
+                    let fail = rng.gen_range(0..100) < 8;
+                    if !fail {
+                        last_success =
+                            Some(last_success.map_or(to_us(at), |l: i64| l.max(to_us(at))));
+                    }
+                    attempts.push(Attempt {
+                        at_us: to_us(at),
+                        email_key: key.clone(),
+                        customer: Some(id.to_string()),
+                        outcome: if fail { "failure" } else { "success" },
+                        reason: if fail { "wrong_password" } else { "ok" },
+                        ip: if rng.gen_range(0..10) == 0 {
+                            ip_for(&mut rng)
+                        } else {
+                            home_ip.clone()
+                        },
+                        ua,
+                    });
+                }
+                if i == 7 {
+                    brute_forced = email.clone();
+                    // Brute force: 300 wrong passwords in 40 minutes from one IP, two days ago.
+                    let start = now - Duration::days(2);
+                    for j in 0..300 {
+                        attempts.push(Attempt {
+                            at_us: to_us(start + Duration::seconds(j * 8)),
+                            email_key: key.clone(),
+                            customer: Some(id.to_string()),
+                            outcome: "failure",
+                            reason: "wrong_password",
+                            ip: "203.0.113.66".into(),
+                            ua: "python-requests/2.32.3",
+                        });
+                    }
+                }
+                if i == 11 {
+                    traveller = email.clone();
+                    // Impossible travel: London, then Sydney 40 minutes later.
+                    let t = now - Duration::hours(30);
+                    for (dt, ip) in [(0, "81.2.69.142"), (40, "1.128.0.17")] {
+                        attempts.push(Attempt {
+                            at_us: to_us(t + Duration::minutes(dt)),
+                            email_key: key.clone(),
+                            customer: Some(id.to_string()),
+                            outcome: "success",
+                            reason: "ok",
+                            ip: ip.into(),
+                            ua,
+                        });
+                    }
+                }
+                rows.push(Row {
+                    id: id.to_string(),
+                    email,
+                    key,
+                    verified: i64::from(rng.gen_range(0..10) < 8),
+                    phone,
+                    name: format!("{first} {last}"),
+                    locale: (*pick(&mut rng, LOCALES)).to_owned(),
+                    attrs,
+                    status,
+                    tier,
+                    created_us: to_us(created),
+                    last_us: last_success,
+                });
+            }
+            if done == 0 {
+                // Credential stuffing: 2,000 attempts over 10 minutes from 4 IPs, most for
+                // addresses that have no account, a day ago.
+                let start = now - Duration::days(1);
+                for j in 0..2_000i64 {
+                    let unknown = rng.gen_range(0..10) < 9;
+                    let (email_key, customer, reason) =
+                        match rows.get(usize::try_from(j).unwrap_or(0) % rows.len().max(1)) {
+                            Some(r) if !unknown => {
+                                (r.key.clone(), Some(r.id.clone()), "wrong_password")
+                            }
+                            _ => (
+                                format!("user{}@leaked.example", rng.gen_range(0..1_000_000)),
+                                None,
+                                "unknown_account",
+                            ),
+                        };
+                    attempts.push(Attempt {
+                        at_us: to_us(start + Duration::milliseconds(j * 300)),
+                        email_key,
+                        customer,
+                        outcome: "failure",
+                        reason,
+                        ip: format!("198.51.100.{}", 10 + j % 4),
+                        ua: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                    });
+                }
+            }
+            self.insert_seed_batch(&rows, &attempts, &hash).await?;
+            done += n;
+            attempts_done += attempts.len() as u64;
+            progress(SeedProgress {
+                customers_done: done,
+                customers_total: opts.customers,
+                attempts_done,
+            });
+        }
+        let mut tx = self.store.begin().await?;
+        self.audit(
+            &mut tx,
+            &actor.actor(),
+            "demo.seeded",
+            "store",
+            None,
+            json!({"customers": opts.customers, "attempts": attempts_done, "days": opts.days, "seed": opts.seed}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SeedReport {
+            customers: opts.customers,
+            attempts: attempts_done,
+            brute_forced_email: brute_forced,
+            traveller_email: traveller,
+        })
+    }
+
+    async fn insert_seed_batch(
+        &self,
+        rows: &[Row],
+        attempts: &[Attempt],
+        hash: &str,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for chunk in rows.chunks(500) {
+            let mut sql = String::from(
+                "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, locale, attributes, \
+                 status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, last_sign_in_us, version) VALUES ",
+            );
+            let mut n = 0;
+            for (i, _) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let p: Vec<String> = (1..=12).map(|k| format!("${}", n + k)).collect();
+                n += 12;
+                sql.push_str(&format!(
+                    "({},{},{},{},{},{},{},{},{},{},'[]',$0,0,{},{},{},1)",
+                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[10], p[11]
+                ));
+            }
+            let sql = sql.replace("$0", &format!("${}", n + 1));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.id.clone())
+                    .bind(r.email.clone())
+                    .bind(r.key.clone())
+                    .bind(r.verified)
+                    .bind(r.phone.clone())
+                    .bind(r.name.clone())
+                    .bind(r.locale.clone())
+                    .bind(r.attrs.clone())
+                    .bind(r.status)
+                    .bind(r.tier)
+                    .bind(r.created_us)
+                    .bind(r.last_us);
+            }
+            q.bind(hash.to_owned()).execute(&mut *tx).await?;
+        }
+        for chunk in attempts.chunks(1000) {
+            let mut sql = String::from(
+                "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let b = i * 7;
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},'password',${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                ));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in chunk {
+                q = q
+                    .bind(a.at_us)
+                    .bind(a.email_key.clone())
+                    .bind(a.customer.clone())
+                    .bind(a.outcome)
+                    .bind(a.reason)
+                    .bind(a.ip.clone())
+                    .bind(a.ua);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

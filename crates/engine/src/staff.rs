@@ -1,0 +1,165 @@
+//! Staff accounts and the permission matrix. Staff are separate from customers; every
+//! staff-facing engine operation takes a [`Staff`] (the signed-in actor) and checks one
+//! [`Permission`] against the actor's [`Role`] before touching anything.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Support,
+    Security,
+    Privacy,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Support, Role::Security, Role::Privacy, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Support => "support",
+            Role::Security => "security",
+            Role::Privacy => "privacy",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid("role", "a role is one of support, security, privacy, admin")
+            })
+    }
+}
+
+/// Everything a staff member may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    ReadCustomers,
+    EditCustomers,
+    ResendVerification,
+    StartPasswordReset,
+    MarkEmailVerified,
+    RevokeSessions,
+    UnlockCustomers,
+    LockCustomers,
+    DisableCustomers,
+    ReviewRisk,
+    ManageConsent,
+    ExportCustomers,
+    EraseCustomers,
+    ReadAudit,
+    ManageStaff,
+    ManageSettings,
+    ManageClients,
+    SeedDemoData,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 18] = [
+        Permission::ReadCustomers,
+        Permission::EditCustomers,
+        Permission::ResendVerification,
+        Permission::StartPasswordReset,
+        Permission::MarkEmailVerified,
+        Permission::RevokeSessions,
+        Permission::UnlockCustomers,
+        Permission::LockCustomers,
+        Permission::DisableCustomers,
+        Permission::ReviewRisk,
+        Permission::ManageConsent,
+        Permission::ExportCustomers,
+        Permission::EraseCustomers,
+        Permission::ReadAudit,
+        Permission::ManageStaff,
+        Permission::ManageSettings,
+        Permission::ManageClients,
+        Permission::SeedDemoData,
+    ];
+
+    /// Human wording for "your role does not allow …".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::ReadCustomers => "reading customer records",
+            Permission::EditCustomers => "editing customer profiles",
+            Permission::ResendVerification => "resending verification emails",
+            Permission::StartPasswordReset => "starting password resets",
+            Permission::MarkEmailVerified => "marking email addresses verified",
+            Permission::RevokeSessions => "revoking customer sessions",
+            Permission::UnlockCustomers => "unlocking accounts",
+            Permission::LockCustomers => "locking accounts",
+            Permission::DisableCustomers => "disabling accounts",
+            Permission::ReviewRisk => "reviewing risky sign-ins",
+            Permission::ManageConsent => "managing consent",
+            Permission::ExportCustomers => "exporting customer data",
+            Permission::EraseCustomers => "erasing customers",
+            Permission::ReadAudit => "reading the audit log",
+            Permission::ManageStaff => "managing staff",
+            Permission::ManageSettings => "changing settings",
+            Permission::ManageClients => "managing OpenID Connect clients",
+            Permission::SeedDemoData => "generating demo data",
+        }
+    }
+}
+
+/// The default permission matrix (see ARCHITECTURE.md for the table).
+pub fn allows(role: Role, p: Permission) -> bool {
+    use Permission::*;
+    let support = matches!(
+        p,
+        ReadCustomers | ResendVerification | StartPasswordReset | RevokeSessions | UnlockCustomers
+    );
+    match role {
+        Role::Admin => true,
+        Role::Support => support,
+        Role::Security => {
+            support || matches!(p, LockCustomers | DisableCustomers | ReviewRisk | ReadAudit)
+        }
+        Role::Privacy => matches!(
+            p,
+            ReadCustomers | ManageConsent | ExportCustomers | EraseCustomers
+        ),
+    }
+}
+
+/// A signed-in staff member: who is acting. Obtained only from the engine's sign-in
+/// functions, so holding one means the password was checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Staff {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl Staff {
+    /// Refuse unless the role grants `p`.
+    pub fn require(&self, p: Permission) -> Result<()> {
+        if allows(self.role, p) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(p.describe()))
+        }
+    }
+
+    pub(crate) fn actor(&self) -> String {
+        format!("staff:{}", self.id)
+    }
+}
+
+/// A staff account as listed to admins.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffMember {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: String,
+    pub version: i64,
+}

@@ -1,0 +1,309 @@
+//! Staff account operations: the first admin, staff sign-in, adding and removing staff,
+//! changing a staff password (which re-wraps the vault key), and reading/verifying the audit
+//! log. On a vault, the key file is updated together with the database row.
+
+use crate::Engine;
+use crate::audit::{self, AuditEntry, VerifyReport};
+use crate::clock::new_id;
+use crate::error::{Error, Result};
+use crate::normalize::{self, Email};
+use crate::staff::{Permission, Role, Staff, StaffMember};
+use crate::time::to_us;
+use crate::vault::Keyring;
+use serde_json::json;
+use sqlx::Row;
+use uuid::Uuid;
+
+fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
+    let id: String = r.try_get("id")?;
+    Ok(StaffMember {
+        id: Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))?,
+        email: r.try_get("email")?,
+        display_name: r.try_get("display_name")?,
+        role: Role::parse(&r.try_get::<String, _>("role")?)?,
+        status: r.try_get("status")?,
+        version: r.try_get("version")?,
+    })
+}
+
+impl Engine {
+    pub(crate) async fn insert_first_admin(&self, email: &Email, password: &str) -> Result<Staff> {
+        let pw = password.to_owned();
+        let entropy = self.entropy.clone();
+        let hash = self
+            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
+            .await??;
+        let now = self.now();
+        let id = new_id(now, self.entropy.as_ref());
+        let mut tx = self.store.begin().await?;
+        let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM staff")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Err(Error::invalid(
+                "database",
+                "this database already has staff; sign in instead of initialising it again",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO staff (id, email, email_key, display_name, role, password_hash, status, created_us, updated_us) \
+             VALUES ($1, $2, $3, '', 'admin', $4, 'active', $5, $5)",
+        )
+        .bind(id.to_string())
+        .bind(&email.display)
+        .bind(&email.key)
+        .bind(hash)
+        .bind(to_us(now))
+        .execute(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            "system",
+            "staff.created",
+            &format!("staff:{id}"),
+            Some("first admin"),
+            json!({"email": [null, email.display], "role": [null, "admin"]}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Staff {
+            id,
+            email: email.display.clone(),
+            display_name: String::new(),
+            role: Role::Admin,
+        })
+    }
+
+    /// Check staff credentials. Unknown staff cost the same work as a wrong password.
+    pub async fn staff_sign_in(&self, email: &str, password: &str) -> Result<Staff> {
+        let email = normalize::email(email).map_err(|_| Error::InvalidCredentials)?;
+        if password.len() > 1024 {
+            return Err(Error::InvalidCredentials);
+        }
+        let row = sqlx::query(
+            "SELECT id, email, display_name, role, status, version, password_hash FROM staff WHERE email_key = $1 AND status = 'active'",
+        )
+        .bind(&email.key)
+        .fetch_optional(self.store.reader())
+        .await?;
+        let phc: Option<String> = row
+            .as_ref()
+            .map(|r| r.try_get("password_hash"))
+            .transpose()?;
+        let pw = password.to_owned();
+        let ok = self
+            .hashing(move |h| match phc {
+                Some(p) => h.verify(&pw, &p).unwrap_or(false),
+                None => {
+                    h.verify_dummy(&pw);
+                    false
+                }
+            })
+            .await?;
+        match row {
+            Some(r) if ok => {
+                let m = staff_from_row(&r)?;
+                Ok(Staff {
+                    id: m.id,
+                    email: m.email,
+                    display_name: m.display_name,
+                    role: m.role,
+                })
+            }
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// Add a staff member with an initial password (admins only). On a vault the new
+    /// member gets their own wrapped copy of the data key.
+    pub async fn add_staff(
+        &self,
+        actor: &Staff,
+        email: &str,
+        display_name: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<StaffMember> {
+        actor.require(Permission::ManageStaff)?;
+        let email = normalize::email(email)?;
+        let name = normalize::text("display_name", display_name, 200)?;
+        self.config
+            .policy
+            .check(password, &[&email.key, &name], false)?;
+        let pw = password.to_owned();
+        let entropy = self.entropy.clone();
+        let hash = self
+            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
+            .await??;
+        let now = self.now();
+        let id = new_id(now, self.entropy.as_ref());
+        let mut tx = self.store.begin().await?;
+        let taken: i64 = sqlx::query_scalar("SELECT count(*) FROM staff WHERE email_key = $1")
+            .bind(&email.key)
+            .fetch_one(&mut *tx)
+            .await?;
+        if taken > 0 {
+            return Err(Error::EmailInUse);
+        }
+        sqlx::query(
+            "INSERT INTO staff (id, email, email_key, display_name, role, password_hash, status, created_us, updated_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7)",
+        )
+        .bind(id.to_string())
+        .bind(&email.display)
+        .bind(&email.key)
+        .bind(&name)
+        .bind(role.as_str())
+        .bind(hash)
+        .bind(to_us(now))
+        .execute(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            &actor.actor(),
+            "staff.created",
+            &format!("staff:{id}"),
+            None,
+            json!({"email": [null, email.display], "role": [null, role.as_str()]}),
+        )
+        .await?;
+        // Write the key file before committing: if it fails, the row is rolled back; if the
+        // commit fails after it, the extra wrap is harmless and overwritten on retry.
+        self.rewrap(&email.key, Some(password)).await?;
+        tx.commit().await?;
+        Ok(StaffMember {
+            id,
+            email: email.display,
+            display_name: name,
+            role,
+            status: "active".into(),
+            version: 1,
+        })
+    }
+
+    /// Remove a staff member (admins only; not yourself). Their vault key wrap is deleted.
+    pub async fn remove_staff(&self, actor: &Staff, id: Uuid) -> Result<()> {
+        actor.require(Permission::ManageStaff)?;
+        if actor.id == id {
+            return Err(Error::invalid("staff", "you cannot remove yourself"));
+        }
+        let mut tx = self.store.begin().await?;
+        let row = sqlx::query("SELECT email_key, role, status FROM staff WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("staff member"))?;
+        let key: String = row.try_get("email_key")?;
+        sqlx::query("UPDATE staff SET status = 'removed', password_hash = '', version = version + 1, updated_us = $1 WHERE id = $2")
+            .bind(to_us(self.now()))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.audit(
+            &mut tx,
+            &actor.actor(),
+            "staff.removed",
+            &format!("staff:{id}"),
+            None,
+            json!({"status": ["active", "removed"]}),
+        )
+        .await?;
+        self.rewrap(&key, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Change your own staff password (needs the current one); re-wraps your vault key.
+    pub async fn change_staff_password(
+        &self,
+        actor: &Staff,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        self.staff_sign_in(&actor.email, current).await?;
+        let email = normalize::email(&actor.email)?;
+        self.config
+            .policy
+            .check(new_password, &[&email.key], false)?;
+        let pw = new_password.to_owned();
+        let entropy = self.entropy.clone();
+        let hash = self
+            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
+            .await??;
+        let mut tx = self.store.begin().await?;
+        sqlx::query("UPDATE staff SET password_hash = $1, version = version + 1, updated_us = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(to_us(self.now()))
+            .bind(actor.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.audit(
+            &mut tx,
+            &actor.actor(),
+            "staff.password_changed",
+            &format!("staff:{}", actor.id),
+            None,
+            json!({"password": ["(hidden)", "(changed)"]}),
+        )
+        .await?;
+        self.rewrap(&email.key, Some(new_password)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Update the vault key file: wrap for `email_key` under `password`, or remove the wrap.
+    /// No-op on PostgreSQL.
+    async fn rewrap(&self, email_key: &str, password: Option<&str>) -> Result<()> {
+        let Some(v) = &self.vault else {
+            return Ok(());
+        };
+        let v = v.lock().await;
+        let mut ring = Keyring::load(&v.path)?;
+        match password {
+            Some(pw) => {
+                let kdf = crate::password::Hasher::new_for_kdf(self.config.hash)?;
+                ring.set_staff(email_key, pw, &v.key, &kdf, self.entropy.as_ref())?;
+            }
+            None => ring.remove_staff(email_key),
+        }
+        ring.save()
+    }
+
+    /// Staff holders in the vault key file (diagnostics; admins).
+    pub async fn vault_key_holders(&self, actor: &Staff) -> Result<Vec<String>> {
+        actor.require(Permission::ManageStaff)?;
+        let Some(v) = &self.vault else {
+            return Ok(vec![]);
+        };
+        let v = v.lock().await;
+        Ok(Keyring::load(&v.path)?.staff_holders())
+    }
+
+    /// All staff accounts (admins only).
+    pub async fn list_staff(&self, actor: &Staff) -> Result<Vec<StaffMember>> {
+        actor.require(Permission::ManageStaff)?;
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, role, status, version FROM staff ORDER BY created_us",
+        )
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter().map(staff_from_row).collect()
+    }
+
+    /// Page through the whole audit log, oldest first.
+    pub async fn audit_log(
+        &self,
+        actor: &Staff,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        actor.require(Permission::ReadAudit)?;
+        audit::page(self.store.reader(), after_seq, limit.clamp(1, 1000)).await
+    }
+
+    /// Walk the audit hash chain; fails with [`Error::AuditTampered`] at the first bad entry.
+    pub async fn verify_audit(&self, actor: &Staff) -> Result<VerifyReport> {
+        actor.require(Permission::ReadAudit)?;
+        audit::verify(self.store.reader()).await
+    }
+}

@@ -1,0 +1,6 @@
+//! The engine's one integration-test binary (every file in `tests/` is a separate slow
+//! link). Each test runs the same behaviour on every backend available: an encrypted SQLite
+//! vault always, and PostgreSQL when `VESTIBULE_TEST_POSTGRES` names a server (CI sets it,
+//! and sets `VESTIBULE_REQUIRE_POSTGRES=1` so a missing server fails instead of skipping).
+
+mod story;

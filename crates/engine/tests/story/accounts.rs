@@ -1,0 +1,547 @@
+//! Customer self-service flows on every backend.
+
+use super::*;
+use chrono::Duration;
+use vestibule_engine::{Error, RegisterInput};
+
+const PW: &str = "lantern orchard violet";
+
+#[tokio::test]
+async fn register_verify_sign_in_validate_sign_out() {
+    for h in backends().await {
+        let id = verified_customer(&h, "Ada@Example.com", PW).await;
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert!(c.email_verified, "{}", h.name);
+        assert_eq!(c.email, "Ada@Example.com");
+        assert_eq!(c.phone.as_deref(), Some("+16502530000"));
+
+        let s = h
+            .engine
+            .sign_in("ada@EXAMPLE.com", PW, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(s.token.len(), 43);
+        assert_eq!(s.session.device, "Firefox on Linux");
+        let v = h.engine.validate_session(&s.token).await.unwrap();
+        assert_eq!(v.customer_id, id);
+        // A second sign-in gets a new token.
+        let s2 = h
+            .engine
+            .sign_in("ada@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        assert_ne!(s.token, s2.token);
+        assert_eq!(h.engine.my_sessions(&s.token).await.unwrap().len(), 2);
+
+        h.engine.sign_out(&s.token).await.unwrap();
+        assert!(matches!(
+            h.engine.validate_session(&s.token).await,
+            Err(Error::InvalidSession)
+        ));
+        h.engine.validate_session(&s2.token).await.unwrap();
+
+        let attempts = h.engine.customer_attempts(&h.admin, id, 10).await.unwrap();
+        assert_eq!(attempts.len(), 2);
+        assert!(
+            attempts
+                .iter()
+                .all(|a| a.outcome == "success" && a.ip == "192.0.2.10")
+        );
+    }
+}
+
+#[tokio::test]
+async fn verification_token_is_single_use_and_expires() {
+    for h in backends().await {
+        h.engine
+            .register(
+                RegisterInput {
+                    email: "bo@example.com".into(),
+                    password: PW.into(),
+                    display_name: "Bo".into(),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let t = token_from_outbox(&h, "verify_email", "bo@example.com").await;
+        h.clock.advance(Duration::hours(25));
+        assert!(matches!(
+            h.engine.verify_email(&t).await,
+            Err(Error::InvalidToken)
+        ));
+        // Garbage and oversized tokens are simply invalid.
+        assert!(matches!(
+            h.engine.verify_email("nope").await,
+            Err(Error::InvalidToken)
+        ));
+        assert!(matches!(
+            h.engine.verify_email(&"x".repeat(10_000)).await,
+            Err(Error::InvalidToken)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn registration_and_reset_do_not_reveal_existing_accounts() {
+    for h in backends().await {
+        verified_customer(&h, "cy@example.com", PW).await;
+        // Registering again answers exactly like a new registration...
+        h.engine
+            .register(
+                RegisterInput {
+                    email: "CY@example.com".into(),
+                    password: "another fine passphrase".into(),
+                    display_name: "Imposter".into(),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        // ...and the owner hears about it instead.
+        let msgs = h.engine.outbox(&h.admin, 50).await.unwrap();
+        assert!(
+            msgs.iter()
+                .any(|m| m.kind == "account_exists" && m.to == "cy@example.com")
+        );
+        // Reset requests succeed for unknown addresses too, without sending anything.
+        let before = msgs.len();
+        h.engine
+            .request_password_reset("nobody@example.com", &ctx())
+            .await
+            .unwrap();
+        h.engine
+            .request_password_reset("not an email", &ctx())
+            .await
+            .unwrap();
+        assert_eq!(h.engine.outbox(&h.admin, 50).await.unwrap().len(), before);
+        // Unknown account and wrong password give the same error.
+        let a = h
+            .engine
+            .sign_in("nobody@example.com", PW, &ctx())
+            .await
+            .unwrap_err();
+        let b = h
+            .engine
+            .sign_in("cy@example.com", "wrong password here", &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(a.code(), b.code());
+        assert_eq!(a.to_string(), b.to_string());
+    }
+}
+
+#[tokio::test]
+async fn weak_passwords_are_refused_with_advice_and_nothing_is_written() {
+    for h in backends().await {
+        for (pw, hint) in [
+            ("short", "at least 8"),
+            ("password123", "most common"),
+            ("dee@example.com", "email"),
+        ] {
+            let e = h
+                .engine
+                .register(
+                    RegisterInput {
+                        email: "dee@example.com".into(),
+                        password: pw.into(),
+                        display_name: "Dee".into(),
+                        ..Default::default()
+                    },
+                    &ctx(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), "weak_password");
+            assert!(e.to_string().contains(hint), "{e}");
+        }
+        let page = h
+            .engine
+            .search_customers(&h.admin, "dee@example.com", None, 5)
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_cleanly() {
+    for h in backends().await {
+        let huge = serde_json::json!({"blob": "x".repeat(20_000)});
+        let cases = vec![
+            RegisterInput {
+                email: "e@example.com".into(),
+                password: PW.into(),
+                attributes: Some(huge),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "e@example.com".into(),
+                password: PW.into(),
+                attributes: Some(serde_json::json!([1, 2])),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "robert'); DROP TABLE customers;--@example.com".into(),
+                password: PW.into(),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "e\u{202E}@example.com".into(),
+                password: PW.into(),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "e@example.com".into(),
+                password: PW.into(),
+                phone: Some("not a phone".into()),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "e@example.com".into(),
+                password: PW.into(),
+                locale: Some("en; DROP".into()),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: "e@example.com".into(),
+                password: PW.into(),
+                display_name: "n".repeat(5000),
+                ..Default::default()
+            },
+            RegisterInput {
+                email: format!("{}@example.com", "a".repeat(300)),
+                password: PW.into(),
+                ..Default::default()
+            },
+        ];
+        for input in cases {
+            let e = h.engine.register(input, &ctx()).await.unwrap_err();
+            assert_eq!(e.code(), "invalid_input", "{e}");
+        }
+        assert!(
+            h.engine
+                .search_customers(&h.admin, "e@example.com", None, 5)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(h.engine.outbox(&h.admin, 10).await.unwrap().is_empty());
+        // Oversized password at sign-in is refused before hashing.
+        let e = h
+            .engine
+            .sign_in("e@example.com", &"p".repeat(5000), &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_input");
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_are_recorded_and_throttled_then_released() {
+    for h in backends().await {
+        let id = verified_customer(&h, "eve@example.com", PW).await;
+        for _ in 0..10 {
+            let e = h
+                .engine
+                .sign_in("eve@example.com", "not the password", &ctx())
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), "invalid_credentials");
+        }
+        // Even the right password is throttled now...
+        let e = h
+            .engine
+            .sign_in("eve@example.com", PW, &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "rate_limited");
+        // ...but the account is not locked: after the window it works.
+        h.clock.advance(Duration::minutes(16));
+        h.engine
+            .sign_in("eve@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        let a = h.engine.customer_attempts(&h.admin, id, 50).await.unwrap();
+        assert_eq!(
+            a.iter().filter(|a| a.reason == "wrong_password").count(),
+            10
+        );
+        assert_eq!(a.iter().filter(|a| a.reason == "throttled").count(), 1);
+        assert_eq!(a[0].reason, "ok");
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(c.status, vestibule_engine::CustomerStatus::Active);
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_absolutely() {
+    for h in backends().await {
+        verified_customer(&h, "fay@example.com", PW).await;
+        let s = h
+            .engine
+            .sign_in("fay@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        h.clock.advance(Duration::hours(23));
+        h.engine.validate_session(&s.token).await.unwrap(); // use extends the idle timeout
+        h.clock.advance(Duration::hours(23));
+        h.engine.validate_session(&s.token).await.unwrap();
+        h.clock.advance(Duration::hours(25));
+        assert!(matches!(
+            h.engine.validate_session(&s.token).await,
+            Err(Error::InvalidSession)
+        ));
+
+        let s = h
+            .engine
+            .sign_in("fay@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        for _ in 0..33 {
+            h.clock.advance(Duration::hours(23));
+            let _ = h.engine.validate_session(&s.token).await;
+        }
+        assert!(matches!(
+            h.engine.validate_session(&s.token).await,
+            Err(Error::InvalidSession)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn password_reset_is_single_use_expires_and_revokes_sessions() {
+    for h in backends().await {
+        verified_customer(&h, "gil@example.com", PW).await;
+        let s = h
+            .engine
+            .sign_in("gil@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        h.engine
+            .request_password_reset("gil@example.com", &ctx())
+            .await
+            .unwrap();
+        let t = token_from_outbox(&h, "reset_password", "gil@example.com").await;
+        assert_eq!(
+            h.engine
+                .confirm_password_reset(&t, "short")
+                .await
+                .unwrap_err()
+                .code(),
+            "weak_password"
+        );
+        h.engine
+            .confirm_password_reset(&t, "new meadow passphrase")
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.engine
+                .confirm_password_reset(&t, "another meadow phrase")
+                .await,
+            Err(Error::InvalidToken)
+        ));
+        assert!(matches!(
+            h.engine.validate_session(&s.token).await,
+            Err(Error::InvalidSession)
+        ));
+        assert!(
+            h.engine
+                .sign_in("gil@example.com", PW, &ctx())
+                .await
+                .is_err()
+        );
+        h.engine
+            .sign_in("gil@example.com", "new meadow passphrase", &ctx())
+            .await
+            .unwrap();
+
+        h.clock.advance(Duration::minutes(1));
+        h.engine
+            .request_password_reset("gil@example.com", &ctx())
+            .await
+            .unwrap();
+        let t2 = token_from_outbox(&h, "reset_password", "gil@example.com").await;
+        assert_ne!(t, t2);
+        h.clock.advance(Duration::minutes(30));
+        assert!(matches!(
+            h.engine
+                .confirm_password_reset(&t2, "late meadow passphrase")
+                .await,
+            Err(Error::InvalidToken)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn change_password_needs_current_and_revokes_other_sessions() {
+    for h in backends().await {
+        verified_customer(&h, "hal@example.com", PW).await;
+        let a = h
+            .engine
+            .sign_in("hal@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        let b = h
+            .engine
+            .sign_in("hal@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.engine
+                .change_password(&a.token, "wrong current", "fresh river stones")
+                .await,
+            Err(Error::InvalidCredentials)
+        ));
+        h.engine
+            .change_password(&a.token, PW, "fresh river stones")
+            .await
+            .unwrap();
+        h.engine.validate_session(&a.token).await.unwrap();
+        assert!(h.engine.validate_session(&b.token).await.is_err());
+        h.engine
+            .sign_in("hal@example.com", "fresh river stones", &ctx())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn change_email_requires_confirmation_from_the_new_address() {
+    for h in backends().await {
+        let id = verified_customer(&h, "ivy@example.com", PW).await;
+        verified_customer(&h, "taken@example.com", PW).await;
+        let s = h
+            .engine
+            .sign_in("ivy@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        h.engine
+            .change_email(&s.token, PW, "ivy.new@example.com")
+            .await
+            .unwrap();
+        // Not changed until confirmed.
+        assert_eq!(
+            h.engine
+                .get_customer(&h.admin, id, None)
+                .await
+                .unwrap()
+                .email,
+            "ivy@example.com"
+        );
+        let t = token_from_outbox(&h, "change_email", "ivy.new@example.com").await;
+        h.engine.confirm_email_change(&t).await.unwrap();
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(c.email, "ivy.new@example.com");
+        assert!(c.email_verified);
+        h.engine
+            .sign_in("ivy.new@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        // Moving to a taken address changes nothing and reveals nothing.
+        h.engine
+            .change_email(&s.token, PW, "taken@example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            h.engine
+                .get_customer(&h.admin, id, None)
+                .await
+                .unwrap()
+                .email,
+            "ivy.new@example.com"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rehash_on_sign_in_when_parameters_change() {
+    let clock = start_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.vault");
+    let (engine, admin, _) = Engine::create_vault(
+        &path,
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        deps(&clock, 3, fast_config()),
+    )
+    .await
+    .unwrap();
+    let h = Harness {
+        name: "sqlite",
+        engine,
+        admin,
+        clock: clock.clone(),
+        vault: Some(path.clone()),
+        recovery: None,
+        _dir: None,
+    };
+    verified_customer(&h, "jo@example.com", PW).await;
+    h.engine.close().await;
+    let stronger = Config {
+        hash: HashParams {
+            m_kib: 128,
+            t: 1,
+            p: 1,
+        },
+        ..fast_config()
+    };
+    let (engine, _) = Engine::unlock_vault(
+        &path,
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        deps(&clock, 4, stronger),
+    )
+    .await
+    .unwrap();
+    engine.sign_in("jo@example.com", PW, &ctx()).await.unwrap();
+    // The stored hash now carries the new parameters, and still verifies.
+    let n = engine
+        .execute_unchecked("UPDATE customers SET tier = tier WHERE email_key = 'jo@example.com' AND password_hash LIKE '$argon2id$v=19$m=128,t=1,p=1$%'")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    engine.sign_in("jo@example.com", PW, &ctx()).await.unwrap();
+}
+
+/// Enumeration by timing: an unknown address must cost the same as a wrong password.
+/// Compares the medians of the two distributions (real argon2id parameters).
+#[tokio::test]
+async fn unknown_email_costs_the_same_as_wrong_password() {
+    let h = sqlite(Config::default()).await;
+    verified_customer(&h, "kim@example.com", PW).await;
+    let mut unknown = vec![];
+    let mut wrong = vec![];
+    for i in 0..15 {
+        let t = std::time::Instant::now();
+        let _ = h
+            .engine
+            .sign_in(
+                &format!("ghost{i}@example.com"),
+                "some wrong password",
+                &ctx(),
+            )
+            .await;
+        unknown.push(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let _ = h
+            .engine
+            .sign_in("kim@example.com", "some wrong password", &ctx())
+            .await;
+        wrong.push(t.elapsed().as_secs_f64());
+        h.clock.advance(Duration::minutes(20)); // stay clear of throttling
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (mu, mw) = (median(&mut unknown), median(&mut wrong));
+    let ratio = mu / mw;
+    assert!(
+        (0.75..1.33).contains(&ratio),
+        "unknown {mu:.4}s vs wrong {mw:.4}s (ratio {ratio:.2})"
+    );
+}

@@ -1,0 +1,171 @@
+//! Test support: a fresh store per test on each backend, a manual clock, seeded randomness.
+
+mod accounts;
+mod audit;
+mod search;
+mod staff;
+mod vault;
+
+use chrono::{TimeZone, Utc};
+use std::path::PathBuf;
+use std::sync::Arc;
+use vestibule_engine::{
+    Config, Deps, Engine, HashParams, ManualClock, OutboxMessage, RecoveryKey, RequestContext,
+    SeededEntropy, Staff,
+};
+
+pub const ADMIN_EMAIL: &str = "owner@shop.example";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub struct Harness {
+    pub name: &'static str,
+    pub engine: Engine,
+    pub admin: Staff,
+    pub clock: Arc<ManualClock>,
+    pub vault: Option<PathBuf>,
+    pub recovery: Option<RecoveryKey>,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+/// Cheap argon2id parameters for behavioural tests (the timing and benchmark code uses the
+/// real defaults).
+pub fn fast_config() -> Config {
+    Config {
+        hash: HashParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        },
+        ..Config::default()
+    }
+}
+
+pub fn deps(clock: &Arc<ManualClock>, seed: u64, config: Config) -> Deps {
+    Deps {
+        clock: clock.clone(),
+        entropy: Arc::new(SeededEntropy::new(seed)),
+        config,
+    }
+}
+
+pub fn start_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
+    ))
+}
+
+pub async fn sqlite(config: Config) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.vault");
+    let clock = start_clock();
+    let (engine, admin, recovery) =
+        Engine::create_vault(&path, ADMIN_EMAIL, ADMIN_PASSWORD, deps(&clock, 1, config))
+            .await
+            .unwrap();
+    Harness {
+        name: "sqlite",
+        engine,
+        admin,
+        clock,
+        vault: Some(path),
+        recovery: Some(recovery),
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL database on the server named by `VESTIBULE_TEST_POSTGRES`.
+pub async fn postgres(config: Config) -> Option<Harness> {
+    let Ok(base) = std::env::var("VESTIBULE_TEST_POSTGRES") else {
+        if std::env::var("VESTIBULE_REQUIRE_POSTGRES").is_ok() {
+            panic!("VESTIBULE_REQUIRE_POSTGRES is set but VESTIBULE_TEST_POSTGRES is not");
+        }
+        return None;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("connect to the test PostgreSQL server");
+    let name = format!("vt_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let clock = start_clock();
+    let (engine, admin_staff) = Engine::init_postgres(
+        &format!("{base}/{name}"),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        deps(&clock, 1, config),
+    )
+    .await
+    .unwrap();
+    Some(Harness {
+        name: "postgres",
+        engine,
+        admin: admin_staff,
+        clock,
+        vault: None,
+        recovery: None,
+        _dir: None,
+    })
+}
+
+/// Every backend this run has, each fresh.
+pub async fn backends_with(config: Config) -> Vec<Harness> {
+    let mut v = vec![sqlite(config.clone()).await];
+    if let Some(pg) = postgres(config).await {
+        v.push(pg);
+    }
+    v
+}
+
+pub async fn backends() -> Vec<Harness> {
+    backends_with(fast_config()).await
+}
+
+pub fn ctx() -> RequestContext {
+    RequestContext {
+        ip: "192.0.2.10".into(),
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0".into(),
+    }
+}
+
+/// The token in the newest outbox email of `kind` to `to`.
+pub async fn token_from_outbox(h: &Harness, kind: &str, to: &str) -> String {
+    let msgs: Vec<OutboxMessage> = h.engine.outbox(&h.admin, 100).await.unwrap();
+    let m = msgs
+        .iter()
+        .find(|m| m.kind == kind && m.to.eq_ignore_ascii_case(to))
+        .unwrap_or_else(|| panic!("no {kind} email to {to} in {msgs:#?}"));
+    let start = m.body.find("token=").expect("token in body") + 6;
+    m.body[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Register and verify a customer; returns their id.
+pub async fn verified_customer(h: &Harness, email: &str, password: &str) -> uuid::Uuid {
+    h.engine
+        .register(
+            vestibule_engine::RegisterInput {
+                email: email.into(),
+                password: password.into(),
+                display_name: "Test Customer".into(),
+                phone: Some("+1 650 253 0000".into()),
+                ..Default::default()
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    let t = token_from_outbox(h, "verify_email", email).await;
+    h.engine.verify_email(&t).await.unwrap();
+    let page = h
+        .engine
+        .search_customers(&h.admin, email, None, 5)
+        .await
+        .unwrap();
+    page.items[0].id
+}

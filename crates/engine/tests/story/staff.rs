@@ -1,0 +1,292 @@
+//! The permission matrix, enforced by the engine, one test per role.
+
+use super::*;
+use vestibule_engine::{CustomerStatus, Error, Permission, ProfilePatch, Role, allows};
+
+const PW: &str = "lantern orchard violet";
+
+async fn member(h: &Harness, role: Role) -> Staff {
+    let email = format!("{}@staff.example", role.as_str());
+    h.engine
+        .add_staff(
+            &h.admin,
+            &email,
+            "Staff Member",
+            role,
+            "staff member passphrase",
+        )
+        .await
+        .unwrap();
+    h.engine
+        .staff_sign_in(&email, "staff member passphrase")
+        .await
+        .unwrap()
+}
+
+fn forbidden<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
+    matches!(r, Err(Error::Forbidden(_)))
+}
+
+/// Try every staff operation as `who` and compare with the matrix.
+async fn check_role(role: Role) {
+    for h in backends().await {
+        let who = member(&h, role).await;
+        let id = verified_customer(&h, "cust@example.com", PW).await;
+        let v = |p| allows(role, p);
+        let e = &h.engine;
+        assert_eq!(
+            !forbidden(e.get_customer(&who, id, None).await),
+            v(Permission::ReadCustomers),
+            "{role:?} read"
+        );
+        assert_eq!(
+            !forbidden(e.search_customers(&who, "cust", None, 5).await),
+            v(Permission::ReadCustomers)
+        );
+        assert_eq!(
+            !forbidden(e.customer_sessions(&who, id).await),
+            v(Permission::ReadCustomers)
+        );
+        let version = e.get_customer(&h.admin, id, None).await.unwrap().version;
+        assert_eq!(
+            !forbidden(
+                e.update_customer_profile(
+                    &who,
+                    id,
+                    version,
+                    ProfilePatch {
+                        display_name: Some("X".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+            ),
+            v(Permission::EditCustomers),
+            "{role:?} edit"
+        );
+        assert_eq!(
+            !forbidden(e.start_password_reset(&who, id).await),
+            v(Permission::StartPasswordReset)
+        );
+        assert_eq!(
+            !forbidden(e.revoke_customer_sessions(&who, id, None).await),
+            v(Permission::RevokeSessions)
+        );
+        let version = e.get_customer(&h.admin, id, None).await.unwrap().version;
+        let locked = e
+            .set_customer_status(&who, id, version, CustomerStatus::Locked, None)
+            .await;
+        assert_eq!(
+            !forbidden(locked),
+            v(Permission::LockCustomers),
+            "{role:?} lock"
+        );
+        // Unlock needs the account locked first (by an admin if need be).
+        let c = e.get_customer(&h.admin, id, None).await.unwrap();
+        let version = if c.status == CustomerStatus::Locked {
+            c.version
+        } else {
+            e.set_customer_status(&h.admin, id, c.version, CustomerStatus::Locked, None)
+                .await
+                .unwrap()
+                .version
+        };
+        assert_eq!(
+            !forbidden(
+                e.set_customer_status(&who, id, version, CustomerStatus::Active, None)
+                    .await
+            ),
+            v(Permission::UnlockCustomers),
+            "{role:?} unlock"
+        );
+        let version = e.get_customer(&h.admin, id, None).await.unwrap().version;
+        assert_eq!(
+            !forbidden(
+                e.set_customer_status(&who, id, version, CustomerStatus::Disabled, Some("fraud"))
+                    .await
+            ),
+            v(Permission::DisableCustomers),
+            "{role:?} disable"
+        );
+        assert_eq!(
+            !forbidden(e.list_staff(&who).await),
+            v(Permission::ManageStaff)
+        );
+        assert_eq!(
+            !forbidden(
+                e.add_staff(
+                    &who,
+                    "new@staff.example",
+                    "New",
+                    Role::Support,
+                    "new staff passphrase"
+                )
+                .await
+            ),
+            v(Permission::ManageStaff)
+        );
+        assert_eq!(
+            !forbidden(e.verify_audit(&who).await),
+            v(Permission::ReadAudit)
+        );
+        assert_eq!(
+            !forbidden(e.outbox(&who, 5).await),
+            v(Permission::ManageSettings)
+        );
+        assert_eq!(
+            !forbidden(
+                e.seed_demo(
+                    &who,
+                    vestibule_engine::seed::SeedOptions {
+                        customers: 1,
+                        days: 1,
+                        seed: 1,
+                        attempts_per_customer: 0
+                    },
+                    &mut |_| {}
+                )
+                .await
+            ),
+            v(Permission::SeedDemoData)
+        );
+    }
+}
+
+#[tokio::test]
+async fn support_role_is_limited_to_help_actions() {
+    assert!(!allows(Role::Support, Permission::LockCustomers));
+    assert!(!allows(Role::Support, Permission::DisableCustomers));
+    assert!(!allows(Role::Support, Permission::ManageStaff));
+    check_role(Role::Support).await;
+}
+
+#[tokio::test]
+async fn security_role_adds_lock_and_disable() {
+    assert!(allows(Role::Security, Permission::LockCustomers));
+    assert!(allows(Role::Security, Permission::DisableCustomers));
+    assert!(!allows(Role::Security, Permission::ManageStaff));
+    check_role(Role::Security).await;
+}
+
+#[tokio::test]
+async fn privacy_role_reads_and_handles_data_rights_only() {
+    assert!(allows(Role::Privacy, Permission::ExportCustomers));
+    assert!(!allows(Role::Privacy, Permission::RevokeSessions));
+    check_role(Role::Privacy).await;
+}
+
+#[tokio::test]
+async fn admin_role_does_everything() {
+    assert!(Permission::ALL.iter().all(|p| allows(Role::Admin, *p)));
+    check_role(Role::Admin).await;
+}
+
+#[tokio::test]
+async fn stale_edit_is_a_conflict_and_changes_nothing() {
+    for h in backends().await {
+        let id = verified_customer(&h, "opt@example.com", PW).await;
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        let updated = h
+            .engine
+            .update_customer_profile(
+                &h.admin,
+                id,
+                c.version,
+                ProfilePatch {
+                    display_name: Some("First Edit".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.version, c.version + 1);
+        let stale = h
+            .engine
+            .update_customer_profile(
+                &h.admin,
+                id,
+                c.version,
+                ProfilePatch {
+                    display_name: Some("Second Edit".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code(), "conflict");
+        let now = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(now.display_name, "First Edit");
+        assert_eq!(now.version, updated.version);
+        // Invalid edits are refused and change nothing either.
+        let bad = h
+            .engine
+            .update_customer_profile(
+                &h.admin,
+                id,
+                now.version,
+                ProfilePatch {
+                    phone: Some("12".into()),
+                    display_name: Some("Y".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), "invalid_input");
+        assert_eq!(
+            h.engine
+                .get_customer(&h.admin, id, None)
+                .await
+                .unwrap()
+                .display_name,
+            "First Edit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn locking_revokes_sessions_and_blocks_sign_in() {
+    for h in backends().await {
+        let id = verified_customer(&h, "lock@example.com", PW).await;
+        let s = h
+            .engine
+            .sign_in("lock@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        let c = h
+            .engine
+            .set_customer_status(
+                &h.admin,
+                id,
+                c.version,
+                CustomerStatus::Locked,
+                Some("ticket #42"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.status, CustomerStatus::Locked);
+        assert!(h.engine.validate_session(&s.token).await.is_err());
+        let e = h
+            .engine
+            .sign_in("lock@example.com", PW, &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "account_unavailable");
+        // A wrong password on a locked account still says only "invalid credentials".
+        let e = h
+            .engine
+            .sign_in("lock@example.com", "wrong password!!", &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_credentials");
+        h.engine
+            .set_customer_status(&h.admin, id, c.version, CustomerStatus::Active, None)
+            .await
+            .unwrap();
+        h.engine
+            .sign_in("lock@example.com", PW, &ctx())
+            .await
+            .unwrap();
+    }
+}
