@@ -1,1 +1,432 @@
-fn main() {}
+//! `vestibule`: the operator command line over the engine. Scriptable: the acting staff
+//! member comes from `--staff`/`VESTIBULE_STAFF`, their password from `VESTIBULE_PASSWORD`
+//! (else a hidden prompt), and `--json` prints machine-readable output. `--db` takes a vault
+//! file path or a `postgres://` URL.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vestibule_engine::seed::SeedOptions;
+use vestibule_engine::{Deps, Engine, Error, Mailer, Role, Staff};
+
+#[derive(Parser)]
+#[command(name = "vestibule", version, about = "Vestibule customer identity: operator commands")]
+struct Cli {
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Db {
+    /// Vault file (encrypted SQLite) or postgres:// URL.
+    #[arg(long, env = "VESTIBULE_DB")]
+    db: String,
+    /// Staff email to act as (password from VESTIBULE_PASSWORD or a prompt).
+    #[arg(long, env = "VESTIBULE_STAFF")]
+    staff: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an encrypted vault file (or initialise a PostgreSQL database) with its first admin.
+    Init {
+        #[arg(long, env = "VESTIBULE_DB")]
+        db: String,
+        #[arg(long)]
+        admin_email: String,
+    },
+    /// Fill the store with deterministic demo customers and sign-in history.
+    Seed {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, default_value_t = 50_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Find and read customers.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Email outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// Search by any fragment of email, name or phone, or by id.
+    Search {
+        #[command(flatten)]
+        db: Db,
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Show one customer with recent sign-ins, sessions and audit trail (audited as a read).
+    Show {
+        #[command(flatten)]
+        db: Db,
+        id: uuid::Uuid,
+        /// Reason or ticket reference, stored with the audit entry.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Add a staff member (their first password from VESTIBULE_NEW_PASSWORD or a prompt).
+    Add {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long)]
+        email: String,
+        /// support, security, privacy or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List staff.
+    List {
+        #[command(flatten)]
+        db: Db,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exits non-zero if any entry was edited or deleted.
+    Verify {
+        #[command(flatten)]
+        db: Db,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Send due emails by SMTP (--smtp URL) or write them as .eml files (--dir).
+    Deliver {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, conflicts_with = "smtp")]
+        dir: Option<PathBuf>,
+        #[arg(long, env = "VESTIBULE_SMTP_URL")]
+        smtp: Option<String>,
+    },
+}
+
+fn secret(var: &str, prompt: &str) -> Result<String, Error> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(v);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid_cli(format!(
+            "set {var} or run in a terminal to be asked"
+        )));
+    }
+    rpassword::prompt_password(prompt).map_err(|e| Error::invalid_cli(e.to_string()))
+}
+
+trait CliError {
+    fn invalid_cli(msg: String) -> Self;
+}
+impl CliError for Error {
+    fn invalid_cli(msg: String) -> Self {
+        Error::InvalidInput {
+            field: "command line",
+            message: msg,
+        }
+    }
+}
+
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
+    let staff = match &db.staff {
+        Some(s) => s.clone(),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Staff email: ");
+            let _ = std::io::stderr().flush();
+            let mut s = String::new();
+            std::io::stdin()
+                .read_line(&mut s)
+                .map_err(|e| Error::invalid_cli(e.to_string()))?;
+            s.trim().to_owned()
+        }
+        None => return Err(Error::invalid_cli("set --staff or VESTIBULE_STAFF".into())),
+    };
+    let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
+    if is_postgres(&db.db) {
+        let engine = Engine::connect_postgres(&db.db, Deps::system()).await?;
+        let who = engine.staff_sign_in(&staff, &password).await?;
+        Ok((engine, who))
+    } else {
+        Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, Deps::system()).await
+    }
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        );
+    } else {
+        println!("{}", text());
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let json = cli.json;
+    match cli.command {
+        Command::Init { db, admin_email } => {
+            let password = secret("VESTIBULE_PASSWORD", "Password for the first admin: ")?;
+            if std::env::var("VESTIBULE_PASSWORD").is_err() {
+                let again = secret("VESTIBULE_PASSWORD", "Repeat the password: ")?;
+                if again != password {
+                    return Err(Error::invalid_cli("the passwords differ".into()));
+                }
+            }
+            if is_postgres(&db) {
+                let (engine, admin) =
+                    Engine::init_postgres(&db, &admin_email, &password, Deps::system()).await?;
+                engine.close().await;
+                print(json, &serde_json::json!({"database": "postgres", "admin": admin}), || {
+                    format!("Initialised the PostgreSQL database with admin {}.", admin.email)
+                });
+            } else {
+                let path = PathBuf::from(&db);
+                let (engine, admin, recovery) =
+                    Engine::create_vault(&path, &admin_email, &password, Deps::system()).await?;
+                engine.close().await;
+                let keys = vestibule_engine::key_file_path(&path);
+                print(
+                    json,
+                    &serde_json::json!({"vault": path, "key_file": keys, "admin": admin, "recovery_key": recovery.to_string()}),
+                    || {
+                        format!(
+                            "Created the encrypted vault {} (keys in {}) with admin {}.\n\n\
+                             RECOVERY KEY (shown once; store it offline, e.g. printed in a safe):\n\n    {}\n\n\
+                             It unlocks the vault if every staff password is lost. Without a staff password\n\
+                             or this key, nobody (including you) can read the vault.",
+                            path.display(),
+                            keys.display(),
+                            admin.email,
+                            recovery
+                        )
+                    },
+                );
+            }
+        }
+        Command::Seed {
+            db,
+            customers,
+            days,
+            seed,
+        } => {
+            let (engine, who) = open(&db).await?;
+            let started = std::time::Instant::now();
+            let interactive = std::io::stderr().is_terminal();
+            let report = engine
+                .seed_demo(
+                    &who,
+                    SeedOptions {
+                        customers,
+                        days,
+                        seed,
+                        ..SeedOptions::default()
+                    },
+                    &mut |p| {
+                        let line = format!(
+                            "seeding: {}/{} customers, {} sign-in attempts",
+                            p.customers_done, p.customers_total, p.attempts_done
+                        );
+                        if interactive {
+                            eprint!("\r{line}");
+                        } else if p.customers_done % 50_000 == 0 || p.customers_done == p.customers_total {
+                            eprintln!("{line}");
+                        }
+                    },
+                )
+                .await?;
+            if interactive {
+                eprintln!();
+            }
+            engine.close().await;
+            let secs = started.elapsed().as_secs_f64();
+            print(json, &serde_json::json!({"report": report, "seconds": secs}), || {
+                format!(
+                    "Seeded {} customers and {} sign-in attempts in {secs:.1} s ({:.0} customers/s).\n\
+                     Brute-forced account: {}\nImpossible-travel account: {}",
+                    report.customers,
+                    report.attempts,
+                    report.customers as f64 / secs.max(1e-9),
+                    report.brute_forced_email,
+                    report.traveller_email
+                )
+            });
+        }
+        Command::Customers { command } => match command {
+            CustomersCommand::Search { db, query, limit } => {
+                let (engine, who) = open(&db).await?;
+                let page = engine.search_customers(&who, &query, None, limit).await?;
+                print(json, &page, || {
+                    let mut out = String::new();
+                    for c in &page.items {
+                        out.push_str(&format!(
+                            "{}  {:<40} {:<28} {:<16} {:?}{}\n",
+                            c.id,
+                            c.email,
+                            c.display_name,
+                            c.phone.as_deref().unwrap_or("-"),
+                            c.status,
+                            if c.email_verified { "" } else { " (unverified)" }
+                        ));
+                    }
+                    if page.items.is_empty() {
+                        out.push_str("No customers match.");
+                    } else if page.next.is_some() {
+                        out.push_str("… more results: narrow the search or raise --limit");
+                    }
+                    out.trim_end().to_owned()
+                });
+                engine.close().await;
+            }
+            CustomersCommand::Show { db, id, reason } => {
+                let (engine, who) = open(&db).await?;
+                let c = engine.get_customer(&who, id, reason.as_deref()).await?;
+                let attempts = engine.customer_attempts(&who, id, 10).await?;
+                let sessions = engine.customer_sessions(&who, id).await?;
+                let audit = engine.customer_audit(&who, id, 10).await?;
+                let all = serde_json::json!({"customer": c, "attempts": attempts, "sessions": sessions, "audit": audit});
+                print(json, &all, || {
+                    let mut out = format!(
+                        "{} <{}>  {:?}{}\nid {}  phone {}  locale {}  tier {}  version {}\ncreated {}  last sign-in {}\nattributes {}\n",
+                        c.display_name,
+                        c.email,
+                        c.status,
+                        if c.email_verified { ", verified" } else { ", unverified" },
+                        c.id,
+                        c.phone.as_deref().unwrap_or("-"),
+                        c.locale,
+                        c.tier,
+                        c.version,
+                        c.created_at.format("%Y-%m-%d %H:%M"),
+                        c.last_sign_in_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                        c.attributes
+                    );
+                    out.push_str(&format!("\nRecent sign-in attempts ({}):\n", attempts.len()));
+                    for a in &attempts {
+                        out.push_str(&format!("  {}  {:<8} {:<16} {:<16} {}\n", a.at.format("%Y-%m-%d %H:%M"), a.outcome, a.reason, a.ip, a.user_agent.chars().take(40).collect::<String>()));
+                    }
+                    out.push_str(&format!("\nActive sessions ({}):\n", sessions.len()));
+                    for s in &sessions {
+                        out.push_str(&format!("  {}  {}  {}\n", s.created_at.format("%Y-%m-%d %H:%M"), s.device, s.ip));
+                    }
+                    out.push_str("\nAudit trail:\n");
+                    for e in &audit {
+                        out.push_str(&format!("  {}  {:<32} {}{}\n", e.at.format("%Y-%m-%d %H:%M:%S"), e.action, e.actor, e.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()));
+                    }
+                    out.trim_end().to_owned()
+                });
+                engine.close().await;
+            }
+        },
+        Command::Staff { command } => match command {
+            StaffCommand::Add {
+                db,
+                email,
+                role,
+                name,
+            } => {
+                let role = Role::parse(&role)?;
+                let (engine, who) = open(&db).await?;
+                let password = secret(
+                    "VESTIBULE_NEW_PASSWORD",
+                    &format!("First password for {email}: "),
+                )?;
+                let m = engine.add_staff(&who, &email, &name, role, &password).await?;
+                engine.close().await;
+                print(json, &m, || format!("Added {} as {}.", m.email, m.role.as_str()));
+            }
+            StaffCommand::List { db } => {
+                let (engine, who) = open(&db).await?;
+                let list = engine.list_staff(&who).await?;
+                engine.close().await;
+                print(json, &list, || {
+                    list.iter()
+                        .map(|m| format!("{}  {:<32} {:<9} {}", m.id, m.email, m.role.as_str(), m.status))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+        },
+        Command::Audit {
+            command: AuditCommand::Verify { db },
+        } => {
+            let (engine, who) = open(&db).await?;
+            let r = engine.verify_audit(&who).await;
+            engine.close().await;
+            let r = r?;
+            print(json, &r, || {
+                format!("Audit log intact: {} entries, head {}.", r.entries, r.head_hash)
+            });
+        }
+        Command::Outbox {
+            command: OutboxCommand::Deliver { db, dir, smtp },
+        } => {
+            let (engine, _who) = open(&db).await?;
+            let mailer = match (dir, smtp) {
+                (_, Some(url)) => Mailer::smtp(&url)?,
+                (Some(dir), None) => Mailer::files(dir)?,
+                (None, None) => Mailer::files("outbox")?,
+            };
+            let (sent, failed) = engine.deliver_outbox(&mailer).await?;
+            engine.close().await;
+            print(json, &serde_json::json!({"sent": sent, "failed": failed}), || {
+                format!("Sent {sent}, failed {failed} (failures are retried with backoff).")
+            });
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                println!("{}", serde_json::json!({"code": e.code(), "message": e.to_string()}));
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -30,10 +30,8 @@ pub struct RequestContext {
 
 impl RequestContext {
     fn bounded(&self) -> (String, String) {
-        (
-            self.ip.chars().take(64).collect(),
-            self.user_agent.chars().take(512).collect(),
-        )
+        let clean = |s: &str, n| s.chars().filter(|c| !c.is_control()).take(n).collect();
+        (clean(&self.ip, 64), clean(&self.user_agent, 512))
     }
 }
 
@@ -382,7 +380,7 @@ impl Engine {
                 Some(phc) => {
                     let ok = h.verify(&pw, &phc).unwrap_or(false);
                     let rehash = ok && h.needs_rehash(&phc);
-                    (ok, rehash.then(|| pw))
+                    (ok, rehash.then_some(pw))
                 }
                 None => {
                     h.verify_dummy(&pw);

@@ -196,7 +196,13 @@ pub(crate) fn check_locale(s: &str) -> Result<String> {
 /// Turn what staff typed into an FTS5 phrase / LIKE fragment. Digits-only queries (after
 /// dropping spaces, dashes, brackets, '+') search phone numbers.
 fn search_terms(query: &str) -> (String, Option<String>) {
-    let lowered: String = query.trim().to_lowercase();
+    // Control characters (NUL included) can never match and PostgreSQL refuses NUL in text.
+    let lowered: String = query
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_lowercase();
     let digits: String = lowered.chars().filter(|c| c.is_ascii_digit()).collect();
     let phoneish = !digits.is_empty()
         && lowered
