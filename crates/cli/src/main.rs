@@ -11,7 +11,11 @@ use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{Deps, Engine, Error, Mailer, Role, Staff};
 
 #[derive(Parser)]
-#[command(name = "vestibule", version, about = "Vestibule customer identity: operator commands")]
+#[command(
+    name = "vestibule",
+    version,
+    about = "Vestibule customer identity: operator commands"
+)]
 struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -192,7 +196,8 @@ fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> Stri
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
         );
     } else {
         println!("{}", text());
@@ -214,9 +219,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 let (engine, admin) =
                     Engine::init_postgres(&db, &admin_email, &password, Deps::system()).await?;
                 engine.close().await;
-                print(json, &serde_json::json!({"database": "postgres", "admin": admin}), || {
-                    format!("Initialised the PostgreSQL database with admin {}.", admin.email)
-                });
+                print(
+                    json,
+                    &serde_json::json!({"database": "postgres", "admin": admin}),
+                    || {
+                        format!(
+                            "Initialised the PostgreSQL database with admin {}.",
+                            admin.email
+                        )
+                    },
+                );
             } else {
                 let path = PathBuf::from(&db);
                 let (engine, admin, recovery) =
@@ -266,7 +278,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         );
                         if interactive {
                             eprint!("\r{line}");
-                        } else if p.customers_done % 50_000 == 0 || p.customers_done == p.customers_total {
+                        } else if p.customers_done % 50_000 == 0
+                            || p.customers_done == p.customers_total
+                        {
                             eprintln!("{line}");
                         }
                     },
@@ -277,17 +291,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             engine.close().await;
             let secs = started.elapsed().as_secs_f64();
-            print(json, &serde_json::json!({"report": report, "seconds": secs}), || {
-                format!(
-                    "Seeded {} customers and {} sign-in attempts in {secs:.1} s ({:.0} customers/s).\n\
+            print(
+                json,
+                &serde_json::json!({"report": report, "seconds": secs}),
+                || {
+                    format!(
+                        "Seeded {} customers and {} sign-in attempts in {secs:.1} s ({:.0} customers/s).\n\
                      Brute-forced account: {}\nImpossible-travel account: {}",
-                    report.customers,
-                    report.attempts,
-                    report.customers as f64 / secs.max(1e-9),
-                    report.brute_forced_email,
-                    report.traveller_email
-                )
-            });
+                        report.customers,
+                        report.attempts,
+                        report.customers as f64 / secs.max(1e-9),
+                        report.brute_forced_email,
+                        report.traveller_email
+                    )
+                },
+            );
         }
         Command::Customers { command } => match command {
             CustomersCommand::Search { db, query, limit } => {
@@ -303,7 +321,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
                             c.display_name,
                             c.phone.as_deref().unwrap_or("-"),
                             c.status,
-                            if c.email_verified { "" } else { " (unverified)" }
+                            if c.email_verified {
+                                ""
+                            } else {
+                                " (unverified)"
+                            }
                         ));
                     }
                     if page.items.is_empty() {
@@ -328,27 +350,56 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         c.display_name,
                         c.email,
                         c.status,
-                        if c.email_verified { ", verified" } else { ", unverified" },
+                        if c.email_verified {
+                            ", verified"
+                        } else {
+                            ", unverified"
+                        },
                         c.id,
                         c.phone.as_deref().unwrap_or("-"),
                         c.locale,
                         c.tier,
                         c.version,
                         c.created_at.format("%Y-%m-%d %H:%M"),
-                        c.last_sign_in_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                        c.last_sign_in_at
+                            .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
                         c.attributes
                     );
-                    out.push_str(&format!("\nRecent sign-in attempts ({}):\n", attempts.len()));
+                    out.push_str(&format!(
+                        "\nRecent sign-in attempts ({}):\n",
+                        attempts.len()
+                    ));
                     for a in &attempts {
-                        out.push_str(&format!("  {}  {:<8} {:<16} {:<16} {}\n", a.at.format("%Y-%m-%d %H:%M"), a.outcome, a.reason, a.ip, a.user_agent.chars().take(40).collect::<String>()));
+                        out.push_str(&format!(
+                            "  {}  {:<8} {:<16} {:<16} {}\n",
+                            a.at.format("%Y-%m-%d %H:%M"),
+                            a.outcome,
+                            a.reason,
+                            a.ip,
+                            a.user_agent.chars().take(40).collect::<String>()
+                        ));
                     }
                     out.push_str(&format!("\nActive sessions ({}):\n", sessions.len()));
                     for s in &sessions {
-                        out.push_str(&format!("  {}  {}  {}\n", s.created_at.format("%Y-%m-%d %H:%M"), s.device, s.ip));
+                        out.push_str(&format!(
+                            "  {}  {}  {}\n",
+                            s.created_at.format("%Y-%m-%d %H:%M"),
+                            s.device,
+                            s.ip
+                        ));
                     }
                     out.push_str("\nAudit trail:\n");
                     for e in &audit {
-                        out.push_str(&format!("  {}  {:<32} {}{}\n", e.at.format("%Y-%m-%d %H:%M:%S"), e.action, e.actor, e.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()));
+                        out.push_str(&format!(
+                            "  {}  {:<32} {}{}\n",
+                            e.at.format("%Y-%m-%d %H:%M:%S"),
+                            e.action,
+                            e.actor,
+                            e.reason
+                                .as_deref()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        ));
                     }
                     out.trim_end().to_owned()
                 });
@@ -368,9 +419,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     "VESTIBULE_NEW_PASSWORD",
                     &format!("First password for {email}: "),
                 )?;
-                let m = engine.add_staff(&who, &email, &name, role, &password).await?;
+                let m = engine
+                    .add_staff(&who, &email, &name, role, &password)
+                    .await?;
                 engine.close().await;
-                print(json, &m, || format!("Added {} as {}.", m.email, m.role.as_str()));
+                print(json, &m, || {
+                    format!("Added {} as {}.", m.email, m.role.as_str())
+                });
             }
             StaffCommand::List { db } => {
                 let (engine, who) = open(&db).await?;
@@ -378,7 +433,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 engine.close().await;
                 print(json, &list, || {
                     list.iter()
-                        .map(|m| format!("{}  {:<32} {:<9} {}", m.id, m.email, m.role.as_str(), m.status))
+                        .map(|m| {
+                            format!(
+                                "{}  {:<32} {:<9} {}",
+                                m.id,
+                                m.email,
+                                m.role.as_str(),
+                                m.status
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 });
@@ -392,7 +455,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             engine.close().await;
             let r = r?;
             print(json, &r, || {
-                format!("Audit log intact: {} entries, head {}.", r.entries, r.head_hash)
+                format!(
+                    "Audit log intact: {} entries, head {}.",
+                    r.entries, r.head_hash
+                )
             });
         }
         Command::Outbox {
@@ -406,9 +472,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let (sent, failed) = engine.deliver_outbox(&mailer).await?;
             engine.close().await;
-            print(json, &serde_json::json!({"sent": sent, "failed": failed}), || {
-                format!("Sent {sent}, failed {failed} (failures are retried with backoff).")
-            });
+            print(
+                json,
+                &serde_json::json!({"sent": sent, "failed": failed}),
+                || format!("Sent {sent}, failed {failed} (failures are retried with backoff)."),
+            );
         }
     }
     Ok(())
@@ -422,7 +490,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                println!("{}", serde_json::json!({"code": e.code(), "message": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"code": e.code(), "message": e.to_string()})
+                );
             } else {
                 eprintln!("error: {e}");
             }

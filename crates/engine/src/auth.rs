@@ -152,9 +152,9 @@ impl Engine {
         }
         let id = new_id(now, self.entropy.as_ref());
         sqlx::query(
-            "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, locale, attributes, \
+            "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
              status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, version) \
-             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, 'active', 'standard', '[]', $8, 0, $9, $9, 1)",
+             VALUES ($1, $2, $3, 0, $4, $5, $10, $6, $7, 'active', 'standard', '[]', $8, 0, $9, $9, 1)",
         )
         .bind(id.to_string())
         .bind(&email.display)
@@ -165,6 +165,7 @@ impl Engine {
         .bind(&attributes)
         .bind(&hash)
         .bind(to_us(now))
+        .bind(normalize::search_key(&name))
         .execute(&mut *tx)
         .await?;
         let c = customers::load(&mut tx, id).await?;
@@ -265,7 +266,7 @@ impl Engine {
         }
         let now = to_us(self.now());
         let row = sqlx::query(
-            "UPDATE tokens SET used_us = $1 WHERE token_hash = $2 AND kind = $3 AND used_us IS NULL AND expires_us > $1 \
+            "UPDATE tokens SET used_us = $1, version = version + 1 WHERE token_hash = $2 AND kind = $3 AND used_us IS NULL AND expires_us > $1 \
              RETURNING customer_id, email",
         )
         .bind(now)

@@ -11,6 +11,8 @@ use crate::normalize;
 use crate::staff::{Permission, Staff};
 use crate::store::{Backend, Tx};
 use crate::time::{from_us, to_us};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -211,33 +213,40 @@ fn search_terms(query: &str) -> (String, Option<String>) {
     (lowered, phoneish.then_some(digits))
 }
 
-#[derive(Serialize, Deserialize)]
+/// Where a search page ended: the tier and the position inside it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Cursor {
-    rank: i64,
+    tier: u8,
+    key: String,
     seq: i64,
 }
 
-fn encode_cursor(rank: i64, seq: i64) -> String {
-    format!("{rank}.{seq}")
+fn encode_cursor(c: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
 }
 
 fn decode_cursor(s: &str) -> Result<Cursor> {
-    let (r, q) = s
-        .split_once('.')
-        .ok_or_else(|| Error::invalid("cursor", "not a search cursor"))?;
-    let rank = r
-        .parse()
-        .map_err(|_| Error::invalid("cursor", "not a search cursor"))?;
-    let seq = q
-        .parse()
-        .map_err(|_| Error::invalid("cursor", "not a search cursor"))?;
-    Ok(Cursor { rank, seq })
+    let bad = || Error::invalid("cursor", "not a search cursor; start the search again");
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.tier > 3 {
+        return Err(bad());
+    }
+    Ok(c)
 }
 
+/// Search tiers, best first. Each is one indexed query that stops at the page size.
+const TIER_EXACT_EMAIL: u8 = 0;
+const TIER_EMAIL_PREFIX: u8 = 1;
+const TIER_NAME_PREFIX: u8 = 2;
+const TIER_ANYWHERE: u8 = 3;
+
+const SUMMARY_COLUMNS: &str = "c.seq, c.id, c.email, c.email_key, c.name_key, c.display_name, c.phone, c.status, c.email_verified";
+
 impl Engine {
-    /// Search customers by any fragment of email, name or phone, or by exact id. Ranked
-    /// (exact email, then email prefix, then name prefix, then anywhere) and keyset-paginated:
-    /// pass the previous page's `next` to continue.
+    /// Search customers by any fragment of email, name or phone, or by exact id. Results
+    /// come in tiers — exact email, email prefix, name prefix, then the fragment anywhere
+    /// (trigram index) — and pages are keyset-paginated: pass the previous page's `next`.
     pub async fn search_customers(
         &self,
         staff: &Staff,
@@ -246,7 +255,7 @@ impl Engine {
         limit: i64,
     ) -> Result<SearchPage> {
         staff.require(Permission::ReadCustomers)?;
-        let limit = limit.clamp(1, 200);
+        let limit = usize::try_from(limit.clamp(1, 200)).unwrap_or(20);
         if query.len() > 256 {
             return Err(Error::invalid("query", "search for at most 256 characters"));
         }
@@ -259,7 +268,7 @@ impl Engine {
             });
         }
         if let Ok(id) = Uuid::parse_str(&text) {
-            let sql = format!("SELECT seq, {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
+            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM customers c WHERE c.id = $1");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id.to_string())
                 .fetch_all(self.store.reader())
@@ -271,99 +280,172 @@ impl Engine {
             };
             return Ok(SearchPage { items, next: None });
         }
-        let needle = digits.clone().unwrap_or_else(|| text.clone());
-        if needle.chars().count() < 3 {
-            // Trigram indexes need three characters; shorter input only matches email prefixes.
-            return self.search_prefix(&text, after, limit).await;
-        }
-        // rank: 0 exact email, 1 email prefix, 2 name prefix, 3 elsewhere.
-        let (after_rank, after_seq) = after.map_or((-1, 0), |c| (c.rank, c.seq));
-        let rank_expr = "CASE WHEN c.email_key = $2 THEN 0 \
-                              WHEN substr(c.email_key, 1, length($2)) = $2 THEN 1 \
-                              WHEN substr(lower(c.display_name), 1, length($2)) = $2 THEN 2 ELSE 3 END";
-        let rows = match self.store.backend {
-            Backend::Sqlite => {
-                let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-                let column = if digits.is_some() {
-                    "phone_digits"
-                } else {
-                    "{email display_name phone_digits}"
-                };
-                let sql = format!(
-                    "SELECT * FROM (SELECT c.seq AS seq, {rank_expr} AS rank, c.id, c.email, c.display_name, c.phone, c.status, c.email_verified \
-                     FROM customer_search s JOIN customers c ON c.seq = s.rowid \
-                     WHERE customer_search MATCH $1) AS hits \
-                     WHERE rank > $3 OR (rank = $3 AND seq > $4) ORDER BY rank, seq LIMIT $5"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(format!("{column} : {phrase}"))
-                    .bind(&text)
-                    .bind(after_rank)
-                    .bind(after_seq)
-                    .bind(limit + 1)
-                    .fetch_all(self.store.reader())
-                    .await?
-            }
-            Backend::Postgres => {
-                let escaped = needle
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                let sql = format!(
-                    "SELECT * FROM (SELECT c.seq AS seq, {rank_expr} AS rank, c.id, c.email, c.display_name, c.phone, c.status, c.email_verified \
-                     FROM customers c WHERE c.search_text LIKE $1) AS hits \
-                     WHERE rank > $3 OR (rank = $3 AND seq > $4) ORDER BY rank, seq LIMIT $5"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(format!("%{escaped}%"))
-                    .bind(&text)
-                    .bind(after_rank)
-                    .bind(after_seq)
-                    .bind(limit + 1)
-                    .fetch_all(self.store.reader())
-                    .await?
-            }
-        };
-        self.page_from_rows(rows, limit)
-    }
-
-    async fn search_prefix(
-        &self,
-        text: &str,
-        after: Option<Cursor>,
-        limit: i64,
-    ) -> Result<SearchPage> {
-        let after_seq = after.map_or(0, |c| c.seq);
-        // Upper bound of the prefix range: the prefix followed by the highest code point.
-        let upper = format!("{text}\u{10FFFF}");
-        let rows = sqlx::query(
-            "SELECT seq, 1 AS rank, id, email, display_name, phone, status, email_verified FROM customers \
-             WHERE email_key >= $1 AND email_key < $2 AND seq > $3 ORDER BY seq LIMIT $4",
-        )
-        .bind(text)
-        .bind(upper)
-        .bind(after_seq)
-        .bind(limit + 1)
-        .fetch_all(self.store.reader())
-        .await?;
-        self.page_from_rows(rows, limit)
-    }
-
-    fn page_from_rows(&self, rows: Vec<AnyRow>, limit: i64) -> Result<SearchPage> {
-        let limit = usize::try_from(limit).unwrap_or(1);
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(limit);
-        let mut last = None;
-        for r in rows.iter().take(limit) {
-            items.push(row_to_summary(r)?);
-            last = Some((r.try_get::<i64, _>("rank")?, r.try_get::<i64, _>("seq")?));
-        }
-        let next = if more {
-            last.map(|(rank, seq)| encode_cursor(rank, seq))
+        let text = crate::normalize::search_key(&text);
+        let tiers: &[u8] = if digits.is_some() {
+            &[TIER_ANYWHERE]
         } else {
-            None
+            &[
+                TIER_EXACT_EMAIL,
+                TIER_EMAIL_PREFIX,
+                TIER_NAME_PREFIX,
+                TIER_ANYWHERE,
+            ]
         };
-        Ok(SearchPage { items, next })
+        let mut items = Vec::with_capacity(limit);
+        let mut last: Option<Cursor> = None;
+        for &tier in tiers {
+            let resume = match &after {
+                Some(c) if c.tier > tier => continue,
+                Some(c) if c.tier == tier => Some(c.clone()),
+                _ => None,
+            };
+            let want = limit - items.len();
+            let rows = self
+                .search_tier(tier, &text, digits.as_deref(), resume, want + 1)
+                .await?;
+            for (i, r) in rows.iter().enumerate() {
+                if i == want {
+                    return Ok(SearchPage {
+                        items,
+                        next: last.as_ref().map(encode_cursor),
+                    });
+                }
+                items.push(row_to_summary(r)?);
+                last = Some(Cursor {
+                    tier,
+                    key: match tier {
+                        TIER_EMAIL_PREFIX => r.try_get("email_key")?,
+                        TIER_NAME_PREFIX => r.try_get("name_key")?,
+                        _ => String::new(),
+                    },
+                    seq: r.try_get("seq")?,
+                });
+            }
+            if items.len() == limit {
+                // Full page at a tier boundary: there may be more in later tiers.
+                return Ok(SearchPage {
+                    items,
+                    next: last.as_ref().map(encode_cursor),
+                });
+            }
+        }
+        Ok(SearchPage { items, next: None })
+    }
+
+    /// One tier of a search: at most `take` rows after `resume`, in the tier's order.
+    async fn search_tier(
+        &self,
+        tier: u8,
+        text: &str,
+        digits: Option<&str>,
+        resume: Option<Cursor>,
+        take: usize,
+    ) -> Result<Vec<AnyRow>> {
+        let take = i64::try_from(take).unwrap_or(201);
+        // Upper bound of a prefix range: the prefix followed by the highest code point.
+        let upper = format!("{text}\u{10FFFF}");
+        let resume = resume.unwrap_or_default();
+        let reader = self.store.reader();
+        let rows = match tier {
+            TIER_EXACT_EMAIL => {
+                if resume.seq > 0 {
+                    return Ok(vec![]);
+                }
+                let sql =
+                    format!("SELECT {SUMMARY_COLUMNS} FROM customers c WHERE c.email_key = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(text)
+                    .fetch_all(reader)
+                    .await?
+            }
+            TIER_EMAIL_PREFIX => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM customers c \
+                     WHERE c.email_key > $1 AND c.email_key < $2 AND c.email_key > $3 \
+                     ORDER BY c.email_key LIMIT $4"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(text)
+                    .bind(&upper)
+                    .bind(&resume.key)
+                    .bind(take)
+                    .fetch_all(reader)
+                    .await?
+            }
+            TIER_NAME_PREFIX => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM customers c \
+                     WHERE c.name_key >= $1 AND c.name_key < $2 \
+                     AND NOT (c.email_key >= $1 AND c.email_key < $2) \
+                     AND (c.name_key > $3 OR (c.name_key = $3 AND c.seq > $4)) \
+                     ORDER BY c.name_key, c.seq LIMIT $5"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(text)
+                    .bind(&upper)
+                    .bind(&resume.key)
+                    .bind(resume.seq)
+                    .bind(take)
+                    .fetch_all(reader)
+                    .await?
+            }
+            _ => {
+                let needle = digits.unwrap_or(text);
+                // Trigram indexes need three characters.
+                if needle.chars().count() < 3 {
+                    return Ok(vec![]);
+                }
+                // Rows already listed by the prefix tiers are left out; phone searches ($6 = 1)
+                // have no prefix tiers.
+                let not_prefix = "AND ($6 = 1 OR NOT (c.email_key >= $2 AND c.email_key < $3 OR c.name_key >= $2 AND c.name_key < $3))";
+                let phone_only = i64::from(digits.is_some());
+                match self.store.backend {
+                    Backend::Sqlite => {
+                        let column = if digits.is_some() {
+                            "phone_digits"
+                        } else {
+                            "{email display_name phone_digits}"
+                        };
+                        let sql = format!(
+                            "SELECT {SUMMARY_COLUMNS} FROM customer_search s JOIN customers c ON c.seq = s.rowid \
+                             WHERE customer_search MATCH $1 AND s.rowid > $4 {not_prefix} \
+                             ORDER BY s.rowid LIMIT $5"
+                        );
+                        let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(phrase)
+                            .bind(text)
+                            .bind(&upper)
+                            .bind(resume.seq)
+                            .bind(take)
+                            .bind(phone_only)
+                            .fetch_all(reader)
+                            .await?
+                    }
+                    Backend::Postgres => {
+                        let escaped = needle
+                            .replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_");
+                        let sql = format!(
+                            "SELECT {SUMMARY_COLUMNS} FROM customers c \
+                             WHERE c.search_text LIKE $1 AND c.seq > $4 {not_prefix} \
+                             ORDER BY c.seq LIMIT $5"
+                        );
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(format!("%{escaped}%"))
+                            .bind(text)
+                            .bind(&upper)
+                            .bind(resume.seq)
+                            .bind(take)
+                            .bind(phone_only)
+                            .fetch_all(reader)
+                            .await?
+                    }
+                }
+            }
+        };
+        Ok(rows)
     }
 
     /// Open a customer record. Audited as a read, with the reason or ticket reference if given.
@@ -560,13 +642,14 @@ impl Engine {
             id,
             expected_version,
             now,
-            "display_name = $4, phone = $5, locale = $6, attributes = $7, tier = $8",
+            "display_name = $4, phone = $5, locale = $6, attributes = $7, tier = $8, name_key = $9",
             |q| {
                 q.bind(new_name.clone())
                     .bind(new_phone.clone())
                     .bind(new_locale.clone())
                     .bind(new_attrs.clone())
                     .bind(new_tier.clone())
+                    .bind(normalize::search_key(&new_name))
             },
         )
         .await?;

@@ -12,6 +12,13 @@
 //! - [`Error`] — the one error type, with stable codes.
 //! - Time and randomness come from [`Clock`] and [`Entropy`] given in [`Deps`].
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod audit;
 mod auth;
 mod clock;

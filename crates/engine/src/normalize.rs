@@ -90,6 +90,11 @@ pub fn phone(input: &str, region: phonenumber::country::Id) -> Result<String> {
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// The lower-cased form names and search queries are compared in.
+pub(crate) fn search_key(s: &str) -> String {
+    s.nfkc().collect::<String>().to_lowercase()
+}
+
 /// Free text shown to staff (names, reasons): NFKC, trimmed, no control characters, bounded.
 pub fn text(field: &'static str, input: &str, max_chars: usize) -> Result<String> {
     let t: String = input.trim().nfkc().collect();

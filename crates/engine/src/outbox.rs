@@ -140,7 +140,7 @@ impl Engine {
             let now = self.now();
             let mut tx = self.store.begin().await?;
             let row = sqlx::query(
-                "SELECT id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us, sent_us, last_error \
+                "SELECT id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us, sent_us, last_error, version \
                  FROM outbox WHERE sent_us IS NULL AND next_attempt_us <= $1 ORDER BY next_attempt_us LIMIT 1",
             )
             .bind(to_us(now))
@@ -151,13 +151,20 @@ impl Engine {
                 break;
             };
             let msg = row_to_message(&row)?;
-            // Claim: nobody else picks it up while we send.
-            sqlx::query("UPDATE outbox SET next_attempt_us = $1 WHERE id = $2")
+            let version: i64 = row.try_get("version")?;
+            // Claim it (optimistically: another deliverer may have claimed it since we read);
+            // nobody else picks it up while we send.
+            let claimed = sqlx::query("UPDATE outbox SET next_attempt_us = $1, version = version + 1 WHERE id = $2 AND version = $3")
                 .bind(to_us(now + Duration::minutes(5)))
                 .bind(&msg.id)
+                .bind(version)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
             tx.commit().await?;
+            if claimed == 0 {
+                continue;
+            }
 
             let result = match build_message(&self.config.mail_from, &msg) {
                 Ok(m) => mailer.send(m).await,
@@ -166,7 +173,7 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             match result {
                 Ok(()) => {
-                    sqlx::query("UPDATE outbox SET sent_us = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+                    sqlx::query("UPDATE outbox SET sent_us = $1, attempts = attempts + 1, last_error = NULL, version = version + 1 WHERE id = $2")
                         .bind(to_us(self.now()))
                         .bind(&msg.id)
                         .execute(&mut *tx)
@@ -175,7 +182,7 @@ impl Engine {
                 }
                 Err(err) => {
                     tracing::warn!(id = %msg.id, error = %err, "email delivery failed; will retry");
-                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $1, last_error = $2 WHERE id = $3")
+                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $1, last_error = $2, version = version + 1 WHERE id = $3")
                         .bind(to_us(self.now() + backoff(msg.attempts)))
                         .bind(err)
                         .bind(&msg.id)

@@ -232,7 +232,12 @@ impl Engine {
                 let domain = *pick(&mut rng, DOMAINS);
                 let local = match rng.gen_range(0..4) {
                     0 => format!("{}.{}{}", ascii_fold(first), ascii_fold(last), i),
-                    1 => format!("{}{}{}", ascii_fold(&first[..1]), ascii_fold(last), i),
+                    1 => format!(
+                        "{}{}{}",
+                        ascii_fold(first).chars().next().unwrap_or('x'),
+                        ascii_fold(last),
+                        i
+                    ),
                     2 => format!("{}_{}", ascii_fold(first), i),
                     _ => format!("{}.{}.{}", ascii_fold(last), ascii_fold(first), i),
                 };
@@ -408,22 +413,22 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         for chunk in rows.chunks(500) {
             let mut sql = String::from(
-                "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, locale, attributes, \
+                "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
                  status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, last_sign_in_us, version) VALUES ",
             );
-            let mut n = 0;
-            for (i, _) in chunk.iter().enumerate() {
+            let hash_param = chunk.len() * 13 + 1;
+            for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let p: Vec<String> = (1..=12).map(|k| format!("${}", n + k)).collect();
-                n += 12;
+                let b = i * 13;
+                // id, email, email_key, verified, phone, display_name, name_key, locale,
+                // attributes, status, tier, roles, hash, mfa, created, updated, last sign-in, version
                 sql.push_str(&format!(
-                    "({},{},{},{},{},{},{},{},{},{},'[]',$0,0,{},{},{},1)",
-                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[10], p[11]
+                    "(${},${},${},${},${},${},${},${},${},${},${},'[]',${hash_param},0,${},${},${},1)",
+                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 13, b + 7, b + 8, b + 9, b + 10, b + 11, b + 11, b + 12
                 ));
             }
-            let sql = sql.replace("$0", &format!("${}", n + 1));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
@@ -438,7 +443,8 @@ impl Engine {
                     .bind(r.status)
                     .bind(r.tier)
                     .bind(r.created_us)
-                    .bind(r.last_us);
+                    .bind(r.last_us)
+                    .bind(crate::normalize::search_key(&r.name));
             }
             q.bind(hash.to_owned()).execute(&mut *tx).await?;
         }

@@ -7,10 +7,11 @@ CREATE TABLE customers (
     seq             BIGSERIAL PRIMARY KEY,          -- keyset order
     id              TEXT NOT NULL UNIQUE,
     email           TEXT NOT NULL,                -- as typed (trimmed)
-    email_key       TEXT NOT NULL UNIQUE,         -- normalised lookup key (NFKC, lower-cased)
+    email_key       TEXT COLLATE "C" NOT NULL UNIQUE, -- normalised lookup key (NFKC, lower-cased); byte order for prefix ranges
     email_verified  BIGINT NOT NULL DEFAULT 0,
     phone           TEXT,                         -- E.164
     display_name    TEXT NOT NULL DEFAULT '',
+    name_key        TEXT COLLATE "C" NOT NULL DEFAULT '', -- display_name lower-cased (NFKC) for prefix search
     locale          TEXT NOT NULL DEFAULT 'en',
     attributes      TEXT NOT NULL DEFAULT '{}',   -- custom attributes (progressive profiling)
     status          TEXT NOT NULL DEFAULT 'active', -- active | locked | disabled | erased
@@ -24,13 +25,14 @@ CREATE TABLE customers (
     version         BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX customers_phone ON customers(phone);
+CREATE INDEX customers_name_key ON customers(name_key, seq);
 CREATE INDEX customers_created ON customers(created_us);
 
 -- Search: trigram index (pg_trgm) over email, name and phone digits, kept in step by the
 -- generated column.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 ALTER TABLE customers ADD COLUMN search_text TEXT GENERATED ALWAYS AS (
-    email_key || ' ' || lower(display_name) || ' ' || replace(coalesce(phone, ''), '+', '')
+    email_key || ' ' || name_key || ' ' || replace(coalesce(phone, ''), '+', '')
 ) STORED;
 CREATE INDEX customers_search ON customers USING gin (search_text gin_trgm_ops);
 
@@ -58,7 +60,8 @@ CREATE TABLE tokens (
     email        TEXT NOT NULL,                   -- the address the token was sent to (new address for change_email)
     created_us   BIGINT NOT NULL,
     expires_us   BIGINT NOT NULL,
-    used_us      BIGINT
+    used_us      BIGINT,
+    version      BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX tokens_customer ON tokens(customer_id, kind);
 
@@ -117,7 +120,8 @@ CREATE TABLE outbox (
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_us BIGINT NOT NULL,
     sent_us         BIGINT,
-    last_error      TEXT
+    last_error      TEXT,
+    version         BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX outbox_due ON outbox(sent_us, next_attempt_us);
 

@@ -11,6 +11,7 @@ CREATE TABLE customers (
     email_verified  INTEGER NOT NULL DEFAULT 0,
     phone           TEXT,                         -- E.164
     display_name    TEXT NOT NULL DEFAULT '',
+    name_key        TEXT NOT NULL DEFAULT '',     -- display_name lower-cased (NFKC) for prefix search
     locale          TEXT NOT NULL DEFAULT 'en',
     attributes      TEXT NOT NULL DEFAULT '{}',   -- custom attributes (progressive profiling)
     status          TEXT NOT NULL DEFAULT 'active', -- active | locked | disabled | erased
@@ -24,6 +25,7 @@ CREATE TABLE customers (
     version         INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX customers_phone ON customers(phone);
+CREATE INDEX customers_name_key ON customers(name_key, seq);
 CREATE INDEX customers_created ON customers(created_us);
 
 -- Search: trigram index over email, name and phone (digits only), kept in step by triggers.
@@ -33,15 +35,15 @@ CREATE VIRTUAL TABLE customer_search USING fts5(
 );
 CREATE TRIGGER customers_search_ins AFTER INSERT ON customers BEGIN
     INSERT INTO customer_search(rowid, email, display_name, phone_digits)
-    VALUES (new.seq, new.email_key, lower(new.display_name), replace(coalesce(new.phone, ''), '+', ''));
+    VALUES (new.seq, new.email_key, new.name_key, replace(coalesce(new.phone, ''), '+', ''));
 END;
 CREATE TRIGGER customers_search_del AFTER DELETE ON customers BEGIN
     DELETE FROM customer_search WHERE rowid = old.seq;
 END;
-CREATE TRIGGER customers_search_upd AFTER UPDATE OF email_key, display_name, phone ON customers BEGIN
+CREATE TRIGGER customers_search_upd AFTER UPDATE OF email_key, name_key, phone ON customers BEGIN
     DELETE FROM customer_search WHERE rowid = old.seq;
     INSERT INTO customer_search(rowid, email, display_name, phone_digits)
-    VALUES (new.seq, new.email_key, lower(new.display_name), replace(coalesce(new.phone, ''), '+', ''));
+    VALUES (new.seq, new.email_key, new.name_key, replace(coalesce(new.phone, ''), '+', ''));
 END;
 
 CREATE TABLE sessions (
@@ -68,7 +70,8 @@ CREATE TABLE tokens (
     email        TEXT NOT NULL,                   -- the address the token was sent to (new address for change_email)
     created_us   INTEGER NOT NULL,
     expires_us   INTEGER NOT NULL,
-    used_us      INTEGER
+    used_us      INTEGER,
+    version      INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX tokens_customer ON tokens(customer_id, kind);
 
@@ -127,7 +130,8 @@ CREATE TABLE outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_us INTEGER NOT NULL,
     sent_us         INTEGER,
-    last_error      TEXT
+    last_error      TEXT,
+    version         INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX outbox_due ON outbox(sent_us, next_attempt_us);
 

@@ -231,8 +231,15 @@ async fn bad_input_is_refused_cleanly() {
         );
         assert!(h.engine.outbox(&h.admin, 10).await.unwrap().is_empty());
         // Control characters in request metadata are dropped, not stored or choked on.
-        let nul = vestibule_engine::RequestContext { ip: "192.0.2.1\0".into(), user_agent: "bad\0agent".into() };
-        let e = h.engine.sign_in("e@example.com", PW, &nul).await.unwrap_err();
+        let nul = vestibule_engine::RequestContext {
+            ip: "192.0.2.1\0".into(),
+            user_agent: "bad\0agent".into(),
+        };
+        let e = h
+            .engine
+            .sign_in("e@example.com", PW, &nul)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "invalid_credentials");
         // Oversized password at sign-in is refused before hashing.
         let e = h
