@@ -53,6 +53,9 @@ enum Command {
         days: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Average sign-in attempts per customer over the period.
+        #[arg(long, default_value_t = 10)]
+        attempts_per_customer: u32,
     },
     /// Find and read customers.
     Customers {
@@ -258,6 +261,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             customers,
             days,
             seed,
+            attempts_per_customer,
         } => {
             let (engine, who) = open(&db).await?;
             let started = std::time::Instant::now();
@@ -269,7 +273,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         customers,
                         days,
                         seed,
-                        ..SeedOptions::default()
+                        attempts_per_customer,
                     },
                     &mut |p| {
                         let line = format!(

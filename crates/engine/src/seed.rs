@@ -8,6 +8,7 @@
 use crate::Engine;
 use crate::error::{Error, Result};
 use crate::staff::{Permission, Staff};
+use crate::store::Backend;
 use crate::time::to_us;
 use chrono::Duration;
 use rand::{Rng, SeedableRng};
@@ -188,6 +189,21 @@ fn ip_for(rng: &mut ChaCha20Rng) -> String {
     )
 }
 
+/// Bulk statements have thousands of parameters. SQLite looks numbered names (`$n`) up in a
+/// list while parsing, which is quadratic, so it gets anonymous positional `?` instead;
+/// PostgreSQL needs `$n`.
+#[derive(Clone, Copy)]
+struct Placeholders(Backend);
+
+impl Placeholders {
+    fn at(self, n: usize) -> String {
+        match self.0 {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+}
+
 impl Engine {
     /// Fill the store with demo data (admins only). Reports progress through `progress`.
     pub async fn seed_demo(
@@ -215,9 +231,11 @@ impl Engine {
             })
             .await??;
         let now = self.now();
+        // One checkpoint at the end instead of one every 1,000 pages while bulk-loading.
+        self.store.set_autocheckpoint(false).await?;
         let span_created = Duration::days(i64::from(opts.days) * 4);
         let history_start = now - Duration::days(i64::from(opts.days));
-        let batch = 2_000u64;
+        let batch = 10_000u64;
         let mut done = 0u64;
         let mut attempts_done = 0u64;
         let mut brute_forced = String::new();
@@ -385,6 +403,8 @@ impl Engine {
                 attempts_done,
             });
         }
+        self.store.set_autocheckpoint(true).await?;
+        self.store.checkpoint().await?;
         let mut tx = self.store.begin().await?;
         self.audit(
             &mut tx,
@@ -411,72 +431,73 @@ impl Engine {
         hash: &str,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        for chunk in rows.chunks(500) {
+        for chunk in rows.chunks(2000) {
             let mut sql = String::from(
                 "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
-                 status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, last_sign_in_us, version) VALUES ",
+                 status, tier, password_hash, created_us, updated_us, last_sign_in_us) VALUES ",
             );
-            let hash_param = chunk.len() * 13 + 1;
+            let ph = Placeholders(self.store.backend);
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let b = i * 13;
-                // id, email, email_key, verified, phone, display_name, name_key, locale,
-                // attributes, status, tier, roles, hash, mfa, created, updated, last sign-in, version
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${},${},'[]',${hash_param},0,${},${},${},1)",
-                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 13, b + 7, b + 8, b + 9, b + 10, b + 11, b + 11, b + 12
-                ));
+                // Parameters in order of appearance (SQLite's `?` are positional).
+                let p: Vec<String> = (1..=15).map(|k| ph.at(i * 15 + k)).collect();
+                sql.push('(');
+                sql.push_str(&p.join(","));
+                sql.push(')');
             }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
-                    .bind(r.id.clone())
-                    .bind(r.email.clone())
-                    .bind(r.key.clone())
+                    .bind(&r.id)
+                    .bind(&r.email)
+                    .bind(&r.key)
                     .bind(r.verified)
-                    .bind(r.phone.clone())
-                    .bind(r.name.clone())
-                    .bind(r.locale.clone())
-                    .bind(r.attrs.clone())
+                    .bind(&r.phone)
+                    .bind(&r.name)
+                    .bind(crate::normalize::search_key(&r.name))
+                    .bind(&r.locale)
+                    .bind(&r.attrs)
                     .bind(r.status)
                     .bind(r.tier)
+                    .bind(hash.to_owned())
                     .bind(r.created_us)
-                    .bind(r.last_us)
-                    .bind(crate::normalize::search_key(&r.name));
+                    .bind(r.created_us)
+                    .bind(r.last_us);
             }
-            q.bind(hash.to_owned()).execute(&mut *tx).await?;
+            q.execute(&mut *tx).await?;
         }
-        for chunk in attempts.chunks(1000) {
+        for chunk in attempts.chunks(4000) {
             let mut sql = String::from(
                 "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) VALUES ",
             );
+            let ph = Placeholders(self.store.backend);
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let b = i * 7;
+                let p = |k: usize| ph.at(i * 7 + k);
                 sql.push_str(&format!(
-                    "(${},${},${},${},${},'password',${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
+                    "({},{},{},{},{},'password',{},{})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7)
                 ));
             }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for a in chunk {
                 q = q
                     .bind(a.at_us)
-                    .bind(a.email_key.clone())
-                    .bind(a.customer.clone())
+                    .bind(&a.email_key)
+                    .bind(&a.customer)
                     .bind(a.outcome)
                     .bind(a.reason)
-                    .bind(a.ip.clone())
+                    .bind(&a.ip)
                     .bind(a.ua);
             }
             q.execute(&mut *tx).await?;
