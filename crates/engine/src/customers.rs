@@ -235,6 +235,26 @@ fn decode_cursor(s: &str) -> Result<Cursor> {
     Ok(c)
 }
 
+/// Parameters of a statement built from optional parts, numbered as they are added.
+#[derive(Default)]
+struct Params(Vec<Param>);
+
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+impl Params {
+    fn text(&mut self, s: &str) -> String {
+        self.0.push(Param::Text(s.to_owned()));
+        format!("${}", self.0.len())
+    }
+    fn int(&mut self, i: i64) -> String {
+        self.0.push(Param::Int(i));
+        format!("${}", self.0.len())
+    }
+}
+
 /// Search tiers, best first. Each is one indexed query that stops at the page size.
 const TIER_EXACT_EMAIL: u8 = 0;
 const TIER_EMAIL_PREFIX: u8 = 1;
@@ -281,171 +301,138 @@ impl Engine {
             return Ok(SearchPage { items, next: None });
         }
         let text = crate::normalize::search_key(&text);
-        let tiers: &[u8] = if digits.is_some() {
-            &[TIER_ANYWHERE]
-        } else {
-            &[
-                TIER_EXACT_EMAIL,
-                TIER_EMAIL_PREFIX,
-                TIER_NAME_PREFIX,
-                TIER_ANYWHERE,
-            ]
-        };
+        let rows = self
+            .search_query(&text, digits.as_deref(), after, limit + 1)
+            .await?;
         let mut items = Vec::with_capacity(limit);
-        let mut last: Option<Cursor> = None;
-        for &tier in tiers {
-            let resume = match &after {
-                Some(c) if c.tier > tier => continue,
-                Some(c) if c.tier == tier => Some(c.clone()),
-                _ => None,
-            };
-            let want = limit - items.len();
-            let rows = self
-                .search_tier(tier, &text, digits.as_deref(), resume, want + 1)
-                .await?;
-            for (i, r) in rows.iter().enumerate() {
-                if i == want {
-                    return Ok(SearchPage {
-                        items,
-                        next: last.as_ref().map(encode_cursor),
-                    });
-                }
-                items.push(row_to_summary(r)?);
-                last = Some(Cursor {
-                    tier,
-                    key: match tier {
-                        TIER_EMAIL_PREFIX => r.try_get("email_key")?,
-                        TIER_NAME_PREFIX => r.try_get("name_key")?,
-                        _ => String::new(),
-                    },
-                    seq: r.try_get("seq")?,
-                });
-            }
-            if items.len() == limit {
-                // Full page at a tier boundary: there may be more in later tiers.
-                return Ok(SearchPage {
-                    items,
-                    next: last.as_ref().map(encode_cursor),
-                });
-            }
+        let mut last = None;
+        for r in rows.iter().take(limit) {
+            items.push(row_to_summary(r)?);
+            let tier = u8::try_from(r.try_get::<i64, _>("tier")?).unwrap_or(TIER_ANYWHERE);
+            last = Some(Cursor {
+                tier,
+                key: r.try_get("okey")?,
+                seq: r.try_get("seq")?,
+            });
         }
-        Ok(SearchPage { items, next: None })
+        let next = if rows.len() > limit {
+            last.as_ref().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(SearchPage { items, next })
     }
 
-    /// One tier of a search: at most `take` rows after `resume`, in the tier's order.
-    async fn search_tier(
+    /// One statement for a page: each tier is an indexed sub-select that stops at the page
+    /// size, resuming after the cursor in the cursor's tier and skipping earlier tiers.
+    async fn search_query(
         &self,
-        tier: u8,
         text: &str,
         digits: Option<&str>,
-        resume: Option<Cursor>,
+        after: Option<Cursor>,
         take: usize,
     ) -> Result<Vec<AnyRow>> {
         let take = i64::try_from(take).unwrap_or(201);
+        let after = after.unwrap_or_default();
         // Upper bound of a prefix range: the prefix followed by the highest code point.
         let upper = format!("{text}\u{10FFFF}");
-        let resume = resume.unwrap_or_default();
-        let reader = self.store.reader();
-        let rows = match tier {
-            TIER_EXACT_EMAIL => {
-                if resume.seq > 0 {
-                    return Ok(vec![]);
-                }
-                let sql =
-                    format!("SELECT {SUMMARY_COLUMNS} FROM customers c WHERE c.email_key = $1");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(text)
-                    .fetch_all(reader)
-                    .await?
-            }
-            TIER_EMAIL_PREFIX => {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM customers c \
-                     WHERE c.email_key > $1 AND c.email_key < $2 AND c.email_key > $3 \
-                     ORDER BY c.email_key LIMIT $4"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(text)
-                    .bind(&upper)
-                    .bind(&resume.key)
-                    .bind(take)
-                    .fetch_all(reader)
-                    .await?
-            }
-            TIER_NAME_PREFIX => {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM customers c \
-                     WHERE c.name_key >= $1 AND c.name_key < $2 \
-                     AND NOT (c.email_key >= $1 AND c.email_key < $2) \
-                     AND (c.name_key > $3 OR (c.name_key = $3 AND c.seq > $4)) \
-                     ORDER BY c.name_key, c.seq LIMIT $5"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(text)
-                    .bind(&upper)
-                    .bind(&resume.key)
-                    .bind(resume.seq)
-                    .bind(take)
-                    .fetch_all(reader)
-                    .await?
-            }
-            _ => {
-                let needle = digits.unwrap_or(text);
-                // Trigram indexes need three characters.
-                if needle.chars().count() < 3 {
-                    return Ok(vec![]);
-                }
-                // Rows already listed by the prefix tiers are left out; phone searches ($6 = 1)
-                // have no prefix tiers.
-                let not_prefix = "AND ($6 = 1 OR NOT (c.email_key >= $2 AND c.email_key < $3 OR c.name_key >= $2 AND c.name_key < $3))";
-                let phone_only = i64::from(digits.is_some());
-                match self.store.backend {
-                    Backend::Sqlite => {
-                        let column = if digits.is_some() {
-                            "phone_digits"
-                        } else {
-                            "{email display_name phone_digits}"
-                        };
-                        let sql = format!(
-                            "SELECT {SUMMARY_COLUMNS} FROM customer_search s JOIN customers c ON c.seq = s.rowid \
-                             WHERE customer_search MATCH $1 AND s.rowid > $4 {not_prefix} \
-                             ORDER BY s.rowid LIMIT $5"
-                        );
-                        let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(phrase)
-                            .bind(text)
-                            .bind(&upper)
-                            .bind(resume.seq)
-                            .bind(take)
-                            .bind(phone_only)
-                            .fetch_all(reader)
-                            .await?
-                    }
-                    Backend::Postgres => {
-                        let escaped = needle
-                            .replace('\\', "\\\\")
-                            .replace('%', "\\%")
-                            .replace('_', "\\_");
-                        let sql = format!(
-                            "SELECT {SUMMARY_COLUMNS} FROM customers c \
-                             WHERE c.search_text LIKE $1 AND c.seq > $4 {not_prefix} \
-                             ORDER BY c.seq LIMIT $5"
-                        );
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(format!("%{escaped}%"))
-                            .bind(text)
-                            .bind(&upper)
-                            .bind(resume.seq)
-                            .bind(take)
-                            .bind(phone_only)
-                            .fetch_all(reader)
-                            .await?
-                    }
-                }
+        let mut q = Params::default();
+        let mut parts: Vec<String> = Vec::new();
+        let resume = |tier: u8| -> Cursor {
+            if after.tier == tier {
+                after.clone()
+            } else {
+                Cursor::default()
             }
         };
-        Ok(rows)
+        let cols = SUMMARY_COLUMNS;
+        if digits.is_none() {
+            if after.tier == TIER_EXACT_EMAIL && after.seq == 0 {
+                parts.push(format!(
+                    "SELECT 0 AS tier, '' AS okey, {cols} FROM customers c WHERE c.email_key = {}",
+                    q.text(text)
+                ));
+            }
+            if after.tier <= TIER_EMAIL_PREFIX {
+                let r = resume(TIER_EMAIL_PREFIX);
+                parts.push(format!(
+                    "SELECT 1 AS tier, c.email_key AS okey, {cols} FROM customers c \
+                     WHERE c.email_key > {} AND c.email_key < {} AND c.email_key > {} \
+                     ORDER BY c.email_key LIMIT {}",
+                    q.text(text),
+                    q.text(&upper),
+                    q.text(&r.key),
+                    q.int(take)
+                ));
+            }
+            if after.tier <= TIER_NAME_PREFIX {
+                let r = resume(TIER_NAME_PREFIX);
+                let (lo, hi) = (q.text(text), q.text(&upper));
+                let (key, seq) = (q.text(&r.key), q.int(r.seq));
+                parts.push(format!(
+                    "SELECT 2 AS tier, c.name_key AS okey, {cols} FROM customers c \
+                     WHERE c.name_key >= {lo} AND c.name_key < {hi} \
+                     AND NOT (c.email_key >= {lo} AND c.email_key < {hi}) \
+                     AND (c.name_key > {key} OR (c.name_key = {key} AND c.seq > {seq})) \
+                     ORDER BY c.name_key, c.seq LIMIT {}",
+                    q.int(take)
+                ));
+            }
+        }
+        let needle = digits.unwrap_or(text);
+        // Trigram indexes need three characters.
+        if needle.chars().count() >= 3 {
+            let r = resume(TIER_ANYWHERE);
+            // Rows the prefix tiers already list are left out (phone searches have none).
+            let not_prefix = if digits.is_some() {
+                String::new()
+            } else {
+                let (lo, hi) = (q.text(text), q.text(&upper));
+                format!(
+                    "AND NOT (c.email_key >= {lo} AND c.email_key < {hi}) AND NOT (c.name_key >= {lo} AND c.name_key < {hi})"
+                )
+            };
+            parts.push(match self.store.backend {
+                Backend::Sqlite => {
+                    let column = if digits.is_some() { "phone_digits" } else { "{email display_name phone_digits}" };
+                    let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
+                    format!(
+                        "SELECT 3 AS tier, '' AS okey, {cols} FROM customer_search s JOIN customers c ON c.seq = s.rowid \
+                         WHERE customer_search MATCH {} AND s.rowid > {} {not_prefix} ORDER BY s.rowid LIMIT {}",
+                        q.text(&phrase), q.int(r.seq), q.int(take)
+                    )
+                }
+                Backend::Postgres => {
+                    let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    format!(
+                        "SELECT 3 AS tier, '' AS okey, {cols} FROM customers c \
+                         WHERE c.search_text LIKE {} AND c.seq > {} {not_prefix} ORDER BY c.seq LIMIT {}",
+                        q.text(&format!("%{escaped}%")), q.int(r.seq), q.int(take)
+                    )
+                }
+            });
+        }
+        if parts.is_empty() {
+            return Ok(vec![]);
+        }
+        let union = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("SELECT * FROM ({p}) AS t{i}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!(
+            "SELECT * FROM ({union}) AS hits ORDER BY tier, okey, seq LIMIT {}",
+            q.int(take)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in q.0 {
+            query = match v {
+                Param::Int(i) => query.bind(i),
+                Param::Text(t) => query.bind(t),
+            };
+        }
+        Ok(query.fetch_all(self.store.reader()).await?)
     }
 
     /// Open a customer record. Audited as a read, with the reason or ticket reference if given.

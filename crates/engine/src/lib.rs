@@ -273,4 +273,38 @@ impl Engine {
         tx.commit().await?;
         Ok(n)
     }
+
+    /// The bare FTS5 trigram query search builds on, for the benchmark's baseline.
+    #[doc(hidden)]
+    pub async fn raw_fts_rowids(&self, fts_query: &str, limit: i64) -> Result<usize> {
+        let rows = sqlx::query(
+            "SELECT rowid FROM customer_search WHERE customer_search MATCH $1 LIMIT $2",
+        )
+        .bind(fts_query)
+        .bind(limit)
+        .fetch_all(self.store.reader())
+        .await?;
+        Ok(rows.len())
+    }
+
+    /// `n` random customers (email, display name, phone), for benchmark samples.
+    #[doc(hidden)]
+    pub async fn sample_customers(&self, n: i64) -> Result<Vec<(String, String, Option<String>)>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT email, display_name, phone FROM customers ORDER BY random() LIMIT $1",
+        )
+        .bind(n)
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("email")?,
+                    r.try_get("display_name")?,
+                    r.try_get("phone")?,
+                ))
+            })
+            .collect()
+    }
 }

@@ -4,8 +4,9 @@
 
 use crate::clock::{Entropy, random_bytes};
 use crate::error::{Error, Result};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 use unicode_normalization::UnicodeNormalization;
@@ -61,6 +62,11 @@ static BLOCKLIST: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .collect()
 });
+
+thread_local! {
+    /// argon2id working memory of this thread, reused across verifications.
+    static WORK_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The form a password is hashed in: NFKC-normalised, as NIST 800-63B recommends, so the same
 /// password typed on two keyboards verifies.
@@ -170,17 +176,45 @@ impl Hasher {
     }
 
     /// True when `password` matches `phc`. A malformed stored hash is an internal error.
+    ///
+    /// The argon2id working memory (m KiB) is kept per thread and reused, so a verification
+    /// costs the hash itself and not also a fresh 19 MiB allocation the kernel must zero.
     pub fn verify(&self, password: &str, phc: &str) -> Result<bool> {
         let parsed =
             PasswordHash::new(phc).map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(Error::Internal("stored hash is not argon2id".into()));
+        }
         let params = Params::try_from(&parsed)
             .map_err(|e| Error::Internal(format!("stored hash params: {e}")))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        match argon2.verify_password(normalise(password).as_bytes(), &parsed) {
-            Ok(()) => Ok(true),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-            Err(e) => Err(Error::Internal(format!("verifying: {e}"))),
-        }
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(Error::Internal("stored hash lacks salt or output".into()));
+        };
+        let expected = expected.as_bytes();
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut out = vec![0u8; expected.len()];
+        let blocks = params.block_count();
+        WORK_MEMORY
+            .with(|cell| {
+                let mut mem = cell.borrow_mut();
+                if mem.len() < blocks {
+                    mem.resize(blocks, Block::default());
+                }
+                let mem = mem.get_mut(..blocks).unwrap_or_default();
+                argon2.hash_password_into_with_memory(
+                    normalise(password).as_bytes(),
+                    salt.as_ref(),
+                    &mut out,
+                    mem,
+                )
+            })
+            .map_err(|e| Error::Internal(format!("verifying: {e}")))?;
+        // Constant time: no early exit on the first differing byte.
+        let diff = out
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        Ok(diff == 0 && out.len() == expected.len())
     }
 
     /// Spend the same work as [`Hasher::verify`] on a hash that never matches.

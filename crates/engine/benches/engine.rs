@@ -1,0 +1,285 @@
+//! Engine benchmarks on an encrypted vault, each figure next to a raw baseline measured in
+//! the same run:
+//! - customer search through the engine API (email, name and phone fragments, p50/p99)
+//!   against the bare FTS5 trigram query on the same vault;
+//! - CPU time of a password sign-in against one bare argon2id verification with the same
+//!   parameters;
+//! - bulk seeding throughput (customers/s, with and without sign-in history).
+//!
+//! Run: `cargo bench -p vestibule-engine --bench engine`. The large vault
+//! (`BENCH_CUSTOMERS`, default 1,000,000 customers with ~10 sign-in events each) is built on
+//! the first run under `target/bench/` and reused afterwards. Results are printed and written
+//! to `target/bench/report.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use vestibule_engine::seed::{DEMO_CUSTOMER_PASSWORD, SeedOptions};
+use vestibule_engine::{Config, Deps, Engine, Hasher, OsEntropy, RequestContext, Staff};
+
+const ADMIN: &str = "bench@vestibule.example";
+const ADMIN_PW: &str = "benchmark admin passphrase";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: f64) -> String {
+    format!("{:.3} ms", d * 1e3)
+}
+
+async fn fresh_vault(path: &Path) -> (Engine, Staff) {
+    for suffix in ["", "-wal", "-shm", ".keys"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    let (e, s, _) = Engine::create_vault(path, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    (e, s)
+}
+
+async fn seed_rate(dir: &Path, customers: u64, attempts: u32) -> f64 {
+    let path = dir.join(format!("seed-rate-{attempts}.vault"));
+    let (e, admin) = fresh_vault(&path).await;
+    let t = Instant::now();
+    e.seed_demo(
+        &admin,
+        SeedOptions {
+            customers,
+            days: 90,
+            seed: 7,
+            attempts_per_customer: attempts,
+        },
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let rate = customers as f64 / t.elapsed().as_secs_f64();
+    e.close().await;
+    rate
+}
+
+#[tokio::main]
+async fn main() {
+    let customers = env_u64("BENCH_CUSTOMERS", 1_000_000);
+    let attempts = env_u64("BENCH_ATTEMPTS_PER_CUSTOMER", 10) as u32;
+    let dir =
+        PathBuf::from(std::env::var("BENCH_DIR").unwrap_or_else(|_| "../../target/bench".into()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut report = String::new();
+    writeln!(report, "# Vestibule engine benchmarks\n").unwrap();
+    writeln!(
+        report,
+        "Machine: {} cores. Encrypted (SQLCipher) vault.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+    .unwrap();
+
+    // --- bulk seeding ---------------------------------------------------------------
+    let seed_n = env_u64("BENCH_SEED_CUSTOMERS", 100_000);
+    let bare = seed_rate(&dir, seed_n, 0).await;
+    let hist = seed_rate(&dir, seed_n.min(50_000), 10).await;
+    writeln!(report, "## Bulk seeding\n\n| what | customers/s |\n|---|---|\n| {seed_n} customers, no history | {bare:.0} |\n| customers with ~10 sign-in events each | {hist:.0} ({:.0} rows/s) |\n", hist * 11.0).unwrap();
+    println!("{report}");
+
+    // --- the large vault --------------------------------------------------------------
+    let path = dir.join(format!("bench-{customers}.vault"));
+    let (engine, admin) = if path.exists() {
+        Engine::unlock_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+            .await
+            .unwrap()
+    } else {
+        println!(
+            "building {} ({customers} customers, ~{attempts} events each; once)…",
+            path.display()
+        );
+        let (e, admin) = fresh_vault(&path).await;
+        let t = Instant::now();
+        e.seed_demo(
+            &admin,
+            SeedOptions {
+                customers,
+                days: 90,
+                seed: 1,
+                attempts_per_customer: attempts,
+            },
+            &mut |p| {
+                if p.customers_done % 100_000 == 0 {
+                    eprintln!(
+                        "  {}/{} customers, {} events, {:.0} s",
+                        p.customers_done,
+                        p.customers_total,
+                        p.attempts_done,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            },
+        )
+        .await
+        .unwrap();
+        (e, admin)
+    };
+
+    // --- search -------------------------------------------------------------------------
+    let samples = engine
+        .sample_customers(env_u64("BENCH_SEARCHES", 300) as i64)
+        .await
+        .unwrap();
+    let mut kinds: Vec<(&str, Vec<(String, String)>)> =
+        vec![("email", vec![]), ("name", vec![]), ("phone", vec![])];
+    for (i, (email, name, phone)) in samples.iter().enumerate() {
+        let local: Vec<char> = email.split('@').next().unwrap().chars().collect();
+        let start = i % local.len().saturating_sub(6).max(1);
+        let frag: String = local[start..(start + 6).min(local.len())].iter().collect();
+        kinds[0].1.push((
+            frag.clone(),
+            format!(
+                "{{email display_name phone_digits}} : \"{}\"",
+                frag.to_lowercase()
+            ),
+        ));
+        let surname: Vec<char> = name
+            .split(' ')
+            .next_back()
+            .unwrap()
+            .to_lowercase()
+            .chars()
+            .collect();
+        let frag: String = surname[..4.min(surname.len())].iter().collect();
+        kinds[1].1.push((
+            frag.clone(),
+            format!("{{email display_name phone_digits}} : \"{frag}\""),
+        ));
+        if let Some(p) = phone {
+            let digits = &p[p.len() - 7..];
+            kinds[2].1.push((
+                format!("{} {}", &digits[..3], &digits[3..]),
+                format!("phone_digits : \"{digits}\""),
+            ));
+        }
+    }
+    writeln!(
+        report,
+        "## Customer search ({customers} customers, first page of 20)\n"
+    )
+    .unwrap();
+    writeln!(report, "| fragment | queries | engine p50 | engine p99 | raw FTS5 p50 | raw FTS5 p99 | p99 ratio |\n|---|---|---|---|---|---|---|").unwrap();
+    for (kind, queries) in &kinds {
+        // Warm the page cache the way a console session would.
+        for (q, raw) in queries {
+            engine.search_customers(&admin, q, None, 20).await.unwrap();
+            engine.raw_fts_rowids(raw, 21).await.unwrap();
+        }
+        let mut api = vec![];
+        let mut raw = vec![];
+        for (q, r) in queries {
+            let t = Instant::now();
+            let page = engine.search_customers(&admin, q, None, 20).await.unwrap();
+            api.push(t.elapsed().as_secs_f64());
+            std::hint::black_box(page);
+            let t = Instant::now();
+            std::hint::black_box(engine.raw_fts_rowids(r, 21).await.unwrap());
+            raw.push(t.elapsed().as_secs_f64());
+        }
+        api.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        raw.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        writeln!(
+            report,
+            "| {kind} | {} | {} | {} | {} | {} | {:.2}× |",
+            api.len(),
+            ms(pct(&api, 0.5)),
+            ms(pct(&api, 0.99)),
+            ms(pct(&raw, 0.5)),
+            ms(pct(&raw, 0.99)),
+            pct(&api, 0.99) / pct(&raw, 0.99)
+        )
+        .unwrap();
+    }
+
+    // --- sign-in cost -------------------------------------------------------------------
+    let config = Config::default();
+    let hasher = Hasher::new(config.hash, &OsEntropy).unwrap();
+    let phc = hasher.hash(DEMO_CUSTOMER_PASSWORD, &OsEntropy).unwrap();
+    let n = env_u64("BENCH_SIGNINS", 40) as u32;
+    let ctx = RequestContext {
+        ip: "192.0.2.1".into(),
+        user_agent: "bench".into(),
+    };
+    let who: Vec<String> = samples
+        .iter()
+        .take(n as usize)
+        .map(|s| s.0.clone())
+        .collect();
+    engine
+        .sign_in(&who[0], DEMO_CUSTOMER_PASSWORD, &ctx)
+        .await
+        .unwrap(); // warm-up
+    hasher.verify(DEMO_CUSTOMER_PASSWORD, &phc).unwrap();
+    let (c0, w0) = (cpu_time(), Instant::now());
+    for _ in 0..n {
+        assert!(hasher.verify(DEMO_CUSTOMER_PASSWORD, &phc).unwrap());
+    }
+    let (bare_cpu, bare_wall) = ((cpu_time() - c0) / n, w0.elapsed() / n);
+    let (c0, w0) = (cpu_time(), Instant::now());
+    for email in who.iter().cycle().take(n as usize) {
+        engine
+            .sign_in(email, DEMO_CUSTOMER_PASSWORD, &ctx)
+            .await
+            .unwrap();
+    }
+    let (sign_cpu, sign_wall) = ((cpu_time() - c0) / n, w0.elapsed() / n);
+    let p = config.hash;
+    writeln!(
+        report,
+        "\n## Password sign-in cost (argon2id m={} KiB, t={}, p={}; {n} each)\n",
+        p.m_kib, p.t, p.p
+    )
+    .unwrap();
+    writeln!(report, "| what | CPU per op | wall per op |\n|---|---|---|").unwrap();
+    writeln!(
+        report,
+        "| bare argon2id verification | {} | {} |",
+        ms(bare_cpu.as_secs_f64()),
+        ms(bare_wall.as_secs_f64())
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| engine sign-in (lookup, throttle check, verify, attempt + session write) | {} | {} |",
+        ms(sign_cpu.as_secs_f64()),
+        ms(sign_wall.as_secs_f64())
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| ratio (CPU) | {:.3}× | |",
+        sign_cpu.as_secs_f64() / bare_cpu.as_secs_f64()
+    )
+    .unwrap();
+    engine.close().await;
+    std::fs::write(dir.join("report.md"), &report).unwrap();
+    println!("{report}");
+}
