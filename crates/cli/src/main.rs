@@ -72,6 +72,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Create (if missing) a demo vault with one staff account per role and 50,000 seeded
+    /// customers, and print the demo credentials.
+    Demo {
+        #[arg(long, default_value = "demo/demo.vault")]
+        db: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        customers: u64,
+    },
+    /// Interactive customer lookup: type a fragment to search, a result number to open it.
+    Shell {
+        #[command(flatten)]
+        db: Db,
+    },
     /// Email outbox.
     Outbox {
         #[command(subcommand)]
@@ -311,6 +324,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 },
             );
         }
+        Command::Demo { db, customers } => demo(&db, customers, json).await?,
+        Command::Shell { db } => {
+            let (engine, who) = open(&db).await?;
+            shell(&engine, &who).await?;
+            engine.close().await;
+        }
         Command::Customers { command } => match command {
             CustomersCommand::Search { db, query, limit } => {
                 let (engine, who) = open(&db).await?;
@@ -481,6 +500,218 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 &serde_json::json!({"sent": sent, "failed": failed}),
                 || format!("Sent {sent}, failed {failed} (failures are retried with backoff)."),
             );
+        }
+    }
+    Ok(())
+}
+
+/// Demo staff: one per role, passwords shown on screen (demo vaults only).
+const DEMO_STAFF: [(&str, Role, &str); 4] = [
+    (
+        "admin@demo.vestibule.example",
+        Role::Admin,
+        "demo admin password",
+    ),
+    (
+        "support@demo.vestibule.example",
+        Role::Support,
+        "demo support password",
+    ),
+    (
+        "security@demo.vestibule.example",
+        Role::Security,
+        "demo security password",
+    ),
+    (
+        "privacy@demo.vestibule.example",
+        Role::Privacy,
+        "demo privacy password",
+    ),
+];
+
+async fn demo(path: &std::path::Path, customers: u64, json: bool) -> Result<(), Error> {
+    let (admin_email, _, admin_pw) = DEMO_STAFF[0];
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::invalid_cli(e.to_string()))?;
+        }
+        eprintln!("Creating the demo vault {} …", path.display());
+        let (engine, admin, _recovery) =
+            Engine::create_vault(path, admin_email, admin_pw, Deps::system()).await?;
+        for (email, role, pw) in DEMO_STAFF.iter().skip(1) {
+            engine
+                .add_staff(&admin, email, &format!("Demo {}", role.as_str()), *role, pw)
+                .await?;
+        }
+        let interactive = std::io::stderr().is_terminal();
+        let report = engine
+            .seed_demo(
+                &admin,
+                SeedOptions {
+                    customers,
+                    ..SeedOptions::default()
+                },
+                &mut |p| {
+                    if interactive {
+                        eprint!(
+                            "\rseeding: {}/{} customers, {} sign-in attempts",
+                            p.customers_done, p.customers_total, p.attempts_done
+                        );
+                    }
+                },
+            )
+            .await?;
+        if interactive {
+            eprintln!();
+        }
+        engine.close().await;
+        eprintln!(
+            "Seeded {} customers with {} sign-in attempts.",
+            report.customers, report.attempts
+        );
+    }
+    let staff: Vec<_> = DEMO_STAFF
+        .iter()
+        .map(|(e, r, p)| serde_json::json!({"email": e, "role": r.as_str(), "password": p}))
+        .collect();
+    print(
+        json,
+        &serde_json::json!({"vault": path, "staff": staff}),
+        || {
+            let mut out = format!(
+                "Demo vault: {}\nDemo staff accounts (demo only; every customer's password is \"{}\"):\n",
+                path.display(),
+                vestibule_engine::seed::DEMO_CUSTOMER_PASSWORD
+            );
+            for (e, r, p) in DEMO_STAFF {
+                out.push_str(&format!("  {:<9} {:<34} password: {p}\n", r.as_str(), e));
+            }
+            out.trim_end().to_owned()
+        },
+    );
+    Ok(())
+}
+
+async fn shell(engine: &Engine, who: &Staff) -> Result<(), Error> {
+    use std::io::BufRead;
+    println!(
+        "Signed in as {} ({}). Type part of an email, name, phone number or id to search;\n\
+         a result number to open it; 'more' for the next page; 'quit' to leave.",
+        who.email,
+        who.role.as_str()
+    );
+    let mut results: Vec<vestibule_engine::CustomerSummary> = vec![];
+    let mut last_query = String::new();
+    let mut next: Option<String> = None;
+    let stdin = std::io::stdin();
+    loop {
+        print!("vestibule> ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::invalid_cli(e.to_string()))?
+            == 0
+        {
+            println!();
+            break;
+        }
+        let input = line.trim();
+        match input {
+            "" => continue,
+            "quit" | "exit" | "q" => break,
+            _ => {}
+        }
+        if let Ok(n) = input.parse::<usize>()
+            && n >= 1
+            && n <= results.len()
+        {
+            let id = results[n - 1].id;
+            match engine.get_customer(who, id, Some("shell lookup")).await {
+                Ok(c) => {
+                    println!(
+                        "{} <{}>  {:?}, {}\n  id {}  phone {}  locale {}  tier {}\n  created {}  last sign-in {}",
+                        c.display_name,
+                        c.email,
+                        c.status,
+                        if c.email_verified {
+                            "verified"
+                        } else {
+                            "unverified"
+                        },
+                        c.id,
+                        c.phone.as_deref().unwrap_or("-"),
+                        c.locale,
+                        c.tier,
+                        c.created_at.format("%Y-%m-%d"),
+                        c.last_sign_in_at
+                            .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                    );
+                    for a in engine.customer_attempts(who, id, 5).await? {
+                        println!(
+                            "    {}  {:<8} {:<15} {}",
+                            a.at.format("%Y-%m-%d %H:%M"),
+                            a.outcome,
+                            a.reason,
+                            a.ip
+                        );
+                    }
+                }
+                Err(e) => println!("error: {e}"),
+            }
+            continue;
+        }
+        let (query, cursor) = if input == "more" {
+            match &next {
+                Some(c) => (last_query.clone(), Some(c.clone())),
+                None => {
+                    println!("No more results.");
+                    continue;
+                }
+            }
+        } else {
+            (input.to_owned(), None)
+        };
+        let started = std::time::Instant::now();
+        match engine
+            .search_customers(who, &query, cursor.as_deref(), 15)
+            .await
+        {
+            Ok(page) => {
+                let took = started.elapsed();
+                results = page.items;
+                next = page.next;
+                last_query = query;
+                for (i, c) in results.iter().enumerate() {
+                    println!(
+                        "{:>3}. {:<40} {:<26} {:<14} {:?}",
+                        i + 1,
+                        c.email,
+                        c.display_name,
+                        c.phone.as_deref().unwrap_or("-"),
+                        c.status
+                    );
+                }
+                if results.is_empty() {
+                    println!(
+                        "No customers match (searched in {:.1} ms).",
+                        took.as_secs_f64() * 1e3
+                    );
+                    continue;
+                }
+                println!(
+                    "({} shown in {:.1} ms{})",
+                    results.len(),
+                    took.as_secs_f64() * 1e3,
+                    if next.is_some() {
+                        "; 'more' for the next page"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Err(e) => println!("error: {e}"),
         }
     }
     Ok(())
