@@ -556,3 +556,66 @@ async fn unknown_email_costs_the_same_as_wrong_password() {
         "unknown {mu:.4}s vs wrong {mw:.4}s (ratio {ratio:.2})"
     );
 }
+
+/// Session invariant, checked against a model over random histories: a token is valid
+/// exactly while it is neither revoked, idle for longer than the idle timeout since its last
+/// use, nor older than the absolute timeout.
+#[test]
+fn session_validity_matches_the_model() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = rt.block_on(sqlite(fast_config()));
+    rt.block_on(verified_customer(&h, "prop@example.com", PW));
+    let idle = h.engine.config().session_idle;
+    let absolute = h.engine.config().session_absolute;
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(
+            &proptest::collection::vec(
+                (0i64..(40 * 60), any::<bool>(), prop::bool::weighted(0.05)),
+                1..25,
+            ),
+            |steps| {
+                rt.block_on(async {
+                    let s = h
+                        .engine
+                        .sign_in("prop@example.com", PW, &ctx())
+                        .await
+                        .unwrap();
+                    let created = vestibule_engine::Clock::now(h.clock.as_ref());
+                    let mut last_use = created;
+                    let mut revoked = false;
+                    for (minutes, use_it, revoke) in steps {
+                        h.clock.advance(Duration::minutes(minutes));
+                        let now = vestibule_engine::Clock::now(h.clock.as_ref());
+                        if revoke {
+                            h.engine.sign_out(&s.token).await.unwrap();
+                            revoked = true;
+                        }
+                        if use_it {
+                            let expected =
+                                !revoked && now < last_use + idle && now < created + absolute;
+                            let got = h.engine.validate_session(&s.token).await.is_ok();
+                            prop_assert_eq!(
+                                got,
+                                expected,
+                                "at +{} min",
+                                (now - created).num_minutes()
+                            );
+                            if got && now - last_use > Duration::seconds(60) {
+                                last_use = now;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .unwrap();
+}
