@@ -781,6 +781,36 @@ impl Engine {
         Ok((row_to_customer(&r)?, r.try_get("password_hash")?))
     }
 
+    /// The signed-in customer's own record.
+    pub async fn my_profile(&self, token: &str) -> Result<Customer> {
+        let s = self.validate_session(token).await?;
+        Ok(self.customer_with_hash(s.customer_id).await?.0)
+    }
+
+    /// Update the signed-in customer's own profile (name, phone, locale, custom attributes
+    /// for progressive profiling). `expected_version` guards against lost updates.
+    pub async fn update_my_profile(
+        &self,
+        token: &str,
+        expected_version: i64,
+        patch: crate::customers::ProfilePatch,
+    ) -> Result<Customer> {
+        if patch.tier.is_some() {
+            return Err(Error::invalid(
+                "tier",
+                "customers cannot change their own tier",
+            ));
+        }
+        let s = self.validate_session(token).await?;
+        self.apply_profile_patch(
+            &format!("customer:{}", s.customer_id),
+            s.customer_id,
+            expected_version,
+            patch,
+        )
+        .await
+    }
+
     /// Start changing the email address: a confirmation link goes to the new address; the
     /// address changes only when it is confirmed. Needs the current password.
     pub async fn change_email(&self, token: &str, password: &str, new_email: &str) -> Result<()> {

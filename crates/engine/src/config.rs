@@ -12,6 +12,9 @@ pub struct Config {
     pub session_idle: Duration,
     /// A session ends this long after sign-in, used or not.
     pub session_absolute: Duration,
+    /// Staff API sessions: short, because staff tokens open every customer record.
+    pub staff_session_idle: Duration,
+    pub staff_session_absolute: Duration,
     pub verify_email_ttl: Duration,
     pub reset_password_ttl: Duration,
     /// Failed sign-ins for one account within `throttle_window` before further attempts are
@@ -35,6 +38,8 @@ impl Default for Config {
             policy: PasswordPolicy::default(),
             session_idle: Duration::hours(24),
             session_absolute: Duration::days(30),
+            staff_session_idle: Duration::minutes(15),
+            staff_session_absolute: Duration::hours(8),
             verify_email_ttl: Duration::hours(24),
             reset_password_ttl: Duration::minutes(30),
             throttle_failures: 10,

@@ -590,6 +590,18 @@ impl Engine {
         patch: ProfilePatch,
     ) -> Result<Customer> {
         staff.require(Permission::EditCustomers)?;
+        self.apply_profile_patch(&staff.actor(), id, expected_version, patch)
+            .await
+    }
+
+    /// Validate and apply a profile patch as `actor`, audited with a diff.
+    pub(crate) async fn apply_profile_patch(
+        &self,
+        actor: &str,
+        id: Uuid,
+        expected_version: i64,
+        patch: ProfilePatch,
+    ) -> Result<Customer> {
         let name = patch
             .display_name
             .as_deref()
@@ -643,7 +655,7 @@ impl Engine {
         let after = load(&mut tx, id).await?;
         self.audit(
             &mut tx,
-            &staff.actor(),
+            actor,
             "customer.profile_updated",
             &format!("customer:{id}"),
             None,

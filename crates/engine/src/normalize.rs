@@ -137,6 +137,20 @@ mod tests {
     }
 
     #[test]
+    fn confusable_letters_are_different_addresses_not_collisions() {
+        // Cyrillic "а" (U+0430) looks like Latin "a" but is another address; it must neither
+        // collide with nor be folded into the Latin one.
+        let latin = email("anna@example.com").unwrap();
+        let cyrillic = email("\u{0430}nna@example.com").unwrap();
+        assert_ne!(latin.key, cyrillic.key);
+        // Compatibility forms (fullwidth, ligatures) do fold.
+        assert_eq!(
+            email("ｏﬀice@example.com").unwrap().key,
+            "office@example.com"
+        );
+    }
+
+    #[test]
     fn phones_become_e164() {
         let region = phonenumber::country::Id::GB;
         assert_eq!(phone("020 7946 0958", region).unwrap(), "+442079460958");

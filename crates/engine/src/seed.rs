@@ -231,8 +231,7 @@ impl Engine {
             })
             .await??;
         let now = self.now();
-        // One checkpoint at the end instead of one every 1,000 pages while bulk-loading.
-        self.store.set_autocheckpoint(false).await?;
+        self.store.set_bulk_load(true).await?;
         let span_created = Duration::days(i64::from(opts.days) * 4);
         let history_start = now - Duration::days(i64::from(opts.days));
         let batch = 10_000u64;
@@ -394,6 +393,7 @@ impl Engine {
                     });
                 }
             }
+            attempts.sort_by_key(|a| a.at_us);
             self.insert_seed_batch(&rows, &attempts, &hash).await?;
             done += n;
             attempts_done += attempts.len() as u64;
@@ -403,7 +403,7 @@ impl Engine {
                 attempts_done,
             });
         }
-        self.store.set_autocheckpoint(true).await?;
+        self.store.set_bulk_load(false).await?;
         self.store.checkpoint().await?;
         let mut tx = self.store.begin().await?;
         self.audit(

@@ -103,6 +103,17 @@ impl Engine {
         match row {
             Some(r) if ok => {
                 let m = staff_from_row(&r)?;
+                let mut tx = self.store.begin().await?;
+                self.audit(
+                    &mut tx,
+                    &format!("staff:{}", m.id),
+                    "staff.signed_in",
+                    &format!("staff:{}", m.id),
+                    None,
+                    json!({}),
+                )
+                .await?;
+                tx.commit().await?;
                 Ok(Staff {
                     id: m.id,
                     email: m.email,
@@ -112,6 +123,87 @@ impl Engine {
             }
             _ => Err(Error::InvalidCredentials),
         }
+    }
+
+    /// Sign a staff member in for API use: checks the credentials and returns an opaque
+    /// token (stored as SHA-256) with its absolute expiry.
+    pub async fn staff_session_create(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<(String, Staff, chrono::DateTime<chrono::Utc>)> {
+        let staff = self.staff_sign_in(email, password).await?;
+        let now = self.now();
+        let (token, digest) = crate::tokens::new_token(self.entropy.as_ref());
+        let absolute = now + self.config.staff_session_absolute;
+        let idle = (now + self.config.staff_session_idle).min(absolute);
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "INSERT INTO staff_sessions (id, staff_id, token_hash, created_us, last_seen_us, idle_expires_us, absolute_expires_us) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6)",
+        )
+        .bind(new_id(now, self.entropy.as_ref()).to_string())
+        .bind(staff.id.to_string())
+        .bind(digest)
+        .bind(to_us(now))
+        .bind(to_us(idle))
+        .bind(to_us(absolute))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((token, staff, absolute))
+    }
+
+    /// The staff member a token belongs to; extends its idle timeout. Unknown, revoked,
+    /// expired tokens and removed staff all give [`Error::InvalidSession`].
+    pub async fn staff_from_token(&self, token: &str) -> Result<Staff> {
+        if token.len() > 256 {
+            return Err(Error::InvalidSession);
+        }
+        let now = self.now();
+        let row = sqlx::query(
+            "SELECT s.id AS session_id, s.last_seen_us, s.absolute_expires_us, t.id, t.email, t.display_name, t.role, t.status, t.version \
+             FROM staff_sessions s JOIN staff t ON t.id = s.staff_id \
+             WHERE s.token_hash = $1 AND s.revoked_us IS NULL AND s.idle_expires_us > $2 \
+             AND s.absolute_expires_us > $2 AND t.status = 'active'",
+        )
+        .bind(crate::tokens::digest(token))
+        .bind(to_us(now))
+        .fetch_optional(self.store.reader())
+        .await?
+        .ok_or(Error::InvalidSession)?;
+        let m = staff_from_row(&row)?;
+        let last_seen: i64 = row.try_get("last_seen_us")?;
+        if to_us(now) - last_seen > 30_000_000 {
+            let absolute: i64 = row.try_get("absolute_expires_us")?;
+            let idle = to_us(now + self.config.staff_session_idle).min(absolute);
+            let mut tx = self.store.begin().await?;
+            sqlx::query("UPDATE staff_sessions SET last_seen_us = $1, idle_expires_us = $2, version = version + 1 WHERE id = $3")
+                .bind(to_us(now))
+                .bind(idle)
+                .bind(row.try_get::<String, _>("session_id")?)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(Staff {
+            id: m.id,
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role,
+        })
+    }
+
+    /// End a staff API session. Unknown tokens are not an error.
+    pub async fn staff_sign_out(&self, token: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query("UPDATE staff_sessions SET revoked_us = $1, version = version + 1 WHERE token_hash = $2 AND revoked_us IS NULL")
+            .bind(to_us(self.now()))
+            .bind(crate::tokens::digest(token))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Add a staff member with an initial password (admins only). On a vault the new
@@ -199,6 +291,13 @@ impl Engine {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE staff_sessions SET revoked_us = $1 WHERE staff_id = $2 AND revoked_us IS NULL",
+        )
+        .bind(to_us(self.now()))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         self.audit(
             &mut tx,
             &actor.actor(),

@@ -619,3 +619,53 @@ fn session_validity_matches_the_model() {
         )
         .unwrap();
 }
+
+#[tokio::test]
+async fn customers_edit_their_own_profile_with_version_checks() {
+    for h in backends().await {
+        let id = verified_customer(&h, "self@example.com", PW).await;
+        let s = h
+            .engine
+            .sign_in("self@example.com", PW, &ctx())
+            .await
+            .unwrap();
+        let me = h.engine.my_profile(&s.token).await.unwrap();
+        assert_eq!(me.id, id);
+        let patch = vestibule_engine::ProfilePatch {
+            attributes: Some(serde_json::json!({"shoe_size": 42, "newsletter": true})),
+            locale: Some("pt_BR".into()),
+            ..Default::default()
+        };
+        let after = h
+            .engine
+            .update_my_profile(&s.token, me.version, patch.clone())
+            .await
+            .unwrap();
+        assert_eq!(after.attributes["shoe_size"], 42);
+        assert_eq!(after.locale, "pt-BR");
+        assert_eq!(
+            h.engine
+                .update_my_profile(&s.token, me.version, patch)
+                .await
+                .unwrap_err()
+                .code(),
+            "conflict"
+        );
+        let tier = vestibule_engine::ProfilePatch {
+            tier: Some("gold".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            h.engine
+                .update_my_profile(&s.token, after.version, tier)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_input"
+        );
+        let trail = h.engine.customer_audit(&h.admin, id, 5).await.unwrap();
+        assert_eq!(trail[0].action, "customer.profile_updated");
+        assert_eq!(trail[0].actor, format!("customer:{id}"));
+        assert!(h.engine.my_profile("not a token").await.is_err());
+    }
+}

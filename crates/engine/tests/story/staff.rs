@@ -290,3 +290,60 @@ async fn locking_revokes_sessions_and_blocks_sign_in() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn staff_api_sessions_expire_and_end_with_removal() {
+    for h in backends().await {
+        h.engine
+            .add_staff(
+                &h.admin,
+                "api@staff.example",
+                "Api",
+                Role::Security,
+                "api staff passphrase",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.engine
+                .staff_session_create("api@staff.example", "wrong")
+                .await,
+            Err(Error::InvalidCredentials)
+        ));
+        let (token, who, _) = h
+            .engine
+            .staff_session_create("API@staff.example", "api staff passphrase")
+            .await
+            .unwrap();
+        assert_eq!(who.role, Role::Security);
+        assert_eq!(h.engine.staff_from_token(&token).await.unwrap().id, who.id);
+        h.clock.advance(chrono::Duration::minutes(14));
+        h.engine.staff_from_token(&token).await.unwrap(); // use extends the idle timeout
+        h.clock.advance(chrono::Duration::minutes(14));
+        h.engine.staff_from_token(&token).await.unwrap();
+        h.clock.advance(chrono::Duration::minutes(16));
+        assert!(matches!(
+            h.engine.staff_from_token(&token).await,
+            Err(Error::InvalidSession)
+        ));
+        let (token, _, _) = h
+            .engine
+            .staff_session_create("api@staff.example", "api staff passphrase")
+            .await
+            .unwrap();
+        h.engine.staff_sign_out(&token).await.unwrap();
+        assert!(h.engine.staff_from_token(&token).await.is_err());
+        let (token, _, _) = h
+            .engine
+            .staff_session_create("api@staff.example", "api staff passphrase")
+            .await
+            .unwrap();
+        h.engine.remove_staff(&h.admin, who.id).await.unwrap();
+        assert!(
+            h.engine.staff_from_token(&token).await.is_err(),
+            "{}",
+            h.name
+        );
+        assert!(h.engine.staff_from_token("garbage").await.is_err());
+    }
+}
