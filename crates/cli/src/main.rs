@@ -85,6 +85,26 @@ enum Command {
         #[command(flatten)]
         db: Db,
     },
+    /// Serve the customer API and admin API over HTTP.
+    Serve {
+        /// Vault file (unlocked with --staff credentials) or postgres:// URL.
+        #[arg(long, env = "VESTIBULE_DB")]
+        db: String,
+        #[arg(long, env = "VESTIBULE_STAFF")]
+        staff: Option<String>,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Public base URL (issuer); defaults to http://<listen>.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Extra origins allowed to make cookie-authenticated writes.
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// DEVELOPMENT ONLY, loopback only: cookies without Secure/__Host- for plain http.
+        #[arg(long)]
+        insecure_dev_cookies: bool,
+    },
     /// Email outbox.
     Outbox {
         #[command(subcommand)]
@@ -325,6 +345,81 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Demo { db, customers } => demo(&db, customers, json).await?,
+        Command::Serve {
+            db,
+            staff,
+            listen,
+            issuer,
+            allowed_origins,
+            insecure_dev_cookies,
+        } => {
+            if insecure_dev_cookies && !listen.ip().is_loopback() {
+                return Err(Error::invalid_cli(
+                    "--insecure-dev-cookies is only allowed when listening on a loopback address"
+                        .into(),
+                ));
+            }
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let engine = if is_postgres(&db) {
+                Engine::connect_postgres(&db, Deps::system()).await?
+            } else {
+                open(&Db {
+                    db: db.clone(),
+                    staff,
+                })
+                .await?
+                .0
+            };
+            let mut config = vestibule_server::ServerConfig::new(
+                issuer.unwrap_or_else(|| format!("http://{listen}")),
+            );
+            config.allowed_origins = allowed_origins;
+            config.insecure_dev_cookies = insecure_dev_cookies;
+            if insecure_dev_cookies {
+                tracing::warn!(
+                    "INSECURE DEVELOPMENT MODE: session cookies are sent without Secure and __Host-; never use this in production"
+                );
+                eprintln!(
+                    "WARNING: --insecure-dev-cookies: session cookies lack Secure/__Host-. Development only!"
+                );
+            }
+            let shutdown = async {
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term = match tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    ) {
+                        Ok(t) => t,
+                        Err(_) => return,
+                    };
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+            };
+            vestibule_server::serve(
+                engine.clone(),
+                config,
+                listen,
+                |addr| {
+                    println!("{}", serde_json::json!({"listening": addr.to_string()}));
+                    let _ = std::io::stdout().flush();
+                },
+                shutdown,
+            )
+            .await
+            .map_err(|e| Error::invalid_cli(format!("cannot serve on {listen}: {e}")))?;
+            engine.close().await;
+        }
         Command::Shell { db } => {
             let (engine, who) = open(&db).await?;
             shell(&engine, &who).await?;

@@ -233,6 +233,12 @@ impl Engine {
         }
     }
 
+    /// Check that the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(self.store.reader()).await?;
+        Ok(())
+    }
+
     /// Flush and close the pools.
     pub async fn close(&self) {
         let _ = self.store.checkpoint().await;

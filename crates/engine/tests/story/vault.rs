@@ -82,7 +82,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         ADMIN_EMAIL,
         "not the password",
-        deps(&clock, 2, fast_config()),
+        deps(&clock, 11, fast_config()),
     )
     .await
     .unwrap_err();
@@ -91,7 +91,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         "nobody@staff.example",
         ADMIN_PASSWORD,
-        deps(&clock, 2, fast_config()),
+        deps(&clock, 12, fast_config()),
     )
     .await
     .unwrap_err();
@@ -100,7 +100,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         "Agent@Staff.example",
         "agent secret words",
-        deps(&clock, 2, fast_config()),
+        deps(&clock, 13, fast_config()),
     )
     .await
     .unwrap();
@@ -108,7 +108,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
     engine.close().await;
     let recovery = h.recovery.clone().unwrap();
     let engine =
-        Engine::unlock_vault_with_recovery(&path, &recovery, deps(&clock, 2, fast_config()))
+        Engine::unlock_vault_with_recovery(&path, &recovery, deps(&clock, 14, fast_config()))
             .await
             .unwrap();
     engine
@@ -118,7 +118,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
     engine.close().await;
     let wrong = RecoveryKey::parse(&"ab".repeat(32)).unwrap();
     assert!(matches!(
-        Engine::unlock_vault_with_recovery(&path, &wrong, deps(&clock, 2, fast_config())).await,
+        Engine::unlock_vault_with_recovery(&path, &wrong, deps(&clock, 15, fast_config())).await,
         Err(Error::VaultLocked)
     ));
     // The printed form parses back.
@@ -157,7 +157,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
             &path,
             ADMIN_EMAIL,
             ADMIN_PASSWORD,
-            deps(&clock, 2, fast_config())
+            deps(&clock, 16, fast_config())
         )
         .await
         .is_err()
@@ -167,7 +167,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
             &path,
             "sec@staff.example",
             "security team words",
-            deps(&clock, 2, fast_config())
+            deps(&clock, 17, fast_config())
         )
         .await
         .is_err()
@@ -176,7 +176,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
         &path,
         ADMIN_EMAIL,
         "brand new admin words",
-        deps(&clock, 2, fast_config()),
+        deps(&clock, 18, fast_config()),
     )
     .await
     .unwrap();
@@ -191,7 +191,7 @@ async fn creating_over_an_existing_vault_is_refused() {
         &path,
         "x@shop.example",
         ADMIN_PASSWORD,
-        deps(&clock, 3, fast_config()),
+        deps(&clock, 19, fast_config()),
     )
     .await
     .unwrap_err();

@@ -1,0 +1,351 @@
+//! The customer API under `/v1`. Browsers get the session in a `__Host-` cookie (Secure,
+//! HttpOnly, SameSite=Lax) and must send the CSRF token (double-submit cookie) and an allowed
+//! Origin on writes; apps ask for the token in the body and send it as a bearer token.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiJson, Ctx, bearer};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use vestibule_engine::{Error, ProfilePatch, RegisterInput};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/register", post(register))
+        .route("/v1/verify-email", post(verify_email))
+        .route("/v1/sign-in", post(sign_in))
+        .route("/v1/sign-out", post(sign_out))
+        .route("/v1/password-reset/request", post(reset_request))
+        .route("/v1/password-reset/confirm", post(reset_confirm))
+        .route("/v1/password", post(change_password))
+        .route("/v1/email", post(change_email))
+        .route("/v1/email/confirm", post(confirm_email))
+        .route("/v1/sessions", get(list_sessions))
+        .route("/v1/sessions/{id}", delete(revoke_session))
+        .route("/v1/me", get(me).patch(update_me))
+}
+
+fn cookie_names(s: &AppState) -> (&'static str, &'static str) {
+    if s.config.insecure_dev_cookies {
+        ("vestibule_session", "vestibule_csrf")
+    } else {
+        ("__Host-vestibule_session", "__Host-vestibule_csrf")
+    }
+}
+
+fn cookie(
+    s: &AppState,
+    name: &'static str,
+    value: String,
+    http_only: bool,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
+    c.set_path("/");
+    c.set_http_only(http_only);
+    c.set_same_site(SameSite::Lax);
+    c.set_secure(!s.config.insecure_dev_cookies);
+    c.set_max_age(time::Duration::seconds(max_age_secs));
+    c
+}
+
+/// The signed-in customer's session token, from a bearer header or the session cookie.
+/// Cookie-authenticated writes must also pass the CSRF checks.
+pub struct CustomerToken(pub String);
+
+impl FromRequestParts<AppState> for CustomerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(t) = bearer(parts) {
+            return Ok(CustomerToken(t));
+        }
+        let jar = CookieJar::from_headers(&parts.headers);
+        let (session_name, csrf_name) = cookie_names(s);
+        let token = jar
+            .get(session_name)
+            .map(|c| c.value().to_owned())
+            .ok_or(ApiError::Engine(Error::InvalidSession))?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            csrf_check(parts, s, jar.get(csrf_name).map(|c| c.value()))?;
+        }
+        Ok(CustomerToken(token))
+    }
+}
+
+fn csrf_check(parts: &Parts, s: &AppState, cookie_token: Option<&str>) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        ApiError::Http(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            format!("cross-site request refused: {why}"),
+        )
+    };
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !s.config.origin_allowed(origin) {
+            return Err(refuse("origin not allowed"));
+        }
+    }
+    let header_token = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok());
+    match (cookie_token, header_token) {
+        (Some(c), Some(h)) if !c.is_empty() && constant_eq(c.as_bytes(), h.as_bytes()) => Ok(()),
+        _ => Err(refuse(
+            "send the CSRF token from the csrf cookie in X-CSRF-Token",
+        )),
+    }
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    email: String,
+    password: String,
+    #[serde(default)]
+    display_name: String,
+    locale: Option<String>,
+    phone: Option<String>,
+    attributes: Option<serde_json::Value>,
+}
+
+/// 202 whether or not the address already had an account.
+async fn register(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<Register>,
+) -> ApiResult<Response> {
+    s.engine
+        .register(
+            RegisterInput {
+                email: b.email,
+                password: b.password,
+                display_name: b.display_name,
+                locale: b.locale,
+                phone: b.phone,
+                attributes: b.attributes,
+            },
+            &ctx,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "check_your_email"})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+async fn verify_email(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult<StatusCode> {
+    s.engine.verify_email(&b.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    email: String,
+    password: String,
+    /// Apps set this to receive the token in the body (and send it as a bearer token);
+    /// browsers leave it out and get cookies only.
+    #[serde(default)]
+    return_token: bool,
+}
+
+async fn sign_in(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    jar: CookieJar,
+    ApiJson(b): ApiJson<SignIn>,
+) -> ApiResult<Response> {
+    let signed = s.engine.sign_in(&b.email, &b.password, &ctx).await?;
+    let max_age = (signed.session.absolute_expires_at - signed.session.created_at).num_seconds();
+    let (session_name, csrf_name) = cookie_names(&s);
+    let csrf = {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        for b in Uuid::new_v4()
+            .as_bytes()
+            .iter()
+            .chain(Uuid::new_v4().as_bytes())
+        {
+            let _ = write!(t, "{b:02x}");
+        }
+        t
+    };
+    let mut body = json!({"session": signed.session, "csrf_token": csrf});
+    if b.return_token {
+        body["token"] = json!(signed.token);
+    }
+    let jar = jar
+        .add(cookie(&s, session_name, signed.token, true, max_age))
+        .add(cookie(&s, csrf_name, csrf, false, max_age));
+    Ok((jar, Json(body)).into_response())
+}
+
+async fn sign_out(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    CustomerToken(t): CustomerToken,
+) -> ApiResult<Response> {
+    s.engine.sign_out(&t).await?;
+    let (session_name, csrf_name) = cookie_names(&s);
+    let jar = jar
+        .add(cookie(&s, session_name, String::new(), true, 0))
+        .add(cookie(&s, csrf_name, String::new(), false, 0));
+    Ok((jar, StatusCode::NO_CONTENT).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailBody {
+    email: String,
+}
+
+/// 202 whether or not the address has an account.
+async fn reset_request(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<EmailBody>,
+) -> ApiResult<Response> {
+    s.engine.request_password_reset(&b.email, &ctx).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "check_your_email"})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    token: String,
+    new_password: String,
+}
+
+async fn reset_confirm(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<ResetConfirm>,
+) -> ApiResult<StatusCode> {
+    s.engine
+        .confirm_password_reset(&b.token, &b.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+    ApiJson(b): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    s.engine
+        .change_password(&t, &b.current_password, &b.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeEmail {
+    password: String,
+    new_email: String,
+}
+
+async fn change_email(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+    ApiJson(b): ApiJson<ChangeEmail>,
+) -> ApiResult<Response> {
+    s.engine.change_email(&t, &b.password, &b.new_email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "check_your_email"})),
+    )
+        .into_response())
+}
+
+async fn confirm_email(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult<StatusCode> {
+    s.engine.confirm_email_change(&b.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_sessions(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+) -> ApiResult<Response> {
+    let list = s.engine.my_sessions(&t).await?;
+    Ok(Json(json!({"sessions": list})).into_response())
+}
+
+async fn revoke_session(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<StatusCode> {
+    let Path(id) = id?;
+    s.engine.revoke_my_session(&t, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(s): State<AppState>, CustomerToken(t): CustomerToken) -> ApiResult<Response> {
+    Ok(Json(s.engine.my_profile(&t).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateMe {
+    version: i64,
+    display_name: Option<String>,
+    phone: Option<String>,
+    locale: Option<String>,
+    attributes: Option<serde_json::Value>,
+}
+
+async fn update_me(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+    ApiJson(b): ApiJson<UpdateMe>,
+) -> ApiResult<Response> {
+    let patch = ProfilePatch {
+        display_name: b.display_name,
+        phone: b.phone,
+        locale: b.locale,
+        attributes: b.attributes,
+        tier: None,
+    };
+    Ok(Json(s.engine.update_my_profile(&t, b.version, patch).await?).into_response())
+}

@@ -1,0 +1,145 @@
+//! Vestibule's HTTP server: the engine over HTTP. It owns routing, the HTTP shape of
+//! requests and responses, cookies, CSRF and security headers — and no business rules: every
+//! handler extracts its input, calls one engine method and converts the result.
+//!
+//! - `/v1/…` — the customer API (registration, verification, sign-in/out, password reset and
+//!   change, email change, own sessions and profile). Browsers authenticate with a
+//!   `__Host-` session cookie (plus a CSRF token for writes), apps with a bearer token.
+//! - `/admin/v1/…` — the staff API (bearer tokens from staff credentials), every call
+//!   permission-checked and audited by the engine.
+//! - `/healthz`, `/readyz` — liveness and readiness.
+
+mod admin;
+mod customer;
+pub mod error;
+mod http;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+use vestibule_engine::Engine;
+
+/// How the server presents itself.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The public base URL (issuer), e.g. `https://id.shop.example`.
+    pub public_url: String,
+    /// Origins allowed to make cookie-authenticated writes (the public URL's origin is always allowed).
+    pub allowed_origins: Vec<String>,
+    /// Development only, on loopback: cookies without `Secure` and the `__Host-` prefix, so a
+    /// browser keeps them over plain http://localhost.
+    pub insecure_dev_cookies: bool,
+}
+
+impl ServerConfig {
+    pub fn new(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into(),
+            allowed_origins: vec![],
+            insecure_dev_cookies: false,
+        }
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        let public = origin_of(&self.public_url);
+        origin == public || self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            let end = rest.find('/').map_or(url.len(), |j| i + 3 + j);
+            &url[..end]
+        }
+        None => url,
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub config: Arc<ServerConfig>,
+}
+
+/// Largest request body accepted (JSON documents here are small).
+const MAX_BODY: usize = 64 * 1024;
+
+/// The whole application.
+pub fn router(engine: Engine, config: ServerConfig) -> Router {
+    let state = AppState {
+        engine,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .merge(customer::routes())
+        .nest("/admin/v1", admin::routes())
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // API responses carry personal data and tokens: never cache them.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests. Calls `on_bound` with
+/// the bound address first (useful with port 0).
+pub async fn serve(
+    engine: Engine,
+    config: ServerConfig,
+    listen: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    on_bound(listener.local_addr()?);
+    let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("https://id.shop.example/path?x"),
+            "https://id.shop.example"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+}
