@@ -21,6 +21,7 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use vestibule_engine::Engine;
 
 /// How the server presents itself.
@@ -86,6 +87,17 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // One structured log line per request: method, path, status, latency. Paths carry
+        // customer ids at most, never tokens (those travel in headers and bodies).
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: query strings can hold search terms (personal data).
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
