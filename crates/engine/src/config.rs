@@ -21,6 +21,9 @@ pub struct Config {
     /// refused until the window has passed (progressive throttling, not a lockout).
     pub throttle_failures: i64,
     pub throttle_window: Duration,
+    /// Password hashing jobs allowed to wait for a core; beyond this new sign-ins are refused
+    /// with [`crate::Error::Overloaded`] at once instead of queueing without bound.
+    pub hash_queue: usize,
     /// Region used to read phone numbers typed without a country code.
     pub default_region: phonenumber::country::Id,
     /// Largest serialized custom-attributes document per customer.
@@ -44,6 +47,7 @@ impl Default for Config {
             reset_password_ttl: Duration::minutes(30),
             throttle_failures: 10,
             throttle_window: Duration::minutes(15),
+            hash_queue: 64,
             default_region: phonenumber::country::Id::US,
             max_attributes_bytes: 16 * 1024,
             public_url: "http://localhost:8080".into(),

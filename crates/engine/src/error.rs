@@ -45,6 +45,9 @@ pub enum Error {
     /// Too many attempts; try again after the given time.
     #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// More password work is queued than the machine can do soon; retry after the given time.
+    #[error("the service is busy; try again in {} seconds", .0.as_secs().max(1))]
+    Overloaded(Duration),
     /// The vault is encrypted and the given password or recovery key does not unlock it.
     #[error("the vault could not be unlocked with these credentials")]
     VaultLocked,
@@ -83,6 +86,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Forbidden(_) => "forbidden",
             Error::RateLimited(_) => "rate_limited",
+            Error::Overloaded(_) => "overloaded",
             Error::VaultLocked => "vault_locked",
             Error::Vault(_) => "vault_error",
             Error::AuditTampered(_) => "audit_tampered",

@@ -90,6 +90,9 @@ pub struct Engine {
     config: Arc<Config>,
     /// Bounds concurrent argon2id work to the core count so memory stays flat under load.
     hashing: Arc<Semaphore>,
+    /// Jobs waiting for or holding a hashing permit; bounded by `config.hash_queue` + cores.
+    hash_jobs: Arc<std::sync::atomic::AtomicUsize>,
+    cores: usize,
     vault: Option<Arc<Mutex<VaultHandle>>>,
 }
 
@@ -112,6 +115,8 @@ impl Engine {
             hasher: Arc::new(hasher),
             config: Arc::new(deps.config),
             hashing: Arc::new(Semaphore::new(cores)),
+            hash_jobs: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            cores,
             vault: vault.map(|v| Arc::new(Mutex::new(v))),
         })
     }
@@ -249,11 +254,26 @@ impl Engine {
         self.clock.now()
     }
 
-    /// Run argon2id work on the blocking pool, at most one job per core at a time.
+    /// Run argon2id work on the blocking pool, at most one job per core at a time and at
+    /// most `config.hash_queue` waiting: beyond that the caller gets [`Error::Overloaded`].
     async fn hashing<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T> {
+        use std::sync::atomic::Ordering;
+        struct Job<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Job<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let before = self.hash_jobs.fetch_add(1, Ordering::SeqCst);
+        let _job = Job(&self.hash_jobs);
+        if before >= self.cores + self.config.hash_queue {
+            // About how long the queue ahead takes to drain.
+            let secs = (before / self.cores.max(1) / 50).max(1) as u64;
+            return Err(Error::Overloaded(std::time::Duration::from_secs(secs)));
+        }
         let _permit = self
             .hashing
             .acquire()

@@ -70,6 +70,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailInUse | Error::Conflict(_) => StatusCode::CONFLICT,
         Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Vault(_)
         | Error::AuditTampered(_)
         | Error::Storage(_)
@@ -101,7 +102,7 @@ impl IntoResponse for ApiError {
                     }),
                 )
                     .into_response();
-                if let Error::RateLimited(after) = e
+                if let Error::RateLimited(after) | Error::Overloaded(after) = e
                     && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
                 {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);

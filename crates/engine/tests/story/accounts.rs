@@ -669,3 +669,47 @@ async fn customers_edit_their_own_profile_with_version_checks() {
         assert!(h.engine.my_profile("not a token").await.is_err());
     }
 }
+
+/// More concurrent password work than cores plus the queue allowance is refused at once
+/// with `overloaded` (and a retry time) instead of queueing without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excess_hashing_load_is_refused_not_queued() {
+    let config = Config {
+        hash: HashParams {
+            m_kib: 4096,
+            t: 2,
+            p: 1,
+        },
+        hash_queue: 2,
+        ..fast_config()
+    };
+    let h = sqlite(config).await;
+    verified_customer(&h, "busy@example.com", PW).await;
+    let mut tasks = vec![];
+    for _ in 0..40 {
+        let e = h.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            e.sign_in("busy@example.com", PW, &ctx()).await
+        }));
+    }
+    let mut ok = 0;
+    let mut overloaded = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(vestibule_engine::Error::Overloaded(after)) => {
+                assert!(after.as_secs() >= 1);
+                overloaded += 1;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(ok >= 2, "some sign-ins are served ({ok})");
+    assert!(overloaded > 0, "the excess is refused");
+    assert_eq!(ok + overloaded, 40);
+    // Once the burst is over, sign-in works again.
+    h.engine
+        .sign_in("busy@example.com", PW, &ctx())
+        .await
+        .unwrap();
+}
