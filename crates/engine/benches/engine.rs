@@ -195,15 +195,25 @@ async fn main() {
         }
         let mut api = vec![];
         let mut raw = vec![];
+        let mut slowest = (0.0, String::new());
         for (q, r) in queries {
             let t = Instant::now();
             let page = engine.search_customers(&admin, q, None, 20).await.unwrap();
-            api.push(t.elapsed().as_secs_f64());
+            let took = t.elapsed().as_secs_f64();
+            if took > slowest.0 {
+                slowest = (took, q.clone());
+            }
+            api.push(took);
             std::hint::black_box(page);
             let t = Instant::now();
             std::hint::black_box(engine.raw_fts_rowids(r, 21).await.unwrap());
             raw.push(t.elapsed().as_secs_f64());
         }
+        eprintln!(
+            "slowest {kind} search: {:?} in {}",
+            slowest.1,
+            ms(slowest.0)
+        );
         api.sort_by(|a, b| a.partial_cmp(b).unwrap());
         raw.sort_by(|a, b| a.partial_cmp(b).unwrap());
         writeln!(

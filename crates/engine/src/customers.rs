@@ -355,25 +355,37 @@ impl Engine {
             }
             if after.tier <= TIER_EMAIL_PREFIX {
                 let r = resume(TIER_EMAIL_PREFIX);
+                // Keyset conditions only when resuming: an always-true `> ''` can lead the
+                // planner away from the prefix range.
+                let lower = if r.key.is_empty() {
+                    q.text(text)
+                } else {
+                    q.text(&r.key)
+                };
                 parts.push(format!(
                     "SELECT 1 AS tier, c.email_key AS okey, {cols} FROM customers c \
-                     WHERE c.email_key > {} AND c.email_key < {} AND c.email_key > {} \
+                     WHERE c.email_key > {lower} AND c.email_key < {} \
                      ORDER BY c.email_key LIMIT {}",
-                    q.text(text),
                     q.text(&upper),
-                    q.text(&r.key),
                     q.int(take)
                 ));
             }
             if after.tier <= TIER_NAME_PREFIX {
                 let r = resume(TIER_NAME_PREFIX);
                 let (lo, hi) = (q.text(text), q.text(&upper));
-                let (key, seq) = (q.text(&r.key), q.int(r.seq));
+                let keyset = if r.key.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "AND (c.name_key, c.seq) > ({}, {})",
+                        q.text(&r.key),
+                        q.int(r.seq)
+                    )
+                };
                 parts.push(format!(
                     "SELECT 2 AS tier, c.name_key AS okey, {cols} FROM customers c \
-                     WHERE c.name_key >= {lo} AND c.name_key < {hi} \
+                     WHERE c.name_key >= {lo} AND c.name_key < {hi} {keyset} \
                      AND NOT (c.email_key >= {lo} AND c.email_key < {hi}) \
-                     AND (c.name_key > {key} OR (c.name_key = {key} AND c.seq > {seq})) \
                      ORDER BY c.name_key, c.seq LIMIT {}",
                     q.int(take)
                 ));
@@ -394,10 +406,12 @@ impl Engine {
             };
             parts.push(match self.store.backend {
                 Backend::Sqlite => {
+                    // CROSS JOIN makes SQLite drive the loop from the trigram index (in rowid
+                    // order, stopping at the LIMIT) instead of scanning customers.
                     let column = if digits.is_some() { "phone_digits" } else { "{email display_name phone_digits}" };
                     let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
                     format!(
-                        "SELECT 3 AS tier, '' AS okey, {cols} FROM customer_search s JOIN customers c ON c.seq = s.rowid \
+                        "SELECT 3 AS tier, '' AS okey, {cols} FROM customer_search s CROSS JOIN customers c ON c.seq = s.rowid \
                          WHERE customer_search MATCH {} AND s.rowid > {} {not_prefix} ORDER BY s.rowid LIMIT {}",
                         q.text(&phrase), q.int(r.seq), q.int(take)
                     )
@@ -421,8 +435,15 @@ impl Engine {
             .map(|(i, p)| format!("SELECT * FROM ({p}) AS t{i}"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
+        // SQLite runs UNION ALL branches lazily in order and stops at the LIMIT, so later
+        // (costlier) tiers run only when earlier ones did not fill the page; each branch is
+        // already ordered. PostgreSQL may run branches in parallel, so it sorts explicitly.
+        let order = match self.store.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "ORDER BY tier, okey, seq",
+        };
         let sql = format!(
-            "SELECT * FROM ({union}) AS hits ORDER BY tier, okey, seq LIMIT {}",
+            "SELECT * FROM ({union}) AS hits {order} LIMIT {}",
             q.int(take)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

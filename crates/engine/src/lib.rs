@@ -318,7 +318,7 @@ impl Engine {
     pub async fn sample_customers(&self, n: i64) -> Result<Vec<(String, String, Option<String>)>> {
         use sqlx::Row;
         let rows = sqlx::query(
-            "SELECT email, display_name, phone FROM customers ORDER BY random() LIMIT $1",
+            "SELECT email, display_name, phone FROM customers WHERE status = 'active' ORDER BY random() LIMIT $1",
         )
         .bind(n)
         .fetch_all(self.store.reader())
