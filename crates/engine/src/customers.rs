@@ -408,12 +408,17 @@ impl Engine {
                 Backend::Sqlite => {
                     // CROSS JOIN makes SQLite drive the loop from the trigram index (in rowid
                     // order, stopping at the LIMIT) instead of scanning customers.
-                    let column = if digits.is_some() { "phone_digits" } else { "{email display_name phone_digits}" };
-                    let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
+                    let (table, phrase) = if digits.is_some() {
+                        ("customer_phone_search", format!("\"{needle}\""))
+                    } else {
+                        ("customer_search", format!("\"{}\"", needle.replace('"', "\"\"")))
+                    };
                     format!(
-                        "SELECT 3 AS tier, '' AS okey, {cols} FROM customer_search s CROSS JOIN customers c ON c.seq = s.rowid \
-                         WHERE customer_search MATCH {} AND s.rowid > {} {not_prefix} ORDER BY s.rowid LIMIT {}",
-                        q.text(&phrase), q.int(r.seq), q.int(take)
+                        "SELECT 3 AS tier, '' AS okey, {cols} FROM {table} s CROSS JOIN customers c ON c.seq = s.rowid \
+                         WHERE {table} MATCH {} AND s.rowid > {} {not_prefix} ORDER BY s.rowid LIMIT {}",
+                        q.text(&phrase),
+                        q.int(r.seq),
+                        q.int(take)
                     )
                 }
                 Backend::Postgres => {

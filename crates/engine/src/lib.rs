@@ -302,14 +302,18 @@ impl Engine {
 
     /// The bare FTS5 trigram query search builds on, for the benchmark's baseline.
     #[doc(hidden)]
-    pub async fn raw_fts_rowids(&self, fts_query: &str, limit: i64) -> Result<usize> {
-        let rows = sqlx::query(
-            "SELECT rowid FROM customer_search WHERE customer_search MATCH $1 LIMIT $2",
-        )
-        .bind(fts_query)
-        .bind(limit)
-        .fetch_all(self.store.reader())
-        .await?;
+    /// `phone` selects the phone-digits index.
+    pub async fn raw_fts_rowids(&self, phone: bool, fts_query: &str, limit: i64) -> Result<usize> {
+        let sql = if phone {
+            "SELECT rowid FROM customer_phone_search WHERE customer_phone_search MATCH $1 LIMIT $2"
+        } else {
+            "SELECT rowid FROM customer_search WHERE customer_search MATCH $1 LIMIT $2"
+        };
+        let rows = sqlx::query(sql)
+            .bind(fts_query)
+            .bind(limit)
+            .fetch_all(self.store.reader())
+            .await?;
         Ok(rows.len())
     }
 

@@ -28,22 +28,33 @@ CREATE INDEX customers_phone ON customers(phone);
 CREATE INDEX customers_name_key ON customers(name_key, seq);
 CREATE INDEX customers_created ON customers(created_us);
 
--- Search: trigram index over email, name and phone (digits only), kept in step by triggers.
+-- Search: trigram indexes kept in step by triggers. Phone digits have their own index: digit
+-- trigrams are dense, and keeping them apart from the email digits keeps both lists short.
 CREATE VIRTUAL TABLE customer_search USING fts5(
-    email, display_name, phone_digits,
+    email, display_name,
+    content='', contentless_delete=1, tokenize='trigram'
+);
+CREATE VIRTUAL TABLE customer_phone_search USING fts5(
+    phone_digits,
     content='', contentless_delete=1, tokenize='trigram'
 );
 CREATE TRIGGER customers_search_ins AFTER INSERT ON customers BEGIN
-    INSERT INTO customer_search(rowid, email, display_name, phone_digits)
-    VALUES (new.seq, new.email_key, new.name_key, replace(coalesce(new.phone, ''), '+', ''));
+    INSERT INTO customer_search(rowid, email, display_name) VALUES (new.seq, new.email_key, new.name_key);
+    INSERT INTO customer_phone_search(rowid, phone_digits)
+        SELECT new.seq, replace(new.phone, '+', '') WHERE new.phone IS NOT NULL;
 END;
 CREATE TRIGGER customers_search_del AFTER DELETE ON customers BEGIN
     DELETE FROM customer_search WHERE rowid = old.seq;
+    DELETE FROM customer_phone_search WHERE rowid = old.seq;
 END;
-CREATE TRIGGER customers_search_upd AFTER UPDATE OF email_key, name_key, phone ON customers BEGIN
+CREATE TRIGGER customers_search_upd AFTER UPDATE OF email_key, name_key ON customers BEGIN
     DELETE FROM customer_search WHERE rowid = old.seq;
-    INSERT INTO customer_search(rowid, email, display_name, phone_digits)
-    VALUES (new.seq, new.email_key, new.name_key, replace(coalesce(new.phone, ''), '+', ''));
+    INSERT INTO customer_search(rowid, email, display_name) VALUES (new.seq, new.email_key, new.name_key);
+END;
+CREATE TRIGGER customers_phone_search_upd AFTER UPDATE OF phone ON customers BEGIN
+    DELETE FROM customer_phone_search WHERE rowid = old.seq;
+    INSERT INTO customer_phone_search(rowid, phone_digits)
+        SELECT new.seq, replace(new.phone, '+', '') WHERE new.phone IS NOT NULL;
 END;
 
 CREATE TABLE sessions (

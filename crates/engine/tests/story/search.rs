@@ -211,3 +211,37 @@ async fn seeding_is_deterministic_and_includes_attack_patterns() {
     }
     assert_eq!(emails[0], emails[1]);
 }
+
+#[tokio::test]
+async fn search_follows_profile_edits() {
+    for h in backends().await {
+        let id = verified_customer(&h, "moves@example.com", "lantern orchard violet").await;
+        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        let patch = vestibule_engine::ProfilePatch {
+            phone: Some("+44 20 7946 0958".into()),
+            display_name: Some("Zebedee Quill".into()),
+            ..Default::default()
+        };
+        h.engine
+            .update_customer_profile(&h.admin, id, c.version, patch)
+            .await
+            .unwrap();
+        let found = |q: &'static str| {
+            let e = h.engine.clone();
+            let admin = h.admin.clone();
+            async move {
+                e.search_customers(&admin, q, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .any(|c| c.id == id)
+            }
+        };
+        assert!(found("7946 0958").await, "{}: new phone", h.name);
+        assert!(!found("253 0000").await, "{}: old phone gone", h.name);
+        assert!(found("ebedee").await, "{}: new name", h.name);
+        assert!(found("zebedee").await, "{}: name prefix", h.name);
+        assert!(!found("test customer").await, "{}: old name gone", h.name);
+    }
+}
