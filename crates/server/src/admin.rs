@@ -17,9 +17,16 @@ use serde_json::json;
 use uuid::Uuid;
 use vestibule_engine::{CustomerStatus, Error, ProfilePatch, Staff};
 
+/// Staff sign-in: limited per IP.
+pub fn credential_routes() -> Router<AppState> {
+    Router::new().route(
+        "/admin/v1/sessions",
+        post(create_session).delete(end_session),
+    )
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/sessions", post(create_session).delete(end_session))
         .route("/customers", get(search))
         .route("/customers/{id}", get(customer).patch(edit_customer))
         .route("/customers/{id}/attempts", get(attempts))

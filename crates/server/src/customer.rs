@@ -18,17 +18,22 @@ use serde_json::json;
 use uuid::Uuid;
 use vestibule_engine::{Error, ProfilePatch, RegisterInput};
 
-pub fn routes() -> Router<AppState> {
+/// Endpoints that take credentials or tokens from anyone: limited per IP.
+pub fn credential_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/register", post(register))
         .route("/v1/verify-email", post(verify_email))
         .route("/v1/sign-in", post(sign_in))
-        .route("/v1/sign-out", post(sign_out))
         .route("/v1/password-reset/request", post(reset_request))
         .route("/v1/password-reset/confirm", post(reset_confirm))
+        .route("/v1/email/confirm", post(confirm_email))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sign-out", post(sign_out))
         .route("/v1/password", post(change_password))
         .route("/v1/email", post(change_email))
-        .route("/v1/email/confirm", post(confirm_email))
         .route("/v1/sessions", get(list_sessions))
         .route("/v1/sessions/{id}", delete(revoke_session))
         .route("/v1/me", get(me).patch(update_me))

@@ -53,6 +53,26 @@ pub fn bearer(parts: &Parts) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// A per-IP limit was hit: the same JSON shape as every error, with Retry-After.
+pub fn too_many_requests(e: tower_governor::GovernorError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match e {
+        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => ApiError::Engine(
+            vestibule_engine::Error::RateLimited(std::time::Duration::from_secs(wait_time.max(1))),
+        )
+        .into_response(),
+        other => {
+            tracing::warn!(error = %other, "rate limiter could not key the request");
+            ApiError::Http(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong on our side; try again later".into(),
+            )
+            .into_response()
+        }
+    }
+}
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }

@@ -20,6 +20,8 @@ use axum::http::{HeaderValue, header};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use vestibule_engine::Engine;
@@ -34,6 +36,11 @@ pub struct ServerConfig {
     /// Development only, on loopback: cookies without `Secure` and the `__Host-` prefix, so a
     /// browser keeps them over plain http://localhost.
     pub insecure_dev_cookies: bool,
+    /// Per-IP limit on credential endpoints (sign-in, registration, resets, staff sign-in):
+    /// a burst of this many requests…
+    pub ip_burst: u32,
+    /// …then one more every this many milliseconds.
+    pub ip_replenish_ms: u64,
 }
 
 impl ServerConfig {
@@ -42,6 +49,8 @@ impl ServerConfig {
             public_url: public_url.into(),
             allowed_origins: vec![],
             insecure_dev_cookies: false,
+            ip_burst: 30,
+            ip_replenish_ms: 1_000,
         }
     }
 
@@ -74,13 +83,32 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// The whole application.
 pub fn router(engine: Engine, config: ServerConfig) -> Router {
+    let limiter = GovernorConfigBuilder::default()
+        .per_millisecond(config.ip_replenish_ms.max(1))
+        .burst_size(config.ip_burst.max(1))
+        .finish()
+        .map(Arc::new);
     let state = AppState {
         engine,
         config: Arc::new(config),
     };
+    let mut credentials = customer::credential_routes().merge(admin::credential_routes());
+    if let Some(limiter) = limiter {
+        // Forget idle addresses now and then so the table stays small.
+        let table = limiter.limiter().clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                table.retain_recent();
+            }
+        });
+        credentials = credentials
+            .route_layer(GovernorLayer::new(limiter).error_handler(http::too_many_requests));
+    }
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
+        .merge(credentials)
         .merge(customer::routes())
         .nest("/admin/v1", admin::routes())
         .fallback(http::not_found)

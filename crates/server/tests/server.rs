@@ -44,11 +44,20 @@ async fn start(
     dir: Option<tempfile::TempDir>,
     dev_cookies: bool,
 ) -> Server {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let mut config = ServerConfig::new("http://id.shop.example");
     config.allowed_origins = vec!["https://shop.example".into()];
     config.insecure_dev_cookies = dev_cookies;
+    start_with(engine, admin, dir, config).await
+}
+
+async fn start_with(
+    engine: Engine,
+    admin: Staff,
+    dir: Option<tempfile::TempDir>,
+    config: ServerConfig,
+) -> Server {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let e = engine.clone();
     tokio::spawn(async move {
         vestibule_server::serve(
@@ -568,4 +577,44 @@ async fn bad_input_gets_json_errors_never_5xx() {
             .unwrap();
         assert_eq!(ok["status"], "ready");
     }
+}
+
+#[tokio::test]
+async fn credential_endpoints_are_limited_per_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, admin, _) =
+        Engine::create_vault(&dir.path().join("r.vault"), ADMIN, ADMIN_PW, deps())
+            .await
+            .unwrap();
+    let mut config = ServerConfig::new("http://id.shop.example");
+    config.ip_burst = 3;
+    config.ip_replenish_ms = 60_000;
+    let s = start_with(engine, admin, Some(dir), config).await;
+    let c = reqwest::Client::new();
+    let attempt = || {
+        c.post(format!("{}/v1/sign-in", s.base))
+            .json(&json!({"email": "x@example.com", "password": "wrong password!"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = attempt().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after >= 1);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "rate_limited");
+    // Other endpoints are not affected by the credential limit.
+    assert_eq!(
+        c.get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
