@@ -187,7 +187,10 @@ async fn sign_in(
     jar: CookieJar,
     ApiJson(b): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
-    let signed = s.engine.sign_in(&b.email, &b.password, &ctx).await?;
+    let result = s.engine.sign_in(&b.email, &b.password, &ctx).await;
+    s.metrics
+        .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
+    let signed = result?;
     let max_age = (signed.session.absolute_expires_at - signed.session.created_at).num_seconds();
     let (session_name, csrf_name) = cookie_names(&s);
     let csrf = {

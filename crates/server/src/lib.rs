@@ -7,12 +7,13 @@
 //!   `__Host-` session cookie (plus a CSRF token for writes), apps with a bearer token.
 //! - `/admin/v1/…` — the staff API (bearer tokens from staff credentials), every call
 //!   permission-checked and audited by the engine.
-//! - `/healthz`, `/readyz` — liveness and readiness.
+//! - `/healthz`, `/readyz` — liveness and readiness; `/metrics` — Prometheus metrics.
 
 mod admin;
 mod customer;
 pub mod error;
 mod http;
+mod metrics;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -76,6 +77,7 @@ fn origin_of(url: &str) -> &str {
 pub(crate) struct AppState {
     pub engine: Engine,
     pub config: Arc<ServerConfig>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Largest request body accepted (JSON documents here are small).
@@ -91,6 +93,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
     let state = AppState {
         engine,
         config: Arc::new(config),
+        metrics: Arc::new(metrics::Metrics::new()),
     };
     let mut credentials = customer::credential_routes().merge(admin::credential_routes());
     if let Some(limiter) = limiter {
@@ -108,11 +111,16 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
+        .route("/metrics", get(metrics::render))
         .merge(credentials)
         .merge(customer::routes())
         .nest("/admin/v1", admin::routes())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // One structured log line per request: method, path, status, latency. Paths carry

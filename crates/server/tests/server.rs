@@ -618,3 +618,39 @@ async fn credential_endpoints_are_limited_per_ip() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn metrics_count_sign_ins_by_outcome_and_time_routes() {
+    for s in servers(false).await {
+        let c = client();
+        registered(&s, &c, "met@example.com").await;
+        for pw in [PW, "wrong password!", "wrong password!"] {
+            c.post(format!("{}/v1/sign-in", s.base))
+                .json(&json!({"email": "met@example.com", "password": pw}))
+                .send()
+                .await
+                .unwrap();
+        }
+        let text = c
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains(r#"vestibule_sign_ins_total{outcome="success"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vestibule_sign_ins_total{outcome="invalid_credentials"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"vestibule_http_request_duration_seconds_count{method="POST",route="/v1/sign-in",status="401"} 2"#), "{text}");
+        assert!(
+            !text.contains("met@example.com"),
+            "no personal data in metrics"
+        );
+    }
+}
