@@ -234,7 +234,7 @@ impl Engine {
         self.store.set_bulk_load(true).await?;
         let span_created = Duration::days(i64::from(opts.days) * 4);
         let history_start = now - Duration::days(i64::from(opts.days));
-        let batch = 10_000u64;
+        let batch = 25_000u64;
         let mut done = 0u64;
         let mut attempts_done = 0u64;
         let mut brute_forced = String::new();

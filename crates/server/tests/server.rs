@@ -654,3 +654,77 @@ async fn metrics_count_sign_ins_by_outcome_and_time_routes() {
         );
     }
 }
+
+/// Two server processes' worth of state (two engines, two servers) on one PostgreSQL
+/// database behave as one: a session made through one is valid on the other, a sign-out
+/// on one ends it on both, and a staff token works on either.
+#[tokio::test]
+async fn two_instances_on_one_postgres_share_sessions() {
+    let Ok(base) = std::env::var("VESTIBULE_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VESTIBULE_REQUIRE_POSTGRES").is_err(),
+            "VESTIBULE_REQUIRE_POSTGRES is set but VESTIBULE_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let url = pg::create_database(&base).await;
+    let (e1, admin) = Engine::init_postgres(&url, ADMIN, ADMIN_PW, deps())
+        .await
+        .unwrap();
+    let e2 = Engine::connect_postgres(&url, deps()).await.unwrap();
+    let a = start(e1, admin.clone(), None, false).await;
+    let b = start(e2, admin, None, false).await;
+    let c = client();
+    registered(&a, &c, "both@example.com").await;
+    let v: Value = c
+        .post(format!("{}/v1/sign-in", a.base))
+        .json(&json!({"email": "both@example.com", "password": PW, "return_token": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = v["token"].as_str().unwrap();
+    let me = |base: String| {
+        let t = token.to_owned();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{base}/v1/me"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(b.base.clone()).await, StatusCode::OK);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/sign-out", b.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(a.base.clone()).await, StatusCode::UNAUTHORIZED);
+    let staff: Value = reqwest::Client::new()
+        .post(format!("{}/admin/v1/sessions", a.base))
+        .json(&json!({"email": ADMIN, "password": ADMIN_PW}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/v1/customers?q=both", b.base))
+        .bearer_auth(staff["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["items"][0]["email"],
+        "both@example.com"
+    );
+}

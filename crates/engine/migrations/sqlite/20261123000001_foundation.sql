@@ -24,7 +24,6 @@ CREATE TABLE customers (
     last_sign_in_us INTEGER,
     version         INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX customers_phone ON customers(phone);
 CREATE INDEX customers_name_key ON customers(name_key, seq);
 CREATE INDEX customers_created ON customers(created_us);
 
