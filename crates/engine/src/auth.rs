@@ -120,12 +120,8 @@ impl Engine {
         self.config
             .policy
             .check(&input.password, &[&email.key, &local, &name], false)?;
-        let password = input.password.clone();
-        let entropy = self.entropy.clone();
         // Hash before looking the address up, so both answers cost the same.
-        let hash = self
-            .hashing(move |h| h.hash(&password, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(&input.password).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let existing: Option<String> =
@@ -390,13 +386,7 @@ impl Engine {
             })
             .await?;
         let new_hash = match rehash {
-            Some(pw) => {
-                let entropy = self.entropy.clone();
-                Some(
-                    self.hashing(move |h| h.hash(&pw, entropy.as_ref()))
-                        .await??,
-                )
-            }
+            Some(pw) => Some(self.hash_password(&pw).await?),
             None => None,
         };
         let mut tx = self.store.begin().await?;
@@ -679,11 +669,7 @@ impl Engine {
         self.config
             .policy
             .check(new_password, &[&local, &c.display_name], c.mfa_enabled)?;
-        let pw = new_password.to_owned();
-        let entropy = self.entropy.clone();
-        let hash = self
-            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(new_password).await?;
         let mut tx = self.store.begin().await?;
         let (id, _) = self.consume_token(&mut tx, RESET_PASSWORD, token).await?;
         let c = customers::load(&mut tx, id).await?;
@@ -740,11 +726,7 @@ impl Engine {
             &[&c.email.to_lowercase(), &c.display_name],
             c.mfa_enabled,
         )?;
-        let pw = new_password.to_owned();
-        let entropy = self.entropy.clone();
-        let hash = self
-            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(new_password).await?;
         let mut tx = self.store.begin().await?;
         self.bump_customer(
             &mut tx,

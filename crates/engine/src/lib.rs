@@ -254,6 +254,13 @@ impl Engine {
         self.clock.now()
     }
 
+    /// A new argon2id PHC string for `password`, computed on the bounded hashing pool.
+    async fn hash_password(&self, password: &str) -> Result<String> {
+        let pw = password.to_owned();
+        let entropy = self.entropy.clone();
+        self.hashing(move |h| h.hash(&pw, entropy.as_ref())).await?
+    }
+
     /// Run argon2id work on the blocking pool, at most one job per core at a time and at
     /// most `config.hash_queue` waiting: beyond that the caller gets [`Error::Overloaded`].
     async fn hashing<T: Send + 'static>(

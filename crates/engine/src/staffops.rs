@@ -28,11 +28,7 @@ fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
 
 impl Engine {
     pub(crate) async fn insert_first_admin(&self, email: &Email, password: &str) -> Result<Staff> {
-        let pw = password.to_owned();
-        let entropy = self.entropy.clone();
-        let hash = self
-            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(password).await?;
         let now = self.now();
         let id = new_id(now, self.entropy.as_ref());
         let mut tx = self.store.begin().await?;
@@ -222,11 +218,7 @@ impl Engine {
         self.config
             .policy
             .check(password, &[&email.key, &name], false)?;
-        let pw = password.to_owned();
-        let entropy = self.entropy.clone();
-        let hash = self
-            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(password).await?;
         let now = self.now();
         let id = new_id(now, self.entropy.as_ref());
         let mut tx = self.store.begin().await?;
@@ -324,11 +316,7 @@ impl Engine {
         self.config
             .policy
             .check(new_password, &[&email.key], false)?;
-        let pw = new_password.to_owned();
-        let entropy = self.entropy.clone();
-        let hash = self
-            .hashing(move |h| h.hash(&pw, entropy.as_ref()))
-            .await??;
+        let hash = self.hash_password(new_password).await?;
         let mut tx = self.store.begin().await?;
         sqlx::query("UPDATE staff SET password_hash = $1, version = version + 1, updated_us = $2 WHERE id = $3")
             .bind(hash)
