@@ -104,6 +104,12 @@ enum Command {
         /// DEVELOPMENT ONLY, loopback only: cookies without Secure/__Host- for plain http.
         #[arg(long)]
         insecure_dev_cookies: bool,
+        /// Per-IP burst allowed on credential endpoints (sign-in, registration, resets).
+        #[arg(long, default_value_t = 30)]
+        ip_burst: u32,
+        /// Per-IP refill: one more credential request every this many milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        ip_replenish_ms: u64,
     },
     /// Email outbox.
     Outbox {
@@ -352,6 +358,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             issuer,
             allowed_origins,
             insecure_dev_cookies,
+            ip_burst,
+            ip_replenish_ms,
         } => {
             if insecure_dev_cookies && !listen.ip().is_loopback() {
                 return Err(Error::invalid_cli(
@@ -382,6 +390,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
             config.allowed_origins = allowed_origins;
             config.insecure_dev_cookies = insecure_dev_cookies;
+            config.ip_burst = ip_burst;
+            config.ip_replenish_ms = ip_replenish_ms;
             if insecure_dev_cookies {
                 tracing::warn!(
                     "INSECURE DEVELOPMENT MODE: session cookies are sent without Secure and __Host-; never use this in production"

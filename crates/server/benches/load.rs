@@ -1,0 +1,335 @@
+//! Server load benchmark: the real `vestibule serve` process (release build) on an encrypted
+//! vault, driven over loopback by concurrent reqwest clients in this process.
+//!
+//! Reports, at 2, 64 and 256 concurrent clients: sign-ins/s through `POST /v1/sign-in`
+//! against the bare argon2id hash rate on all cores measured in the same run, server peak
+//! RSS, how excess load was answered (429/503 with Retry-After), server CPU per sign-in
+//! against one bare hash; then session validation (`GET /v1/me`) requests/s and p99.
+//!
+//! Run: `cargo build --release -p vestibule-cli && cargo bench -p vestibule-server --bench load`
+//! (`VESTIBULE_BIN` overrides the binary; `LOAD_SECONDS` the length of each phase).
+
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+use vestibule_engine::seed::{DEMO_CUSTOMER_PASSWORD, SeedOptions};
+use vestibule_engine::{Deps, Engine};
+
+const ADMIN: &str = "load@vestibule.example";
+const ADMIN_PW: &str = "load test admin passphrase";
+
+fn proc_field(pid: u32, file: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    proc_field(pid, "status")
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = proc_field(pid, "stat");
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+fn bare_hash_rate(seconds: f64) -> (f64, f64) {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let p = vestibule_engine::HashParams::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..cores)
+        .map(|_| {
+            let (stop, count) = (stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                let a = argon2::Argon2::new(
+                    argon2::Algorithm::Argon2id,
+                    argon2::Version::V0x13,
+                    argon2::Params::new(p.m_kib, p.t, p.p, None).unwrap(),
+                );
+                let mut out = [0u8; 32];
+                while !stop.load(Ordering::Relaxed) {
+                    a.hash_password_into(b"demo customer password", b"load benchmark!!", &mut out)
+                        .unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let n = count.load(Ordering::Relaxed) as f64;
+    let elapsed = started.elapsed().as_secs_f64();
+    (n / elapsed, elapsed * cores as f64 / n)
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    limited: AtomicU64,
+    unavailable: AtomicU64,
+    with_retry_after: AtomicU64,
+    other: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10.0);
+    let bin = std::env::var("VESTIBULE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| "../../target/release/vestibule".into());
+    assert!(
+        bin.exists(),
+        "build it first: cargo build --release -p vestibule-cli ({})",
+        bin.display()
+    );
+    let dir = PathBuf::from("../../target/bench-server");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vault = dir.join("load.vault");
+    let (engine, admin, _) = Engine::create_vault(&vault, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    engine
+        .seed_demo(
+            &admin,
+            SeedOptions {
+                customers: 5_000,
+                days: 30,
+                seed: 3,
+                attempts_per_customer: 1,
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let emails: Vec<String> = engine
+        .sample_customers(512)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    engine.close().await;
+
+    let (hash_rate, hash_cpu) = bare_hash_rate(seconds.min(8.0));
+    let mut report = String::new();
+    writeln!(report, "# Vestibule server load benchmark\n").unwrap();
+    writeln!(report, "2-core machine, load generator (reqwest) on the same box, encrypted vault with 5,000 customers; argon2id m=19456 KiB, t=2, p=1.\n").unwrap();
+    writeln!(
+        report,
+        "Bare argon2id on all cores: **{hash_rate:.1} hashes/s** ({:.1} ms CPU each).\n",
+        hash_cpu * 1e3
+    )
+    .unwrap();
+
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["serve", "--db"])
+        .arg(&vault)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ip-burst",
+            "1000000000",
+            "--ip-replenish-ms",
+            "1",
+        ])
+        .env("VESTIBULE_STAFF", ADMIN)
+        .env("VESTIBULE_PASSWORD", ADMIN_PW)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let addr = serde_json::from_str::<Value>(&first).unwrap()["listening"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap();
+
+    writeln!(report, "| clients | sign-ins/s | ÷ bare hash rate | p50 | p99 | 429 | 503 | with Retry-After | other | server peak RSS | server CPU per sign-in ÷ bare hash |").unwrap();
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    let emails = Arc::new(emails);
+    for clients in [2usize, 64, 256] {
+        let tally = Arc::new(Tally::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let sampler = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        let cpu0 = cpu_secs(pid);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| {
+                let (tally, stop, client, base, emails) = (tally.clone(), stop.clone(), client.clone(), base.clone(), emails.clone());
+                tokio::spawn(async move {
+                    let mut latencies = vec![];
+                    let mut k = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        let email = &emails[k % emails.len()];
+                        k += clients;
+                        let t = Instant::now();
+                        let r = client
+                            .post(format!("{base}/v1/sign-in"))
+                            .json(&json!({"email": email, "password": DEMO_CUSTOMER_PASSWORD, "return_token": true}))
+                            .send()
+                            .await;
+                        let Ok(r) = r else {
+                            tally.other.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        };
+                        let status = r.status().as_u16();
+                        if r.headers().contains_key("retry-after") {
+                            tally.with_retry_after.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = r.bytes().await;
+                        match status {
+                            200 => {
+                                latencies.push(t.elapsed().as_secs_f64());
+                                tally.ok.fetch_add(1, Ordering::Relaxed)
+                            }
+                            429 => tally.limited.fetch_add(1, Ordering::Relaxed),
+                            503 => {
+                                // A real client backs off; a short pause keeps this one honest.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                tally.unavailable.fetch_add(1, Ordering::Relaxed)
+                            }
+                            _ => tally.other.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut lat = vec![];
+        for t in tasks {
+            lat.extend(t.await.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu_secs(pid) - cpu0;
+        sampler.await.unwrap();
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+                .copied()
+                .unwrap_or(0.0)
+                * 1e3
+        };
+        let ok = tally.ok.load(Ordering::Relaxed) as f64;
+        let rate = ok / elapsed;
+        writeln!(
+            report,
+            "| {clients} | {rate:.1} | {:.2}× | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {:.0} MB | {:.2}× |",
+            rate / hash_rate,
+            pct(0.5),
+            pct(0.99),
+            tally.limited.load(Ordering::Relaxed),
+            tally.unavailable.load(Ordering::Relaxed),
+            tally.with_retry_after.load(Ordering::Relaxed),
+            tally.other.load(Ordering::Relaxed),
+            peak.load(Ordering::Relaxed) as f64 / 1024.0,
+            if ok > 0.0 { cpu / ok / hash_cpu } else { 0.0 },
+        )
+        .unwrap();
+        println!("{report}");
+    }
+
+    // Session validation.
+    let v: Value = client
+        .post(format!("{base}/v1/sign-in"))
+        .json(
+            &json!({"email": emails[0], "password": DEMO_CUSTOMER_PASSWORD, "return_token": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = Arc::new(v["token"].as_str().unwrap().to_owned());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (stop, client, base, token) =
+                (stop.clone(), client.clone(), base.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut lat = vec![];
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = client
+                        .get(format!("{base}/v1/me"))
+                        .bearer_auth(token.as_str())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    let _ = r.bytes().await;
+                    lat.push(t.elapsed().as_secs_f64());
+                }
+                lat
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds.min(5.0))).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = vec![];
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p99 = lat
+        .get(((lat.len() as f64 - 1.0) * 0.99) as usize)
+        .copied()
+        .unwrap_or(0.0)
+        * 1e3;
+    writeln!(
+        report,
+        "\nSession validation (`GET /v1/me`, 64 clients): **{:.0} requests/s**, p99 {p99:.1} ms.",
+        lat.len() as f64 / elapsed
+    )
+    .unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait().await;
+    std::fs::create_dir_all("../../target/bench").unwrap();
+    std::fs::write("../../target/bench/server-report.md", &report).unwrap();
+    println!("{report}");
+}
