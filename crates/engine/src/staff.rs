@@ -163,3 +163,15 @@ pub struct StaffMember {
     pub status: String,
     pub version: i64,
 }
+
+impl From<StaffMember> for Staff {
+    /// The acting identity of a listed staff member (callers have checked credentials).
+    fn from(m: StaffMember) -> Self {
+        Staff {
+            id: m.id,
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role,
+        }
+    }
+}

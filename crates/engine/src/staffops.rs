@@ -110,12 +110,7 @@ impl Engine {
                 )
                 .await?;
                 tx.commit().await?;
-                Ok(Staff {
-                    id: m.id,
-                    email: m.email,
-                    display_name: m.display_name,
-                    role: m.role,
-                })
+                Ok(Staff::from(m))
             }
             _ => Err(Error::InvalidCredentials),
         }
@@ -182,12 +177,7 @@ impl Engine {
                 .await?;
             tx.commit().await?;
         }
-        Ok(Staff {
-            id: m.id,
-            email: m.email,
-            display_name: m.display_name,
-            role: m.role,
-        })
+        Ok(Staff::from(m))
     }
 
     /// End a staff API session. Unknown tokens are not an error.
