@@ -610,86 +610,49 @@ async fn run(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// Demo staff: one per role, passwords shown on screen (demo vaults only).
-const DEMO_STAFF: [(&str, Role, &str); 4] = [
-    (
-        "admin@demo.vestibule.example",
-        Role::Admin,
-        "demo admin password",
-    ),
-    (
-        "support@demo.vestibule.example",
-        Role::Support,
-        "demo support password",
-    ),
-    (
-        "security@demo.vestibule.example",
-        Role::Security,
-        "demo security password",
-    ),
-    (
-        "privacy@demo.vestibule.example",
-        Role::Privacy,
-        "demo privacy password",
-    ),
-];
-
 async fn demo(path: &std::path::Path, customers: u64, json: bool) -> Result<(), Error> {
-    let (admin_email, _, admin_pw) = DEMO_STAFF[0];
     if !path.exists() {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::invalid_cli(e.to_string()))?;
         }
         eprintln!("Creating the demo vault {} …", path.display());
-        let (engine, admin, _recovery) =
-            Engine::create_vault(path, admin_email, admin_pw, Deps::system()).await?;
-        for (email, role, pw) in DEMO_STAFF.iter().skip(1) {
-            engine
-                .add_staff(&admin, email, &format!("Demo {}", role.as_str()), *role, pw)
-                .await?;
-        }
         let interactive = std::io::stderr().is_terminal();
-        let report = engine
-            .seed_demo(
-                &admin,
-                SeedOptions {
-                    customers,
-                    ..SeedOptions::default()
-                },
-                &mut |p| {
-                    if interactive {
-                        eprint!(
-                            "\rseeding: {}/{} customers, {} sign-in attempts",
-                            p.customers_done, p.customers_total, p.attempts_done
-                        );
-                    }
-                },
-            )
-            .await?;
+        let mut last = (0, 0);
+        Engine::create_demo_vault(path, customers, Deps::system(), &mut |p| {
+            last = (p.customers_done, p.attempts_done);
+            if interactive {
+                eprint!(
+                    "\rseeding: {}/{} customers, {} sign-in attempts",
+                    p.customers_done, p.customers_total, p.attempts_done
+                );
+            }
+        })
+        .await?;
         if interactive {
             eprintln!();
         }
-        engine.close().await;
         eprintln!(
             "Seeded {} customers with {} sign-in attempts.",
-            report.customers, report.attempts
+            last.0, last.1
         );
     }
-    let staff: Vec<_> = DEMO_STAFF
-        .iter()
-        .map(|(e, r, p)| serde_json::json!({"email": e, "role": r.as_str(), "password": p}))
-        .collect();
+    let accounts = vestibule_engine::demo::demo_accounts();
     print(
         json,
-        &serde_json::json!({"vault": path, "staff": staff}),
+        &serde_json::json!({"vault": path, "staff": accounts}),
         || {
             let mut out = format!(
                 "Demo vault: {}\nDemo staff accounts (demo only; every customer's password is \"{}\"):\n",
                 path.display(),
                 vestibule_engine::seed::DEMO_CUSTOMER_PASSWORD
             );
-            for (e, r, p) in DEMO_STAFF {
-                out.push_str(&format!("  {:<9} {:<34} password: {p}\n", r.as_str(), e));
+            for a in &accounts {
+                out.push_str(&format!(
+                    "  {:<9} {:<34} password: {}\n",
+                    a.role.as_str(),
+                    a.email,
+                    a.password
+                ));
             }
             out.trim_end().to_owned()
         },

@@ -21,6 +21,7 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 
 /// One audit entry as read back.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditEntry {
     pub seq: i64,
     pub id: String,
@@ -30,7 +31,12 @@ pub struct AuditEntry {
     pub target: String,
     pub reason: Option<String>,
     /// `{field: [before, after]}` for changes; `{}` for reads.
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
     pub diff: serde_json::Value,
+    /// Who `actor` is, in words ("Ana Ruiz <ana@example.com>"), when the actor is a staff
+    /// member; filled on reads that join the staff table, not part of the hash chain.
+    #[serde(default)]
+    pub actor_label: Option<String>,
 }
 
 /// What is appended.
@@ -139,6 +145,7 @@ fn row_to_entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
         target: r.try_get("target")?,
         reason: r.try_get("reason")?,
         diff: serde_json::from_str(&diff).unwrap_or(serde_json::Value::Null),
+        actor_label: r.try_get::<Option<String>, _>("actor_label").ok().flatten(),
     })
 }
 
@@ -149,8 +156,10 @@ pub(crate) async fn for_target(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     let rows = sqlx::query(
-        "SELECT seq, id, at_us, actor, action, target, reason, diff FROM audit_log \
-         WHERE target = $1 ORDER BY seq DESC LIMIT $2",
+        "SELECT a.seq, a.id, a.at_us, a.actor, a.action, a.target, a.reason, a.diff, \
+         CASE WHEN s.id IS NULL THEN NULL ELSE s.display_name || ' <' || s.email || '>' END \
+         AS actor_label FROM audit_log a LEFT JOIN staff s ON a.actor = 'staff:' || s.id \
+         WHERE a.target = $1 ORDER BY a.seq DESC LIMIT $2",
     )
     .bind(target)
     .bind(limit)
@@ -178,6 +187,7 @@ pub(crate) async fn page(
 
 /// Result of walking the chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VerifyReport {
     pub entries: i64,
     pub head_hash: String,

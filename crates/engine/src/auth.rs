@@ -48,6 +48,7 @@ pub struct RegisterInput {
 
 /// A session as shown to its owner or to staff (never the token).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionInfo {
     pub id: Uuid,
     pub customer_id: Uuid,

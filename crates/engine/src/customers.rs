@@ -21,6 +21,7 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerStatus {
     Active,
@@ -51,6 +52,7 @@ impl CustomerStatus {
 
 /// A customer record.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Customer {
     pub id: Uuid,
     pub email: String,
@@ -58,6 +60,7 @@ pub struct Customer {
     pub phone: Option<String>,
     pub display_name: String,
     pub locale: String,
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
     pub attributes: serde_json::Value,
     pub status: CustomerStatus,
     pub tier: String,
@@ -71,6 +74,7 @@ pub struct Customer {
 
 /// One search hit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CustomerSummary {
     pub id: Uuid,
     pub email: String,
@@ -82,6 +86,7 @@ pub struct CustomerSummary {
 
 /// A page of search results; `next` is an opaque cursor for the following page.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchPage {
     pub items: Vec<CustomerSummary>,
     pub next: Option<String>,
@@ -89,6 +94,7 @@ pub struct SearchPage {
 
 /// A recorded sign-in attempt.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignInAttempt {
     pub at: DateTime<Utc>,
     pub email: String,
@@ -100,13 +106,36 @@ pub struct SignInAttempt {
     pub user_agent: String,
 }
 
+/// How worrying a customer's recent sign-in activity looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Low,
+    Elevated,
+    High,
+}
+
+/// The risk badge of a customer: failed sign-ins in the last 24 hours and from how many
+/// addresses. Ten or more failures, or failures from five or more addresses, is high; three
+/// or more is elevated.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CustomerRisk {
+    pub level: RiskLevel,
+    pub failed_last_24h: i64,
+    pub failed_ips_last_24h: i64,
+}
+
 /// Profile fields staff may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProfilePatch {
     pub display_name: Option<String>,
     /// `Some("")` removes the phone number.
     pub phone: Option<String>,
     pub locale: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown> | null"))]
     pub attributes: Option<serde_json::Value>,
     pub tier: Option<String>,
 }
@@ -474,6 +503,12 @@ impl Engine {
             .transpose()?
             .filter(|r| !r.is_empty());
         let mut tx = self.store.begin().await?;
+        if reason.is_none() && crate::settings::load(&mut *tx).await?.require_access_reason {
+            return Err(Error::invalid(
+                "reason",
+                "give a reason or ticket reference before opening a customer record",
+            ));
+        }
         let c = load(&mut tx, id).await?;
         self.audit(
             &mut tx,
@@ -520,6 +555,32 @@ impl Engine {
                 })
             })
             .collect()
+    }
+
+    /// The customer's risk badge from recent failed sign-ins.
+    pub async fn customer_risk(&self, staff: &Staff, id: Uuid) -> Result<CustomerRisk> {
+        staff.require(Permission::ReadCustomers)?;
+        let since = to_us(self.now() - chrono::Duration::hours(24));
+        let (failed, ips): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT ip) FROM sign_in_attempts \
+             WHERE customer_id = $1 AND at_us > $2 AND outcome <> 'success'",
+        )
+        .bind(id.to_string())
+        .bind(since)
+        .fetch_one(self.store.reader())
+        .await?;
+        let level = if failed >= 10 || ips >= 5 {
+            RiskLevel::High
+        } else if failed >= 3 {
+            RiskLevel::Elevated
+        } else {
+            RiskLevel::Low
+        };
+        Ok(CustomerRisk {
+            level,
+            failed_last_24h: failed,
+            failed_ips_last_24h: ips,
+        })
     }
 
     /// A customer's sessions that are still valid.

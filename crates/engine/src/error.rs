@@ -74,25 +74,38 @@ pub enum Error {
 impl Error {
     /// Stable machine code for adapters and clients. Never change an existing code.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The code as a type (the console's TypeScript union is generated from [`ErrorCode`]).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Error::InvalidInput { .. } => "invalid_input",
-            Error::WeakPassword(_) => "weak_password",
-            Error::InvalidCredentials => "invalid_credentials",
-            Error::AccountUnavailable(_) => "account_unavailable",
-            Error::InvalidToken => "invalid_token",
-            Error::InvalidSession => "invalid_session",
-            Error::NotFound(_) => "not_found",
-            Error::EmailInUse => "email_in_use",
-            Error::Conflict(_) => "conflict",
-            Error::Forbidden(_) => "forbidden",
-            Error::RateLimited(_) => "rate_limited",
-            Error::Overloaded(_) => "overloaded",
-            Error::VaultLocked => "vault_locked",
-            Error::Vault(_) => "vault_error",
-            Error::AuditTampered(_) => "audit_tampered",
-            Error::Storage(_) | Error::Migration(_) => "storage",
-            Error::Delivery(_) => "delivery",
-            Error::Internal(_) => "internal",
+            Error::InvalidInput { .. } => ErrorCode::InvalidInput,
+            Error::WeakPassword(_) => ErrorCode::WeakPassword,
+            Error::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Error::AccountUnavailable(_) => ErrorCode::AccountUnavailable,
+            Error::InvalidToken => ErrorCode::InvalidToken,
+            Error::InvalidSession => ErrorCode::InvalidSession,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::EmailInUse => ErrorCode::EmailInUse,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::RateLimited(_) => ErrorCode::RateLimited,
+            Error::Overloaded(_) => ErrorCode::Overloaded,
+            Error::VaultLocked => ErrorCode::VaultLocked,
+            Error::Vault(_) => ErrorCode::VaultError,
+            Error::AuditTampered(_) => ErrorCode::AuditTampered,
+            Error::Storage(_) | Error::Migration(_) => ErrorCode::Storage,
+            Error::Delivery(_) => ErrorCode::Delivery,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The field an `invalid_input` error is about, for forms that mark the field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidInput { field, .. } => Some(field),
+            _ => None,
         }
     }
 
@@ -100,6 +113,56 @@ impl Error {
         Error::InvalidInput {
             field,
             message: message.into(),
+        }
+    }
+}
+
+/// Every error code the engine produces (see [`Error::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidInput,
+    WeakPassword,
+    InvalidCredentials,
+    AccountUnavailable,
+    InvalidToken,
+    InvalidSession,
+    NotFound,
+    EmailInUse,
+    Conflict,
+    Forbidden,
+    RateLimited,
+    Overloaded,
+    VaultLocked,
+    VaultError,
+    AuditTampered,
+    Storage,
+    Delivery,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::AccountUnavailable => "account_unavailable",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidSession => "invalid_session",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::EmailInUse => "email_in_use",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::VaultLocked => "vault_locked",
+            ErrorCode::VaultError => "vault_error",
+            ErrorCode::AuditTampered => "audit_tampered",
+            ErrorCode::Storage => "storage",
+            ErrorCode::Delivery => "delivery",
+            ErrorCode::Internal => "internal",
         }
     }
 }

@@ -24,11 +24,13 @@ mod auth;
 mod clock;
 mod config;
 mod customers;
+pub mod demo;
 mod error;
 mod normalize;
 mod outbox;
 mod password;
 pub mod seed;
+mod settings;
 mod staff;
 mod staffops;
 mod store;
@@ -41,12 +43,14 @@ pub use auth::{RegisterInput, RequestContext, SessionInfo, SignedIn};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
 pub use config::Config;
 pub use customers::{
-    Customer, CustomerStatus, CustomerSummary, ProfilePatch, SearchPage, SignInAttempt,
+    Customer, CustomerRisk, CustomerStatus, CustomerSummary, ProfilePatch, RiskLevel, SearchPage,
+    SignInAttempt,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use normalize::{Email, email as normalize_email};
 pub use outbox::{Mailer, OutboxMessage};
 pub use password::{HashParams, Hasher, PasswordPolicy};
+pub use settings::ConsoleSettings;
 pub use staff::{Permission, Role, Staff, StaffMember, allows};
 pub use store::{Backend, Store};
 pub use vault::{RecoveryKey, key_file_path};

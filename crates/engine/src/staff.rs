@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Support,
@@ -39,6 +40,7 @@ impl Role {
 
 /// Everything a staff member may be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     ReadCustomers,
@@ -131,6 +133,7 @@ pub fn allows(role: Role, p: Permission) -> bool {
 /// A signed-in staff member: who is acting. Obtained only from the engine's sign-in
 /// functions, so holding one means the password was checked.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Staff {
     pub id: Uuid,
     pub email: String,
@@ -155,6 +158,7 @@ impl Staff {
 
 /// A staff account as listed to admins.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StaffMember {
     pub id: Uuid,
     pub email: String,

@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod search;
+mod settings;
 mod staff;
 mod vault;
 

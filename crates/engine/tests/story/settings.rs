@@ -1,0 +1,147 @@
+//! Console settings: access reasons, idle lock, risk badge, audit labels, demo vaults.
+
+use super::*;
+use vestibule_engine::{ConsoleSettings, Error, RiskLevel, Role};
+
+const PW: &str = "lantern orchard violet";
+
+#[tokio::test]
+async fn access_reason_setting_is_enforced_and_stored_with_the_read() {
+    for h in backends().await {
+        let id = verified_customer(&h, "reason@example.com", PW).await;
+        let e = &h.engine;
+        let s = e.console_settings(&h.admin).await.unwrap();
+        assert_eq!(s, ConsoleSettings::default(), "{}", h.name);
+        assert!(!s.require_access_reason);
+        assert_eq!(s.idle_lock_minutes, 15);
+        // Opening without a reason works while the setting is off.
+        e.get_customer(&h.admin, id, None).await.unwrap();
+
+        // Only admins change settings; bad values change nothing.
+        e.add_staff(
+            &h.admin,
+            "sup@staff.example",
+            "Sam Support",
+            Role::Support,
+            "staff member passphrase",
+        )
+        .await
+        .unwrap();
+        let sup = e
+            .staff_sign_in("sup@staff.example", "staff member passphrase")
+            .await
+            .unwrap();
+        let on = ConsoleSettings {
+            require_access_reason: true,
+            idle_lock_minutes: 5,
+            version: s.version,
+        };
+        assert!(matches!(
+            e.update_console_settings(&sup, &on).await,
+            Err(Error::Forbidden(_))
+        ));
+        let bad = ConsoleSettings {
+            idle_lock_minutes: 0,
+            ..on.clone()
+        };
+        let err = e.update_console_settings(&h.admin, &bad).await.unwrap_err();
+        assert_eq!(err.field(), Some("idle_lock_minutes"));
+        assert_eq!(e.console_settings(&sup).await.unwrap(), s);
+
+        let saved = e.update_console_settings(&h.admin, &on).await.unwrap();
+        assert!(saved.require_access_reason);
+        assert_eq!(saved.idle_lock_minutes, 5);
+        assert_eq!(saved.version, 1);
+        // A second update from the same stale read is a conflict.
+        assert!(matches!(
+            e.update_console_settings(&h.admin, &on).await,
+            Err(Error::Conflict(_))
+        ));
+
+        let err = e.get_customer(&sup, id, None).await.unwrap_err();
+        assert_eq!((err.code(), err.field()), ("invalid_input", Some("reason")));
+        let err = e.get_customer(&sup, id, Some("   ")).await.unwrap_err();
+        assert_eq!(err.field(), Some("reason"));
+        e.get_customer(&sup, id, Some("ticket #1234"))
+            .await
+            .unwrap();
+        let trail = e.customer_audit(&sup, id, 10).await.unwrap();
+        let viewed = &trail[0];
+        assert_eq!(viewed.action, "customer.viewed");
+        assert_eq!(viewed.reason.as_deref(), Some("ticket #1234"));
+        assert_eq!(
+            viewed.actor_label.as_deref(),
+            Some("Sam Support <sup@staff.example>")
+        );
+        // The settings change is itself audited with a diff.
+        let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();
+        let change = log
+            .iter()
+            .find(|a| a.action == "settings.console_updated")
+            .unwrap();
+        assert_eq!(change.diff["idle_lock_minutes"], serde_json::json!([15, 5]));
+        e.verify_audit(&h.admin).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn risk_badge_follows_recent_failed_sign_ins() {
+    for h in backends().await {
+        let id = verified_customer(&h, "risk@example.com", PW).await;
+        let e = &h.engine;
+        assert_eq!(
+            e.customer_risk(&h.admin, id).await.unwrap().level,
+            RiskLevel::Low
+        );
+        for _ in 0..3 {
+            let _ = e
+                .sign_in("risk@example.com", "not the password", &ctx())
+                .await;
+        }
+        let r = e.customer_risk(&h.admin, id).await.unwrap();
+        assert_eq!(
+            (r.level, r.failed_last_24h, r.failed_ips_last_24h),
+            (RiskLevel::Elevated, 3, 1)
+        );
+        h.clock.advance(chrono::Duration::hours(25));
+        assert_eq!(
+            e.customer_risk(&h.admin, id).await.unwrap().level,
+            RiskLevel::Low
+        );
+    }
+}
+
+#[tokio::test]
+async fn demo_vault_has_every_role_and_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.vault");
+    let clock = start_clock();
+    let mut seen = 0;
+    Engine::create_demo_vault(&path, 300, deps(&clock, 3, fast_config()), &mut |p| {
+        seen = p.customers_done
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, 300);
+    // Each engine gets its own entropy seed: the same seed and clock would mint the same ids.
+    for (i, a) in vestibule_engine::demo::demo_accounts()
+        .into_iter()
+        .enumerate()
+    {
+        let (engine, staff) = Engine::unlock_vault(
+            &path,
+            &a.email,
+            &a.password,
+            deps(&clock, 10 + i as u64, fast_config()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(staff.role, a.role);
+        let page = engine.search_customers(&staff, "a", None, 5).await;
+        assert_eq!(
+            page.is_ok(),
+            vestibule_engine::allows(a.role, vestibule_engine::Permission::ReadCustomers)
+        );
+        engine.close().await;
+    }
+}
