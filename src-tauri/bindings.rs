@@ -1,0 +1,182 @@
+//! The UI's TypeScript types for every IPC request, response and error code, generated from
+//! the Rust types with ts-rs. The test fails when `ui/src/lib/ipc/bindings.ts` differs from
+//! what the Rust types say; `VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console
+//! bindings` rewrites it. It also checks that the command table, `commands.in` (build.rs
+//! permissions) and the window's capability name the same commands.
+
+use crate::commands::*;
+use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
+use ts_rs::{Config, TS};
+use vestibule_engine::demo::DemoAccount;
+use vestibule_engine::{
+    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
+    ErrorCode, Permission, ProfilePatch, RiskLevel, Role, SearchPage, SessionInfo, SignInAttempt,
+    Staff, StaffMember,
+};
+
+const PATH: &str = "ui/src/lib/ipc/bindings.ts";
+
+fn cfg() -> Config {
+    Config::new().with_large_int("number")
+}
+
+macro_rules! decls {
+    ($($t:ty),* $(,)?) => {
+        vec![$(format!("export {}", <$t as TS>::decl(&cfg()))),*]
+    };
+}
+
+/// (command, request type or "void", response type).
+fn command_table() -> Vec<(&'static str, String, String)> {
+    fn n<T: TS>() -> String {
+        T::name(&cfg())
+    }
+    let void = || "void".to_owned();
+    vec![
+        ("app_status", void(), n::<AppStatus>()),
+        ("open_demo_vault", void(), n::<AppStatus>()),
+        ("create_vault", n::<Credentials>(), n::<VaultCreated>()),
+        ("sign_in", n::<Credentials>(), n::<SessionView>()),
+        ("sign_out", void(), void()),
+        ("keep_alive", void(), void()),
+        ("search_customers", n::<SearchRequest>(), n::<SearchPage>()),
+        ("get_customer", n::<OpenCustomer>(), n::<Customer>()),
+        (
+            "customer_attempts",
+            n::<CustomerRef>(),
+            n::<Vec<SignInAttempt>>(),
+        ),
+        (
+            "customer_sessions",
+            n::<CustomerRef>(),
+            n::<Vec<SessionInfo>>(),
+        ),
+        ("customer_audit", n::<CustomerRef>(), n::<Vec<AuditEntry>>()),
+        ("customer_risk", n::<CustomerRef>(), n::<CustomerRisk>()),
+        ("set_customer_status", n::<StatusChange>(), n::<Customer>()),
+        (
+            "update_customer_profile",
+            n::<ProfileEdit>(),
+            n::<Customer>(),
+        ),
+        ("mark_email_verified", n::<MarkVerified>(), n::<Customer>()),
+        ("resend_verification", n::<CustomerRef>(), void()),
+        ("start_password_reset", n::<CustomerRef>(), void()),
+        (
+            "revoke_customer_sessions",
+            n::<RevokeSessions>(),
+            "number".to_owned(),
+        ),
+        (
+            "seed_sample_customers",
+            n::<SeedRequest>(),
+            n::<SeedResult>(),
+        ),
+        ("get_settings", void(), n::<ConsoleSettings>()),
+        (
+            "update_settings",
+            n::<ConsoleSettings>(),
+            n::<ConsoleSettings>(),
+        ),
+        ("list_staff", void(), n::<Vec<StaffMember>>()),
+        ("add_staff", n::<NewStaff>(), n::<StaffMember>()),
+        ("remove_staff", n::<StaffRef>(), void()),
+    ]
+}
+
+fn generate() -> String {
+    let mut parts = decls![
+        ErrorCode,
+        ConsoleCode,
+        IpcErrorCode,
+        IpcError,
+        Role,
+        Permission,
+        Staff,
+        StaffMember,
+        DemoAccount,
+        ConsoleSettings,
+        SessionView,
+        AppStatus,
+        VaultCreated,
+        Credentials,
+        CustomerStatus,
+        Customer,
+        CustomerSummary,
+        SearchPage,
+        SearchRequest,
+        OpenCustomer,
+        CustomerRef,
+        SignInAttempt,
+        SessionInfo,
+        AuditEntry,
+        RiskLevel,
+        CustomerRisk,
+        StatusChange,
+        ProfilePatch,
+        ProfileEdit,
+        MarkVerified,
+        RevokeSessions,
+        SeedRequest,
+        SeedResult,
+        NewStaff,
+        StaffRef,
+    ];
+    let mut map = String::from(
+        "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",
+    );
+    for (name, req, res) in command_table() {
+        map.push_str(&format!("  {name}: {{ req: {req}; res: {res} }};\n"));
+    }
+    map.push('}');
+    parts.push(map);
+    format!(
+        "// Generated from the Rust types by src-tauri/bindings.rs. Do not edit by hand:\n\
+         // VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings\n\n{}\n",
+        parts.join("\n\n")
+    )
+}
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn typescript_bindings_match_the_rust_types() {
+    let generated = generate();
+    let path = root().join(PATH);
+    if std::env::var("VESTIBULE_WRITE_BINDINGS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{PATH} is out of date with the Rust types; run \
+         VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings"
+    );
+}
+
+#[test]
+fn command_table_permissions_and_capability_agree() {
+    let table: Vec<&str> = command_table().iter().map(|c| c.0).collect();
+    assert_eq!(table, crate::COMMANDS, "command table vs commands.in");
+    let cap: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("src-tauri/capabilities/main.json")).unwrap(),
+    )
+    .unwrap();
+    let granted: Vec<String> = cap["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = crate::COMMANDS
+        .iter()
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    assert_eq!(
+        granted, expected,
+        "the window is granted exactly the app's commands"
+    );
+}

@@ -1,0 +1,422 @@
+//! The IPC commands: each takes one typed request, finds the signed-in engine in the
+//! console's state, calls one engine operation and returns its result or an [`IpcError`]
+//! (crate::error). No business rules here: permissions, validation and audit are the engine's.
+
+use crate::error::{ConsoleError, Result};
+use crate::state::Console;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tauri::State;
+use uuid::Uuid;
+use vestibule_engine::demo::{DemoAccount, demo_accounts};
+use vestibule_engine::seed::SeedOptions;
+use vestibule_engine::{
+    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, Deps, Engine, Permission,
+    ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, Staff, StaffMember, allows,
+};
+
+type Ctx<'a> = State<'a, Arc<Console>>;
+
+/// Who is signed in and what the console should let them see.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SessionView {
+    pub staff: Staff,
+    /// The permissions of the staff member's role (the UI hides what is not allowed; the
+    /// engine refuses it anyway).
+    pub permissions: Vec<Permission>,
+    pub settings: ConsoleSettings,
+    /// Seconds without activity before the console locks.
+    pub idle_lock_seconds: u64,
+}
+
+/// The console's state as the start screen needs it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AppStatus {
+    /// The chosen vault file, if any.
+    pub vault_path: Option<String>,
+    /// False on first launch: offer "open demo vault" or "create a new vault".
+    pub vault_exists: bool,
+    /// The chosen vault is the demo vault (its staff accounts are shown on sign-in).
+    pub demo: bool,
+    /// The demo vault's staff accounts and passwords (public: demo vaults only).
+    pub demo_accounts: Vec<DemoAccount>,
+    /// How many customers a new demo vault gets.
+    pub demo_customers: u64,
+    pub session: Option<SessionView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct VaultCreated {
+    /// Shown once: unlocks the vault if every staff password is lost.
+    pub recovery_key: String,
+    pub session: SessionView,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SearchRequest {
+    pub query: String,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OpenCustomer {
+    pub id: Uuid,
+    /// Why the record is opened (required when the organisation's setting says so).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CustomerRef {
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct StatusChange {
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub status: CustomerStatus,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ProfileEdit {
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub patch: ProfilePatch,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct MarkVerified {
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RevokeSessions {
+    pub id: Uuid,
+    /// One session, or all of the customer's when absent.
+    pub session: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SeedRequest {
+    pub customers: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SeedResult {
+    pub customers: u32,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NewStaff {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The new member's initial password (it also unwraps the vault key for them).
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct StaffRef {
+    pub id: Uuid,
+}
+
+async fn session_view(console: &Console, engine: Engine, staff: Staff) -> Result<SessionView> {
+    let settings = engine.console_settings(&staff).await?;
+    let idle = console.open(engine, staff.clone(), &settings).await;
+    Ok(SessionView {
+        permissions: Permission::ALL
+            .into_iter()
+            .filter(|p| allows(staff.role, *p))
+            .collect(),
+        staff,
+        settings,
+        idle_lock_seconds: idle.as_secs(),
+    })
+}
+
+async fn status(console: &Console, session: Option<SessionView>) -> AppStatus {
+    let vault = console.vault().await;
+    let demo = vault.as_ref() == Some(&console.paths.demo_vault);
+    AppStatus {
+        vault_exists: vault.as_ref().is_some_and(|v| v.exists()),
+        vault_path: vault.map(|v| v.display().to_string()),
+        demo,
+        demo_accounts: demo_accounts(),
+        demo_customers: console.paths.demo_customers,
+        session,
+    }
+}
+
+#[tauri::command]
+pub async fn app_status(console: Ctx<'_>) -> Result<AppStatus> {
+    console.lock_if_idle().await;
+    let session = match console.session().await {
+        Ok((engine, staff)) => {
+            let settings = engine.console_settings(&staff).await?;
+            Some(SessionView {
+                permissions: Permission::ALL
+                    .into_iter()
+                    .filter(|p| allows(staff.role, *p))
+                    .collect(),
+                staff,
+                idle_lock_seconds: console
+                    .paths
+                    .idle_override
+                    .map_or(u64::from(settings.idle_lock_minutes) * 60, |d| d.as_secs()),
+                settings,
+            })
+        }
+        Err(_) => None,
+    };
+    Ok(status(&console, session).await)
+}
+
+/// Use the demo vault, creating and seeding it first if it does not exist.
+#[tauri::command]
+pub async fn open_demo_vault(console: Ctx<'_>) -> Result<AppStatus> {
+    let path = console.paths.demo_vault.clone();
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ConsoleError::Io(e.to_string()))?;
+        }
+        Engine::create_demo_vault(
+            &path,
+            console.paths.demo_customers,
+            Deps::system(),
+            &mut |_| {},
+        )
+        .await?;
+    }
+    console.lock().await;
+    console.choose(path).await?;
+    Ok(status(&console, None).await)
+}
+
+/// Create a new vault whose first admin is the given staff member, and sign them in.
+#[tauri::command]
+pub async fn create_vault(console: Ctx<'_>, req: Credentials) -> Result<VaultCreated> {
+    let path = match console.vault().await {
+        Some(p) if p != console.paths.demo_vault => p,
+        _ => console
+            .paths
+            .fixed_vault
+            .clone()
+            .unwrap_or_else(|| console.paths.default_vault.clone()),
+    };
+    if path.exists() {
+        return Err(ConsoleError::VaultExists(path.display().to_string()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ConsoleError::Io(e.to_string()))?;
+    }
+    let (engine, admin, recovery) =
+        Engine::create_vault(&path, &req.email, &req.password, Deps::system()).await?;
+    console.choose(path).await?;
+    Ok(VaultCreated {
+        recovery_key: recovery.to_string(),
+        session: session_view(&console, engine, admin).await?,
+    })
+}
+
+/// Unlock the vault with a staff member's password (this is the sign-in).
+#[tauri::command]
+pub async fn sign_in(console: Ctx<'_>, req: Credentials) -> Result<SessionView> {
+    let path = console.vault().await.ok_or(ConsoleError::NoVault)?;
+    console.lock().await;
+    let (engine, staff) =
+        Engine::unlock_vault(&path, &req.email, &req.password, Deps::system()).await?;
+    session_view(&console, engine, staff).await
+}
+
+#[tauri::command]
+pub async fn sign_out(console: Ctx<'_>) -> Result<()> {
+    console.lock().await;
+    Ok(())
+}
+
+/// The person is still at the keyboard (the UI calls this on input, throttled).
+#[tauri::command]
+pub async fn keep_alive(console: Ctx<'_>) -> Result<()> {
+    console.session().await.map(|_| ())
+}
+
+#[tauri::command]
+pub async fn search_customers(console: Ctx<'_>, req: SearchRequest) -> Result<SearchPage> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .search_customers(
+            &staff,
+            &req.query,
+            req.cursor.as_deref(),
+            i64::from(req.limit),
+        )
+        .await?)
+}
+
+#[tauri::command]
+pub async fn get_customer(console: Ctx<'_>, req: OpenCustomer) -> Result<Customer> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .get_customer(&staff, req.id, req.reason.as_deref())
+        .await?)
+}
+
+#[tauri::command]
+pub async fn customer_attempts(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<SignInAttempt>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_attempts(&staff, req.id, 50).await?)
+}
+
+#[tauri::command]
+pub async fn customer_sessions(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<SessionInfo>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_sessions(&staff, req.id).await?)
+}
+
+#[tauri::command]
+pub async fn customer_audit(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<AuditEntry>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_audit(&staff, req.id, 100).await?)
+}
+
+#[tauri::command]
+pub async fn customer_risk(console: Ctx<'_>, req: CustomerRef) -> Result<CustomerRisk> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_risk(&staff, req.id).await?)
+}
+
+#[tauri::command]
+pub async fn set_customer_status(console: Ctx<'_>, req: StatusChange) -> Result<Customer> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .set_customer_status(
+            &staff,
+            req.id,
+            req.expected_version,
+            req.status,
+            req.reason.as_deref(),
+        )
+        .await?)
+}
+
+#[tauri::command]
+pub async fn update_customer_profile(console: Ctx<'_>, req: ProfileEdit) -> Result<Customer> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .update_customer_profile(&staff, req.id, req.expected_version, req.patch)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn mark_email_verified(console: Ctx<'_>, req: MarkVerified) -> Result<Customer> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .mark_email_verified(&staff, req.id, req.expected_version, &req.reason)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn resend_verification(console: Ctx<'_>, req: CustomerRef) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.resend_verification(&staff, req.id).await?)
+}
+
+#[tauri::command]
+pub async fn start_password_reset(console: Ctx<'_>, req: CustomerRef) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.start_password_reset(&staff, req.id).await?)
+}
+
+#[tauri::command]
+pub async fn revoke_customer_sessions(console: Ctx<'_>, req: RevokeSessions) -> Result<u64> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .revoke_customer_sessions(&staff, req.id, req.session)
+        .await?)
+}
+
+/// Fill an empty vault with generated customers (admins; for trying the console out).
+#[tauri::command]
+pub async fn seed_sample_customers(console: Ctx<'_>, req: SeedRequest) -> Result<SeedResult> {
+    let (engine, staff) = console.session().await?;
+    let report = engine
+        .seed_demo(
+            &staff,
+            SeedOptions {
+                customers: u64::from(req.customers),
+                ..SeedOptions::default()
+            },
+            &mut |_| {},
+        )
+        .await?;
+    Ok(SeedResult {
+        customers: u32::try_from(report.customers).unwrap_or(u32::MAX),
+        attempts: u32::try_from(report.attempts).unwrap_or(u32::MAX),
+    })
+}
+
+#[tauri::command]
+pub async fn get_settings(console: Ctx<'_>) -> Result<ConsoleSettings> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.console_settings(&staff).await?)
+}
+
+#[tauri::command]
+pub async fn update_settings(console: Ctx<'_>, req: ConsoleSettings) -> Result<ConsoleSettings> {
+    let (engine, staff) = console.session().await?;
+    let saved = engine.update_console_settings(&staff, &req).await?;
+    console.set_idle(&saved).await;
+    Ok(saved)
+}
+
+#[tauri::command]
+pub async fn list_staff(console: Ctx<'_>) -> Result<Vec<StaffMember>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.list_staff(&staff).await?)
+}
+
+#[tauri::command]
+pub async fn add_staff(console: Ctx<'_>, req: NewStaff) -> Result<StaffMember> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .add_staff(
+            &staff,
+            &req.email,
+            &req.display_name,
+            req.role,
+            &req.password,
+        )
+        .await?)
+}
+
+#[tauri::command]
+pub async fn remove_staff(console: Ctx<'_>, req: StaffRef) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.remove_staff(&staff, req.id).await?)
+}

@@ -1,0 +1,75 @@
+//! Vestibule's desktop console: a thin Tauri v2 host over the identity engine. It owns the
+//! window, the IPC commands (`commands`), the console's state — chosen vault, unlocked engine,
+//! idle lock (`state`) — and the IPC error shape (`error`). Business rules, permissions and
+//! audit are the engine's; the UI (ui/) reaches these commands only through its `Backend`.
+
+mod commands;
+mod error;
+mod state;
+
+#[cfg(test)]
+mod bindings;
+
+use state::{Console, Paths};
+use std::sync::Arc;
+use std::time::Duration;
+use tauri::Manager;
+
+/// Every IPC command's name (the capability grants exactly these).
+pub const COMMANDS: &[&str] = include!("commands.in");
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    tauri::Builder::default()
+        .setup(|app| {
+            let data_dir = app.path().app_data_dir()?;
+            let console = Arc::new(Console::new(Paths::from_env(&data_dir)));
+            let watcher = console.clone();
+            // Lock an idle console even when nobody calls a command.
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    watcher.lock_if_idle().await;
+                }
+            });
+            app.manage(console);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::open_demo_vault,
+            commands::create_vault,
+            commands::sign_in,
+            commands::sign_out,
+            commands::keep_alive,
+            commands::search_customers,
+            commands::get_customer,
+            commands::customer_attempts,
+            commands::customer_sessions,
+            commands::customer_audit,
+            commands::customer_risk,
+            commands::set_customer_status,
+            commands::update_customer_profile,
+            commands::mark_email_verified,
+            commands::resend_verification,
+            commands::start_password_reset,
+            commands::revoke_customer_sessions,
+            commands::seed_sample_customers,
+            commands::get_settings,
+            commands::update_settings,
+            commands::list_staff,
+            commands::add_staff,
+            commands::remove_staff,
+        ])
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("vestibule console failed: {e}");
+            std::process::exit(1);
+        });
+}

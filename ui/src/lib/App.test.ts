@@ -1,0 +1,108 @@
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+import App from './App.svelte';
+import type { Backend } from './backend';
+import type { AppStatus, Permission, SessionView } from './ipc/bindings';
+
+afterEach(() => cleanup());
+
+const status: AppStatus = {
+  vault_path: '/tmp/test.vault',
+  vault_exists: true,
+  demo: false,
+  demo_accounts: [],
+  demo_customers: 20000,
+  session: null,
+};
+
+function sessionFor(role: 'support' | 'admin', permissions: Permission[]): SessionView {
+  return {
+    staff: { id: '0190', email: `${role}@shop.example`, display_name: `The ${role}`, role },
+    permissions,
+    settings: { require_access_reason: false, idle_lock_minutes: 15, version: 0 },
+    idle_lock_seconds: 900,
+  };
+}
+
+function backend(handlers: Record<string, (req: unknown) => unknown>): Backend {
+  return {
+    call: (async (command: string, req?: unknown) => {
+      const h = handlers[command];
+      if (!h) throw { code: 'internal', message: `unexpected ${command}`, field: null };
+      return h(req);
+    }) as Backend['call'],
+  };
+}
+
+async function signIn() {
+  await fireEvent.input(await screen.findByLabelText('Staff email'), { target: { value: 'a@shop.example' } });
+  await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'some password' } });
+  await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+}
+
+describe('App', () => {
+  it('a wrong password gives a clear message and keeps the sign-in screen', async () => {
+    render(App, {
+      backend: backend({
+        app_status: () => status,
+        sign_in: () => {
+          throw { code: 'invalid_credentials', message: 'the email address or password is not correct', field: null };
+        },
+      }),
+    });
+    await signIn();
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('do not open this vault');
+    expect((screen.getByLabelText('Password') as HTMLInputElement).value).toBe('');
+  });
+
+  it('a support agent sees Customers but no Staff or Settings', async () => {
+    render(App, {
+      backend: backend({
+        app_status: () => status,
+        sign_in: () => sessionFor('support', ['read_customers', 'resend_verification', 'start_password_reset', 'revoke_sessions', 'unlock_customers']),
+        search_customers: () => ({ items: [], next: null }),
+      }),
+    });
+    await signIn();
+    await screen.findByRole('button', { name: 'Customers' });
+    expect(screen.queryByRole('button', { name: 'Staff' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Settings' })).toBeNull();
+    expect(screen.getByText('Support agent')).toBeTruthy();
+  });
+
+  it('an admin sees every area; first launch offers the demo vault with its accounts', async () => {
+    render(App, {
+      backend: backend({
+        app_status: () => ({
+          ...status,
+          vault_exists: false,
+          demo_accounts: [{ email: 'admin@demo.vestibule.example', role: 'admin', password: 'demo admin password' }],
+        }),
+      }),
+    });
+    await screen.findByText('Explore the demo vault');
+    expect(screen.getByText('demo admin password')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Create vault' })).toBeTruthy();
+  });
+
+  it('the idle lock returns to sign-in with a message', async () => {
+    let signedOut = false;
+    const s = { ...sessionFor('admin', ['read_customers']), idle_lock_seconds: 1 };
+    render(App, {
+      backend: backend({
+        app_status: () => (signedOut ? status : { ...status, session: s }),
+        sign_out: () => {
+          signedOut = true;
+          return null;
+        },
+        search_customers: () => ({ items: [], next: null }),
+      }),
+    });
+    await screen.findByRole('button', { name: 'Customers' });
+    await waitFor(() => expect(screen.getByRole('status').textContent).toContain('locked after 1 seconds'), {
+      timeout: 3000,
+    });
+    expect(signedOut).toBe(true);
+  });
+});

@@ -1,0 +1,39 @@
+// Display helpers shared by the views.
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+}
+
+export function relativeTime(iso: string, now: Date = new Date()): string {
+  const s = Math.round((now.getTime() - new Date(iso).getTime()) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+const ROLE_NAMES: Record<string, string> = {
+  admin: 'Administrator',
+  support: 'Support agent',
+  security: 'Security analyst',
+  privacy: 'Privacy officer',
+};
+
+export function roleName(role: string): string {
+  return ROLE_NAMES[role] ?? role;
+}
+
+/** "customer.email_marked_verified" → "Email marked verified". */
+export function actionName(action: string): string {
+  const last = action.split('.').pop() ?? action;
+  const words = last.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

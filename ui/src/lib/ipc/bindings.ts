@@ -1,0 +1,170 @@
+// Generated from the Rust types by src-tauri/bindings.rs. Do not edit by hand:
+// VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings
+
+export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "internal";
+
+export type ConsoleCode = "not_signed_in" | "idle_locked" | "no_vault" | "vault_exists" | "io";
+
+export type IpcErrorCode = ErrorCode | ConsoleCode;
+
+export type IpcError = { code: IpcErrorCode, message: string, 
+/**
+ * The input field an `invalid_input` error is about.
+ */
+field: string | null, };
+
+export type Role = "support" | "security" | "privacy" | "admin";
+
+export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "lock_customers" | "disable_customers" | "review_risk" | "manage_consent" | "export_customers" | "erase_customers" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
+
+export type Staff = { id: string, email: string, display_name: string, role: Role, };
+
+export type StaffMember = { id: string, email: string, display_name: string, role: Role, status: string, version: number, };
+
+export type DemoAccount = { email: string, role: Role, password: string, };
+
+export type ConsoleSettings = { 
+/**
+ * Staff must give a reason or ticket reference before a customer record opens.
+ */
+require_access_reason: boolean, 
+/**
+ * A console locks (and forgets the vault key) after this many idle minutes.
+ */
+idle_lock_minutes: number, version: number, };
+
+export type SessionView = { staff: Staff, 
+/**
+ * The permissions of the staff member's role (the UI hides what is not allowed; the
+ * engine refuses it anyway).
+ */
+permissions: Array<Permission>, settings: ConsoleSettings, 
+/**
+ * Seconds without activity before the console locks.
+ */
+idle_lock_seconds: number, };
+
+export type AppStatus = { 
+/**
+ * The chosen vault file, if any.
+ */
+vault_path: string | null, 
+/**
+ * False on first launch: offer "open demo vault" or "create a new vault".
+ */
+vault_exists: boolean, 
+/**
+ * The chosen vault is the demo vault (its staff accounts are shown on sign-in).
+ */
+demo: boolean, 
+/**
+ * The demo vault's staff accounts and passwords (public: demo vaults only).
+ */
+demo_accounts: Array<DemoAccount>, 
+/**
+ * How many customers a new demo vault gets.
+ */
+demo_customers: number, session: SessionView | null, };
+
+export type VaultCreated = { 
+/**
+ * Shown once: unlocks the vault if every staff password is lost.
+ */
+recovery_key: string, session: SessionView, };
+
+export type Credentials = { email: string, password: string, };
+
+export type CustomerStatus = "active" | "locked" | "disabled" | "erased";
+
+export type Customer = { id: string, email: string, email_verified: boolean, phone: string | null, display_name: string, locale: string, attributes: Record<string, unknown>, status: CustomerStatus, tier: string, roles: Array<string>, mfa_enabled: boolean, created_at: string, updated_at: string, last_sign_in_at: string | null, version: number, };
+
+export type CustomerSummary = { id: string, email: string, display_name: string, phone: string | null, status: CustomerStatus, email_verified: boolean, };
+
+export type SearchPage = { items: Array<CustomerSummary>, next: string | null, };
+
+export type SearchRequest = { query: string, cursor: string | null, limit: number, };
+
+export type OpenCustomer = { id: string, 
+/**
+ * Why the record is opened (required when the organisation's setting says so).
+ */
+reason: string | null, };
+
+export type CustomerRef = { id: string, };
+
+export type SignInAttempt = { at: string, email: string, customer_id: string | null, outcome: string, reason: string, method: string, ip: string, user_agent: string, };
+
+export type SessionInfo = { id: string, customer_id: string, created_at: string, last_seen_at: string, idle_expires_at: string, absolute_expires_at: string, ip: string, user_agent: string, device: string, };
+
+export type AuditEntry = { seq: number, id: string, at: string, actor: string, action: string, target: string, reason: string | null, 
+/**
+ * `{field: [before, after]}` for changes; `{}` for reads.
+ */
+diff: Record<string, unknown>, 
+/**
+ * Who `actor` is, in words ("Ana Ruiz <ana@example.com>"), when the actor is a staff
+ * member; filled on reads that join the staff table, not part of the hash chain.
+ */
+actor_label: string | null, };
+
+export type RiskLevel = "low" | "elevated" | "high";
+
+export type CustomerRisk = { level: RiskLevel, failed_last_24h: number, failed_ips_last_24h: number, };
+
+export type StatusChange = { id: string, expected_version: number, status: CustomerStatus, reason: string | null, };
+
+export type ProfilePatch = { display_name: string | null, 
+/**
+ * `Some("")` removes the phone number.
+ */
+phone: string | null, locale: string | null, attributes: Record<string, unknown> | null, tier: string | null, };
+
+export type ProfileEdit = { id: string, expected_version: number, patch: ProfilePatch, };
+
+export type MarkVerified = { id: string, expected_version: number, reason: string, };
+
+export type RevokeSessions = { id: string, 
+/**
+ * One session, or all of the customer's when absent.
+ */
+session: string | null, };
+
+export type SeedRequest = { customers: number, };
+
+export type SeedResult = { customers: number, attempts: number, };
+
+export type NewStaff = { email: string, display_name: string, role: Role, 
+/**
+ * The new member's initial password (it also unwraps the vault key for them).
+ */
+password: string, };
+
+export type StaffRef = { id: string, };
+
+/** Every IPC command: its request (sent as `{ req }`) and its response. */
+export interface Commands {
+  app_status: { req: void; res: AppStatus };
+  open_demo_vault: { req: void; res: AppStatus };
+  create_vault: { req: Credentials; res: VaultCreated };
+  sign_in: { req: Credentials; res: SessionView };
+  sign_out: { req: void; res: void };
+  keep_alive: { req: void; res: void };
+  search_customers: { req: SearchRequest; res: SearchPage };
+  get_customer: { req: OpenCustomer; res: Customer };
+  customer_attempts: { req: CustomerRef; res: Array<SignInAttempt> };
+  customer_sessions: { req: CustomerRef; res: Array<SessionInfo> };
+  customer_audit: { req: CustomerRef; res: Array<AuditEntry> };
+  customer_risk: { req: CustomerRef; res: CustomerRisk };
+  set_customer_status: { req: StatusChange; res: Customer };
+  update_customer_profile: { req: ProfileEdit; res: Customer };
+  mark_email_verified: { req: MarkVerified; res: Customer };
+  resend_verification: { req: CustomerRef; res: void };
+  start_password_reset: { req: CustomerRef; res: void };
+  revoke_customer_sessions: { req: RevokeSessions; res: number };
+  seed_sample_customers: { req: SeedRequest; res: SeedResult };
+  get_settings: { req: void; res: ConsoleSettings };
+  update_settings: { req: ConsoleSettings; res: ConsoleSettings };
+  list_staff: { req: void; res: Array<StaffMember> };
+  add_staff: { req: NewStaff; res: StaffMember };
+  remove_staff: { req: StaffRef; res: void };
+}
