@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of Vestibule on a fresh Debian/Ubuntu machine: installs what is missing
-# (C toolchain bits for SQLCipher, PostgreSQL, cargo-nextest), starts a throw-away
-# PostgreSQL server on a free loopback port, then runs the whole suite with cargo-nextest
-# against both the encrypted SQLite vault and PostgreSQL, plus fmt and clippy.
+# (C toolchain bits for SQLCipher, PostgreSQL, WebKitGTK and the WebDriver chain for the
+# console, cargo-nextest, tauri-driver, the UI's npm packages), starts a throw-away
+# PostgreSQL server on a free loopback port, then runs: the UI's type check and vitest
+# suite; cargo fmt and clippy; the whole Rust suite with cargo-nextest against both the
+# encrypted SQLite vault and PostgreSQL; and the console's real-window tests (the app built
+# with the UI embedded, under Xvfb, driven through tauri-driver + WebKitWebDriver).
+# Screenshots of every screen the window tests visit land in target/e2e-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,6 +17,11 @@ need_apt=()
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
+# The desktop console (Tauri v2 on WebKitGTK) and its real-window tests.
+for p in build-essential libwebkit2gtk-4.1-dev libsoup-3.0-dev librsvg2-dev \
+         libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]}"
   as_root apt-get update -q
@@ -21,6 +30,14 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "==> installing tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0
+fi
+if [ ! -d ui/node_modules ] || [ "${CI:-}" = true ]; then
+  echo "==> npm ci (ui/)"
+  (cd ui && npm ci --no-audit --no-fund)
 fi
 
 # --- a private PostgreSQL server for the tests ---------------------------------------
@@ -41,9 +58,18 @@ echo "==> PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.
 export VESTIBULE_TEST_POSTGRES="postgres://vestibule@127.0.0.1:$port"
 export VESTIBULE_REQUIRE_POSTGRES=1
 
+echo "==> UI: svelte-check (TypeScript strict) and vitest"
+(cd ui && npm run --silent check && npm test --silent)
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo nextest (SQLite vault + PostgreSQL)"
+echo "==> cargo nextest (SQLite vault + PostgreSQL; includes the IPC bindings drift check)"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "==> console: build with the UI embedded (target/e2e/vestibule-console)"
+ui/node_modules/.bin/tauri build --no-bundle -- --locked --profile e2e
+echo "==> console: real-window tests under Xvfb (tauri-driver + WebKitWebDriver)"
+rm -rf target/e2e-screenshots
+PATH="$HOME/.cargo/bin:$PATH" xvfb-run -a -s "-screen 0 1280x800x24" \
+  cargo nextest run -p vestibule-console --test console --locked --run-ignored only -j 1 --no-fail-fast
+echo "==> screenshots: target/e2e-screenshots/"

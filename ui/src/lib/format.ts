@@ -37,3 +37,8 @@ export function actionName(action: string): string {
   const words = last.replace(/_/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+/** 12345 → "12,345" (the same in every WebView, whatever locale data it has). */
+export function formatCount(n: number): string {
+  return Math.trunc(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}

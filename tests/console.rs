@@ -1,0 +1,468 @@
+//! The console in a real window: the built app (`tauri build --no-bundle -- --profile e2e`,
+//! so the UI is embedded) runs under Xvfb and is driven through WebDriver — tauri-driver in
+//! front of WebKitWebDriver — with fantoccini. Every test gets its own temporary vault and
+//! data directory, and saves a PNG of each screen under `target/e2e-screenshots/`.
+//!
+//! These tests need a display, the built binary and tauri-driver, so they are `#[ignore]`d
+//! and run explicitly by `scripts/test.sh` (`--run-ignored only`, one at a time, inside
+//! `xvfb-run`).
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vestibule_engine::seed::SeedOptions;
+use vestibule_engine::{Deps, Engine, Role};
+
+const ADMIN: &str = "owner@shop.example";
+const ADMIN_PW: &str = "harbour lantern meadow";
+const SUPPORT: &str = "agent@shop.example";
+const SUPPORT_PW: &str = "teapot saddle orbit";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn app_binary() -> PathBuf {
+    std::env::var_os("VESTIBULE_CONSOLE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/e2e/vestibule-console"))
+}
+
+fn tauri_driver() -> PathBuf {
+    std::env::var_os("TAURI_DRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tauri-driver")
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// tauri-driver, stopped with SIGTERM (never SIGKILL: that orphans WebKitWebDriver, which
+/// keeps the test's output open and hangs the run).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct App {
+    client: Client,
+    name: &'static str,
+    shots: u32,
+    _driver: Driver,
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    /// Launch the console on `vault` (created by the test or absent for a first launch).
+    async fn launch(name: &'static str, dir: tempfile::TempDir, env: &[(&str, &str)]) -> App {
+        let bin = app_binary();
+        assert!(
+            bin.exists(),
+            "{} is missing: build it with `ui/node_modules/.bin/tauri build --no-bundle -- --profile e2e`",
+            bin.display()
+        );
+        let port = free_port();
+        let native = free_port();
+        let mut cmd = Command::new(tauri_driver());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("VESTIBULE_VAULT", dir.path().join("console.vault"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("VESTIBULE_DEMO_VAULT", dir.path().join("demo.vault"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let driver = Driver(
+            cmd.spawn()
+                .expect("start tauri-driver (cargo install tauri-driver)"),
+        );
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("wry"));
+        caps.insert("tauri:options".into(), json!({ "application": bin }));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("WebDriver session for the console: {e}"),
+            }
+        };
+        App {
+            client,
+            name,
+            shots: 0,
+            _driver: driver,
+            dir,
+        }
+    }
+
+    /// Save what the window shows as target/e2e-screenshots/<test>-<n>-<label>.png.
+    async fn shot(&mut self, label: &str) {
+        self.shots += 1;
+        let dir = root().join("target/e2e-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(
+            dir.join(format!("{}-{:02}-{label}.png", self.name, self.shots)),
+            png,
+        )
+        .unwrap();
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(e) => return e,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{css} did not appear: {e}"),
+            }
+        }
+    }
+
+    async fn absent(&self, css: &str) -> bool {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// Wait until the element's text contains `needle`; returns the text.
+    async fn wait_text(&self, css: &str, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if t.contains(needle) {
+                        return t;
+                    }
+                    last = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never contained {needle:?}; last text: {last:?}");
+    }
+
+    /// Call an IPC command from inside the page, bypassing the UI (as a malicious page
+    /// script could): the engine must still refuse what the role does not allow.
+    async fn invoke(&self, command: &str, req: Value) -> Value {
+        self.client
+            .execute_async(
+                "const [cmd, req, done] = arguments; \
+                 window.__TAURI_INTERNALS__.invoke(cmd, { req }) \
+                   .then((ok) => done({ ok }), (err) => done({ err }));",
+                vec![json!(command), req],
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) {
+        self.type_into("#signin-email", email).await;
+        self.type_into("#signin-password", password).await;
+        self.click("#signin-submit").await;
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// A vault with an admin, a support agent and `customers` seeded customers.
+async fn prepared_vault(customers: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("console.vault");
+    let (engine, admin, _recovery) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    engine
+        .add_staff(&admin, SUPPORT, "Sam Support", Role::Support, SUPPORT_PW)
+        .await
+        .unwrap();
+    engine
+        .seed_demo(
+            &admin,
+            SeedOptions {
+                customers,
+                ..SeedOptions::default()
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    engine.close().await;
+    dir
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn admin_creates_a_vault_finds_a_customer_by_phone_and_locks_them() {
+    let mut app = App::launch("admin", tempfile::tempdir().unwrap(), &[]).await;
+    app.find("#open-demo").await;
+    app.shot("first-launch").await;
+
+    app.type_into("#create-email", ADMIN).await;
+    app.type_into("#create-password", ADMIN_PW).await;
+    app.type_into("#create-confirm", ADMIN_PW).await;
+    app.click("#create-vault").await;
+    let key = app.find("#recovery-key").await.text().await.unwrap();
+    assert_eq!(key.split('-').count(), 8, "recovery key shown: {key}");
+    assert!(app.dir.path().join("console.vault").exists());
+    app.shot("recovery-key").await;
+    app.click("#recovery-stored").await;
+    app.click("#recovery-done").await;
+
+    app.find("#customer-search").await;
+    assert_eq!(
+        app.find("#who-role").await.text().await.unwrap(),
+        "Administrator"
+    );
+    app.click("#seed-sample").await;
+    app.wait_text("#seed-message", "Added 1,000 sample customers", 120)
+        .await;
+    app.shot("customers-empty").await;
+
+    // Pick a seeded customer who has a phone number, from a broad name search.
+    app.type_into("#customer-search", "an").await;
+    app.find("#customer-results[data-query='an']").await;
+    let hit = app.find("[data-customer-id]:not([data-phone=''])").await;
+    let id = hit.attr("data-customer-id").await.unwrap().unwrap();
+    let phone = hit.attr("data-phone").await.unwrap().unwrap();
+    app.shot("name-search").await;
+    let fragment = digits(&phone);
+    let fragment = &fragment[fragment.len() - 7..];
+
+    // Search by a fragment of the phone number, as typed from a call: "NNN NNNN".
+    let typed = format!("{} {}", &fragment[..3], &fragment[3..]);
+    app.type_into("#customer-search", &typed).await;
+    app.find(&format!("#customer-results[data-query='{typed}']"))
+        .await;
+    let hit = app.find(&format!("[data-customer-id='{id}']")).await;
+    let hits = app
+        .client
+        .find_all(Locator::Css("[data-phone]"))
+        .await
+        .unwrap();
+    for h in &hits {
+        let p = digits(&h.attr("data-phone").await.unwrap().unwrap_or_default());
+        assert!(p.contains(fragment), "phone hit {p} lacks {fragment}");
+    }
+    app.shot("phone-search").await;
+    hit.click().await.unwrap();
+
+    app.find("#customer-name").await;
+    assert_eq!(
+        app.find("#badge-status")
+            .await
+            .attr("data-status")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        digits(&app.find("#customer-phone").await.text().await.unwrap()),
+        digits(&phone)
+    );
+    app.wait_text("#audit-trail", "Viewed", 10).await;
+    app.shot("customer").await;
+
+    app.click("#action-lock").await;
+    app.type_into("#dialog-reason", "ticket T-1001").await;
+    app.shot("lock-dialog").await;
+    app.click("#dialog-confirm").await;
+    app.find("#badge-status[data-status='locked']").await;
+    assert_eq!(
+        app.find("#badge-status").await.text().await.unwrap(),
+        "Locked"
+    );
+    let entry = app
+        .wait_text(
+            "#audit-trail li[data-action='customer.locked']",
+            "ticket T-1001",
+            10,
+        )
+        .await;
+    assert!(
+        entry.contains(ADMIN),
+        "the audit entry names who locked: {entry}"
+    );
+    // The result list reflects the new status too.
+    app.wait_text(&format!("[data-customer-id='{id}']"), "locked", 5)
+        .await;
+    app.find("#action-unlock").await;
+    app.shot("locked").await;
+    app.close().await;
+}
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn support_agent_sees_and_does_only_what_the_role_allows() {
+    let dir = prepared_vault(300).await;
+    let mut app = App::launch("support", dir, &[]).await;
+    app.sign_in(SUPPORT, SUPPORT_PW).await;
+    app.find("#customer-search").await;
+    assert_eq!(
+        app.find("#who-role").await.text().await.unwrap(),
+        "Support agent"
+    );
+    assert!(
+        app.find("#nav-customers")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.absent("#nav-staff").await,
+        "no staff management for support"
+    );
+    assert!(app.absent("#nav-settings").await, "no settings for support");
+    assert!(app.absent("#seed-sample").await);
+
+    app.type_into("#customer-search", "a").await;
+    let first = app.find("[data-customer-id]").await;
+    let id = first.attr("data-customer-id").await.unwrap().unwrap();
+    first.click().await.unwrap();
+    app.find("#customer-name").await;
+    app.find("#action-reset").await;
+    assert!(
+        app.absent("#action-disable").await,
+        "no disable button for support"
+    );
+    assert!(
+        app.absent("#action-lock").await,
+        "no lock button for support"
+    );
+    assert!(
+        app.absent("#action-edit").await,
+        "no profile editing for support"
+    );
+    app.shot("support-customer").await;
+
+    // Bypassing the UI does not help: the engine refuses.
+    let version = app
+        .invoke("get_customer", json!({"id": id, "reason": null}))
+        .await["ok"]["version"]
+        .clone();
+    let r = app
+        .invoke(
+            "set_customer_status",
+            json!({"id": id, "expected_version": version, "status": "disabled", "reason": null}),
+        )
+        .await;
+    assert_eq!(r["err"]["code"], "forbidden", "{r}");
+    let r = app.invoke("list_staff", Value::Null).await;
+    assert_eq!(r["err"]["code"], "forbidden", "{r}");
+    app.close().await;
+}
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn wrong_password_at_sign_in_gives_a_clear_message() {
+    let dir = prepared_vault(10).await;
+    let mut app = App::launch("wrong-password", dir, &[]).await;
+    app.find("#signin-email").await;
+    app.shot("sign-in").await;
+    app.sign_in(ADMIN, "not the right password").await;
+    let msg = app
+        .wait_text("#signin-error", "do not open this vault", 15)
+        .await;
+    assert!(!msg.contains("storage") && !msg.contains("sqlite"), "{msg}");
+    assert_eq!(
+        app.find("#signin-password")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("")
+    );
+    app.shot("wrong-password").await;
+    // The right password still works afterwards.
+    app.sign_in(ADMIN, ADMIN_PW).await;
+    app.find("#customer-search").await;
+    app.close().await;
+}
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn idle_console_locks_and_returns_to_sign_in() {
+    let dir = prepared_vault(10).await;
+    let mut app = App::launch("idle-lock", dir, &[("VESTIBULE_IDLE_LOCK_SECONDS", "3")]).await;
+    app.sign_in(ADMIN, ADMIN_PW).await;
+    app.find("#customer-search").await;
+    let started = Instant::now();
+    app.wait_text("#lock-notice", "locked after 3 seconds", 20)
+        .await;
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    app.shot("idle-locked").await;
+    // The vault is really locked: commands are refused until someone signs in again.
+    let r = app
+        .invoke(
+            "search_customers",
+            json!({"query": "a", "cursor": null, "limit": 5}),
+        )
+        .await;
+    assert_eq!(r["err"]["code"], "not_signed_in", "{r}");
+    app.sign_in(ADMIN, ADMIN_PW).await;
+    app.find("#customer-search").await;
+    app.close().await;
+}
