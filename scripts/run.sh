@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
-# Runs Vestibule on a demo vault: builds the `vestibule` command line (release), creates
-# demo/demo.vault (encrypted, 50,000 seeded customers, one staff account per role) on the
-# first run, then opens an interactive customer lookup signed in as the demo support agent.
-# (The desktop console replaces this lookup when it lands.)
+# Runs Vestibule's desktop console on a demo vault. Installs what building the console needs
+# (WebKitGTK and friends, the UI's npm packages) if missing, builds the console in release
+# with the UI embedded, and opens it. On first launch choose "Open the demo vault": the
+# engine's generator creates demo/demo.vault (encrypted, 50,000 customers with sign-in
+# history including attack patterns, one staff account per role — their passwords are on
+# that screen). Later launches go straight to staff sign-in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s libssl-dev >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q libssl-dev pkg-config; else sudo apt-get update -q && sudo apt-get install -y -q libssl-dev pkg-config; fi
+root=$(pwd)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need_apt=()
+for p in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libsoup-3.0-dev \
+         librsvg2-dev libayatana-appindicator3-dev; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing ${need_apt[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
 fi
-cargo build --release --locked -p vestibule-cli
-bin=target/release/vestibule
-"$bin" demo --db demo/demo.vault
-echo
-export VESTIBULE_STAFF=support@demo.vestibule.example VESTIBULE_PASSWORD="demo support password"
-exec "$bin" shell --db demo/demo.vault
+[ -d ui/node_modules ] || (cd ui && npm ci --no-audit --no-fund)
+
+echo "==> building the console (release; the first build takes a few minutes)"
+ui/node_modules/.bin/tauri build --no-bundle -- --locked
+
+export VESTIBULE_DEMO_VAULT="$root/demo/demo.vault"
+export VESTIBULE_DEMO_CUSTOMERS="${VESTIBULE_DEMO_CUSTOMERS:-50000}"
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "No display: the console needs a desktop session (or run this under xvfb-run)." >&2
+  exit 1
+fi
+echo "==> opening the console (demo vault: demo/demo.vault)"
+exec target/release/vestibule-console

@@ -71,7 +71,8 @@ pub struct SignedIn {
 /// Longest password accepted at sign-in; longer input is refused before any hashing work.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-fn device_label(user_agent: &str) -> String {
+/// "Firefox on Linux" from a user agent, for people reading sessions and attempts.
+pub(crate) fn device_label(user_agent: &str) -> String {
     match woothee::parser::Parser::new().parse(user_agent) {
         Some(r) if r.name != "UNKNOWN" => {
             if r.os != "UNKNOWN" {

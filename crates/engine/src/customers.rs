@@ -104,6 +104,8 @@ pub struct SignInAttempt {
     pub method: String,
     pub ip: String,
     pub user_agent: String,
+    /// The user agent in words ("Firefox on Linux").
+    pub device: String,
 }
 
 /// How worrying a customer's recent sign-in activity looks.
@@ -551,6 +553,7 @@ impl Engine {
                     reason: r.try_get("reason")?,
                     method: r.try_get("method")?,
                     ip: r.try_get("ip")?,
+                    device: crate::auth::device_label(&r.try_get::<String, _>("user_agent")?),
                     user_agent: r.try_get("user_agent")?,
                 })
             })

@@ -92,7 +92,11 @@ reason: string | null, };
 
 export type CustomerRef = { id: string, };
 
-export type SignInAttempt = { at: string, email: string, customer_id: string | null, outcome: string, reason: string, method: string, ip: string, user_agent: string, };
+export type SignInAttempt = { at: string, email: string, customer_id: string | null, outcome: string, reason: string, method: string, ip: string, user_agent: string, 
+/**
+ * The user agent in words ("Firefox on Linux").
+ */
+device: string, };
 
 export type SessionInfo = { id: string, customer_id: string, created_at: string, last_seen_at: string, idle_expires_at: string, absolute_expires_at: string, ip: string, user_agent: string, device: string, };
 
