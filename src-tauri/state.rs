@@ -169,10 +169,8 @@ impl Console {
             .open
             .as_ref()
             .is_some_and(|o| o.last_activity.elapsed() > o.idle);
-        if expired {
-            if let Some(o) = inner.open.take() {
-                o.engine.close().await;
-            }
+        if expired && let Some(o) = inner.open.take() {
+            o.engine.close().await;
         }
         expired
     }
@@ -180,7 +178,7 @@ impl Console {
 
 fn describe(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         let m = s / 60;
         format!("{m} minute{}", if m == 1 { "" } else { "s" })
     } else {
