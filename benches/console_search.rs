@@ -1,12 +1,13 @@
 //! How fast customer search answers in the console, through the real window: the built app
-//! (release) on the engine benchmark's 1,000,000-customer encrypted vault, signed in, with
+//! (release code, UI embedded) on the engine benchmark's 1,000,000-customer encrypted vault, signed in, with
 //! fragments typed into the search box through WebDriver. For each query it reads the time the
 //! UI measured from sending the IPC request to having the first page (IPC + engine + JSON),
 //! which the console shows next to the result count, and reports p50/p99 per kind of fragment.
 //!
 //! Needs: `cargo bench -p vestibule-engine --bench engine` once (it builds
-//! target/bench/bench-1000000.vault), `ui/node_modules/.bin/tauri build --no-bundle`
-//! (target/release/vestibule-console), tauri-driver, and a display:
+//! target/bench/bench-1000000.vault), `ui/node_modules/.bin/tauri build --no-bundle --
+//! --profile dist` (target/dist/vestibule-console: `cargo bench` itself rebuilds
+//! target/release/vestibule-console without the embedded UI), tauri-driver, and a display:
 //!
 //!     xvfb-run -a -s "-screen 0 1280x800x24" cargo bench -p vestibule-console --bench console_search
 //!

@@ -23,7 +23,7 @@ fi
 [ -d ui/node_modules ] || (cd ui && npm ci --no-audit --no-fund)
 
 echo "==> building the console (release; the first build takes a few minutes)"
-ui/node_modules/.bin/tauri build --no-bundle -- --locked
+ui/node_modules/.bin/tauri build --no-bundle -- --locked --profile dist
 
 export VESTIBULE_DEMO_VAULT="$root/demo/demo.vault"
 export VESTIBULE_DEMO_CUSTOMERS="${VESTIBULE_DEMO_CUSTOMERS:-50000}"
@@ -32,4 +32,4 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   exit 1
 fi
 echo "==> opening the console (demo vault: demo/demo.vault)"
-exec target/release/vestibule-console
+exec target/dist/vestibule-console

@@ -21,6 +21,7 @@
 
 mod audit;
 mod auth;
+mod clients;
 mod clock;
 mod config;
 mod customers;
@@ -40,6 +41,7 @@ mod vault;
 
 pub use audit::{AuditEntry, VerifyReport};
 pub use auth::{RegisterInput, RequestContext, SessionInfo, SignedIn};
+pub use clients::{NewClient, OidcClient, RegisteredClient};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
 pub use config::Config;
 pub use customers::{

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod clients;
 mod search;
 mod settings;
 mod staff;
