@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// OpenID Connect clients (the websites and apps that sign customers in through Vestibule).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
     /// Audit log.
     Audit {
         #[command(subcommand)]
@@ -157,6 +162,38 @@ enum StaffCommand {
     List {
         #[command(flatten)]
         db: Db,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id and (for confidential clients) its secret as JSON.
+    /// The secret is shown only this once.
+    Add {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (single-page or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Extra browser origin allowed to call the token/userinfo endpoints (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+    },
+    /// List registered clients.
+    List {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Remove a client; its tokens and redirect URIs stop working.
+    Remove {
+        #[command(flatten)]
+        db: Db,
+        id: String,
     },
 }
 
@@ -532,6 +569,69 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     out.trim_end().to_owned()
                 });
                 engine.close().await;
+            }
+        },
+        Command::Clients { command } => match command {
+            ClientsCommand::Add {
+                db,
+                name,
+                redirect_uris,
+                public,
+                allowed_origins,
+            } => {
+                let (engine, who) = open(&db).await?;
+                let reg = engine
+                    .register_client(
+                        &who,
+                        vestibule_engine::NewClient {
+                            name,
+                            redirect_uris,
+                            public,
+                            allowed_origins,
+                        },
+                    )
+                    .await?;
+                engine.close().await;
+                // Always JSON: scripts read the id and the one-time secret from it.
+                print(
+                    true,
+                    &serde_json::json!({
+                        "client_id": reg.client.id,
+                        "client_secret": reg.client_secret,
+                        "name": reg.client.name,
+                        "public": reg.client.public,
+                        "redirect_uris": reg.client.redirect_uris,
+                        "allowed_origins": reg.client.allowed_origins,
+                    }),
+                    String::new,
+                );
+            }
+            ClientsCommand::List { db } => {
+                let (engine, who) = open(&db).await?;
+                let list = engine.list_clients(&who).await?;
+                engine.close().await;
+                print(json, &list, || {
+                    list.iter()
+                        .map(|c| {
+                            format!(
+                                "{}  {:<28} {:<12} {}",
+                                c.id,
+                                c.name,
+                                if c.public { "public" } else { "confidential" },
+                                c.redirect_uris.join(" ")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            ClientsCommand::Remove { db, id } => {
+                let (engine, who) = open(&db).await?;
+                engine.remove_client(&who, &id).await?;
+                engine.close().await;
+                print(json, &serde_json::json!({"removed": id}), || {
+                    format!("Removed client {id}.")
+                });
             }
         },
         Command::Staff { command } => match command {

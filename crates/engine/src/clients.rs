@@ -34,6 +34,7 @@ pub struct OidcClient {
 /// What an admin registers.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
 pub struct NewClient {
     pub name: String,
     pub redirect_uris: Vec<String>,

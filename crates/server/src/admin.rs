@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use vestibule_engine::{CustomerStatus, Error, ProfilePatch, Staff};
+use vestibule_engine::{CustomerStatus, Error, NewClient, ProfilePatch, Staff};
 
 /// Staff sign-in: limited per IP.
 pub fn credential_routes() -> Router<AppState> {
@@ -39,6 +39,8 @@ pub fn routes() -> Router<AppState> {
             "/customers/{id}/resend-verification",
             post(resend_verification),
         )
+        .route("/clients", get(list_clients).post(register_client))
+        .route("/clients/{id}", axum::routing::delete(remove_client))
         .route("/audit", get(audit_log))
         .route("/audit/verify", post(audit_verify))
 }
@@ -281,4 +283,32 @@ async fn audit_verify(
     StaffAuth(who, _): StaffAuth,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.verify_audit(&who).await?).into_response())
+}
+
+async fn list_clients(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+) -> ApiResult<Response> {
+    let clients = s.engine.list_clients(&who).await?;
+    Ok(Json(json!({"clients": clients})).into_response())
+}
+
+/// Register an OIDC client; the response carries the secret, shown this once.
+async fn register_client(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(b): ApiJson<NewClient>,
+) -> ApiResult<Response> {
+    let reg = s.engine.register_client(&who, b).await?;
+    Ok((StatusCode::CREATED, Json(reg)).into_response())
+}
+
+async fn remove_client(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    s.engine.remove_client(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -728,3 +728,123 @@ async fn two_instances_on_one_postgres_share_sessions() {
         "both@example.com"
     );
 }
+
+async fn staff_token(s: &Server, email: &str, pw: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/admin/v1/sessions", s.base))
+        .json(&json!({"email": email, "password": pw}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admins_register_oidc_clients_through_the_admin_api() {
+    for s in servers(false).await {
+        s.engine
+            .add_staff(
+                &s.admin,
+                "agent@shop.example",
+                "Agent",
+                vestibule_engine::Role::Support,
+                "support agent words",
+            )
+            .await
+            .unwrap();
+        let admin = staff_token(&s, ADMIN, ADMIN_PW).await;
+        let agent = staff_token(&s, "agent@shop.example", "support agent words").await;
+        let api = reqwest::Client::new();
+        let body = json!({
+            "name": "Shop website",
+            "redirect_uris": ["https://shop.example/callback"],
+            "allowed_origins": ["https://shop.example"]
+        });
+        let r = api
+            .post(format!("{}/admin/v1/clients", s.base))
+            .bearer_auth(&agent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+        let r = api
+            .post(format!("{}/admin/v1/clients", s.base))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let reg: Value = r.json().await.unwrap();
+        let id = reg["client"]["id"].as_str().unwrap().to_owned();
+        let secret = reg["client_secret"].as_str().unwrap().to_owned();
+        assert!(!reg["client"]["public"].as_bool().unwrap());
+        s.engine.authenticate_client(&id, &secret).await.unwrap();
+
+        // Bad input: a clear typed error naming the field, and nothing registered.
+        for (bad, field) in [
+            (
+                json!({"name": "X", "redirect_uris": ["http://shop.example/cb"]}),
+                "redirect_uris",
+            ),
+            (
+                json!({"name": "X", "redirect_uris": ["https://a.example/cb"], "extra": 1}),
+                "",
+            ),
+            (
+                json!({"name": "", "redirect_uris": ["https://a.example/cb"]}),
+                "name",
+            ),
+        ] {
+            let r = api
+                .post(format!("{}/admin/v1/clients", s.base))
+                .bearer_auth(&admin)
+                .json(&bad)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+            let e: Value = r.json().await.unwrap();
+            assert!(e["code"].is_string() && e["message"].is_string(), "{e}");
+            if !field.is_empty() {
+                assert!(e["message"].as_str().unwrap().contains(field), "{e}");
+            }
+        }
+
+        let list: Value = api
+            .get(format!("{}/admin/v1/clients", s.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["clients"].as_array().unwrap().len(), 1);
+        assert!(
+            !list.to_string().contains(&secret),
+            "listing never shows the secret"
+        );
+
+        let r = api
+            .delete(format!("{}/admin/v1/clients/{id}", s.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let r = api
+            .delete(format!("{}/admin/v1/clients/{id}", s.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(s.engine.authenticate_client(&id, &secret).await.is_err());
+    }
+}
