@@ -183,6 +183,9 @@ enum ClientsCommand {
         /// Extra browser origin allowed to call the token/userinfo endpoints (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
+        /// How ID tokens for this client are signed: RS256 (default) or EdDSA.
+        #[arg(long = "id-token-alg")]
+        id_token_alg: Option<String>,
     },
     /// List registered clients.
     List {
@@ -578,7 +581,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 redirect_uris,
                 public,
                 allowed_origins,
+                id_token_alg,
             } => {
+                let id_token_alg = id_token_alg
+                    .as_deref()
+                    .map(vestibule_engine::SigningAlg::parse)
+                    .transpose()?;
                 let (engine, who) = open(&db).await?;
                 let reg = engine
                     .register_client(
@@ -588,6 +596,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                             redirect_uris,
                             public,
                             allowed_origins,
+                            id_token_alg,
                         },
                     )
                     .await?;
@@ -602,6 +611,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         "public": reg.client.public,
                         "redirect_uris": reg.client.redirect_uris,
                         "allowed_origins": reg.client.allowed_origins,
+                        "id_token_alg": reg.client.id_token_alg,
                     }),
                     String::new,
                 );

@@ -7,6 +7,7 @@ use crate::Engine;
 use crate::audit;
 use crate::error::{Error, Result};
 use crate::normalize;
+use crate::signing::SigningAlg;
 use crate::staff::{Permission, Staff};
 use crate::time::{from_us, to_us};
 use crate::tokens;
@@ -27,6 +28,8 @@ pub struct OidcClient {
     pub redirect_uris: Vec<String>,
     /// Browser origins allowed to call the token and userinfo endpoints (CORS).
     pub allowed_origins: Vec<String>,
+    /// How this client's ID tokens are signed.
+    pub id_token_alg: SigningAlg,
     pub created_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -43,6 +46,9 @@ pub struct NewClient {
     /// Extra CORS origins; the origins of https redirect URIs are always allowed.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// RS256 (the default every relying party supports) or EdDSA.
+    #[serde(default)]
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 /// The result of registering: the client, and its secret (shown this once) if confidential.
@@ -118,12 +124,14 @@ fn row_to_client(r: &sqlx::any::AnyRow) -> Result<OidcClient> {
         public: r.try_get::<i64, _>("public")? != 0,
         redirect_uris: serde_json::from_str(&uris).unwrap_or_default(),
         allowed_origins: serde_json::from_str(&origins).unwrap_or_default(),
+        id_token_alg: SigningAlg::parse(&r.try_get::<String, _>("id_token_alg")?)?,
         created_at: from_us(r.try_get("created_us")?),
         version: r.try_get("version")?,
     })
 }
 
-const COLUMNS: &str = "id, name, public, redirect_uris, allowed_origins, created_us, version";
+const COLUMNS: &str =
+    "id, name, public, redirect_uris, allowed_origins, id_token_alg, created_us, version";
 
 impl Engine {
     /// Register a client (admins). Returns the secret once for confidential clients.
@@ -182,8 +190,8 @@ impl Engine {
             serde_json::to_string(&origins).map_err(|e| Error::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
         sqlx::query(
-            "INSERT INTO oidc_clients (id, name, secret_hash, public, redirect_uris, allowed_origins, created_us, updated_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO oidc_clients (id, name, secret_hash, public, redirect_uris, allowed_origins, id_token_alg, created_us, updated_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)",
         )
         .bind(&id)
         .bind(&name)
@@ -192,6 +200,7 @@ impl Engine {
         .bind(&uris_json)
         .bind(&origins_json)
         .bind(to_us(now))
+        .bind(new.id_token_alg.unwrap_or(SigningAlg::RS256).as_str())
         .execute(&mut *tx)
         .await?;
         self.audit(

@@ -66,6 +66,13 @@ pub enum Error {
     /// Sending an email failed (the outbox retries).
     #[error("email delivery failed: {0}")]
     Delivery(String),
+    /// An OAuth 2.0 / OpenID Connect protocol error; `error` is the RFC 6749 error code
+    /// (`invalid_request`, `invalid_client`, `invalid_grant`, `login_required`, …).
+    #[error("{error}: {description}")]
+    OAuth {
+        error: &'static str,
+        description: String,
+    },
     /// An invariant the engine relies on was broken; this is a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -97,6 +104,7 @@ impl Error {
             Error::AuditTampered(_) => ErrorCode::AuditTampered,
             Error::Storage(_) | Error::Migration(_) => ErrorCode::Storage,
             Error::Delivery(_) => ErrorCode::Delivery,
+            Error::OAuth { .. } => ErrorCode::OAuth,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -139,6 +147,8 @@ pub enum ErrorCode {
     AuditTampered,
     Storage,
     Delivery,
+    #[serde(rename = "oauth")]
+    OAuth,
     Internal,
 }
 
@@ -162,6 +172,7 @@ impl ErrorCode {
             ErrorCode::AuditTampered => "audit_tampered",
             ErrorCode::Storage => "storage",
             ErrorCode::Delivery => "delivery",
+            ErrorCode::OAuth => "oauth",
             ErrorCode::Internal => "internal",
         }
     }

@@ -68,6 +68,8 @@ pub fn status_of(e: &Error) -> StatusCode {
         }
         Error::AccountUnavailable(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::OAuth { error, .. } if *error == "invalid_client" => StatusCode::UNAUTHORIZED,
+        Error::OAuth { .. } => StatusCode::BAD_REQUEST,
         Error::EmailInUse | Error::Conflict(_) => StatusCode::CONFLICT,
         Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -13,6 +13,7 @@ fn web_app() -> NewClient {
         ],
         public: false,
         allowed_origins: vec!["https://admin.shop.example".into()],
+        id_token_alg: None,
     }
 }
 
@@ -65,7 +66,7 @@ async fn admins_register_confidential_and_public_clients() {
                     name: "Shop iOS app".into(),
                     redirect_uris: vec!["com.shop.app:/oauth".into()],
                     public: true,
-                    allowed_origins: vec![],
+                    ..Default::default()
                 },
             )
             .await

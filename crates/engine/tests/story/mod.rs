@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
+mod oidc;
 mod search;
 mod settings;
 mod staff;

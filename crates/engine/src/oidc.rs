@@ -1,0 +1,753 @@
+//! The OpenID Connect provider's flows, free of HTTP: validating an authorization request,
+//! deciding whether the browser's session is enough (prompt, max_age), issuing single-use
+//! codes bound to a PKCE S256 challenge, exchanging them for tokens (ID token signed by
+//! `signing`, opaque access and refresh tokens stored as SHA-256), refresh-token rotation with
+//! reuse detection that revokes the whole family, userinfo by scope, revocation and
+//! RP-initiated logout. Protocol errors are `Error::OAuth` with the RFC 6749 error code.
+
+use crate::Engine;
+use crate::clients::OidcClient;
+use crate::customers::{CUSTOMER_COLUMNS, Customer, row_to_customer};
+use crate::error::{Error, Result};
+use crate::time::{from_us, to_us};
+use crate::tokens;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+
+pub const CODE_TTL: Duration = Duration::minutes(10);
+pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(1);
+pub const ID_TOKEN_TTL: Duration = Duration::hours(1);
+pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
+/// The scopes the provider knows; others are ignored, as OpenID Connect asks.
+pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
+
+fn oauth(error: &'static str, description: impl Into<String>) -> Error {
+    Error::OAuth {
+        error,
+        description: description.into(),
+    }
+}
+
+/// The query of an authorization request, as received.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt_login: bool,
+    pub prompt_none: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+/// What the browser should see next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorization {
+    /// Send the browser to this URL (the client's redirect URI with `code` or `error`).
+    Redirect(String),
+    /// Show the sign-in page for this request.
+    SignIn(AuthRequest),
+}
+
+/// How a client authenticated at the token or revocation endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// A token endpoint request (form fields).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1 + `id_token`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// The claims of an ID token this provider issues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Append query parameters to a redirect URI (keeping any it already has).
+pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => uri.to_owned(),
+    }
+}
+
+fn scope_set(scope: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = scope.split(' ').filter(|s| SCOPES.contains(s)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+fn bounded(field: &'static str, v: Option<&String>, max: usize) -> Result<Option<String>> {
+    match v {
+        Some(s) if s.len() > max || s.chars().any(char::is_control) => Err(oauth(
+            "invalid_request",
+            format!("{field} is too long or contains control characters"),
+        )),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => Ok(Some(s.clone())),
+        None => Ok(None),
+    }
+}
+
+fn claims_for(c: &Customer, scope: &str) -> serde_json::Value {
+    let s = scope_set(scope);
+    let mut m = serde_json::Map::new();
+    m.insert("sub".into(), json!(c.id));
+    if s.contains(&"email") {
+        m.insert("email".into(), json!(c.email));
+        m.insert("email_verified".into(), json!(c.email_verified));
+    }
+    if s.contains(&"profile") {
+        m.insert("name".into(), json!(c.display_name));
+        m.insert("locale".into(), json!(c.locale));
+        m.insert("updated_at".into(), json!(c.updated_at.timestamp()));
+    }
+    if s.contains(&"phone")
+        && let Some(p) = &c.phone
+    {
+        m.insert("phone_number".into(), json!(p));
+        m.insert("phone_number_verified".into(), json!(false));
+    }
+    serde_json::Value::Object(m)
+}
+
+struct Grant {
+    family_id: String,
+    client_id: String,
+    customer_id: Uuid,
+    session_id: String,
+    scope: String,
+    nonce: Option<String>,
+    auth_time: DateTime<Utc>,
+    code_hash: Option<Vec<u8>>,
+}
+
+impl Engine {
+    /// First half of an authorization request: the client and redirect URI. Errors here
+    /// must be shown to the user, never sent to the unverified redirect URI.
+    pub async fn authorize_client(&self, p: &AuthorizeParams) -> Result<OidcClient> {
+        let id = p
+            .client_id
+            .as_deref()
+            .ok_or_else(|| oauth("invalid_request", "client_id is missing"))?;
+        let client = self
+            .client(id)
+            .await?
+            .ok_or_else(|| oauth("invalid_client", "unknown client"))?;
+        let uri = p
+            .redirect_uri
+            .as_deref()
+            .ok_or_else(|| oauth("invalid_request", "redirect_uri is missing"))?;
+        if !client.allows_redirect(uri) {
+            return Err(oauth(
+                "invalid_request",
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        Ok(client)
+    }
+
+    /// Second half: everything else. Errors here go back to the client's redirect URI.
+    pub fn authorize_request(
+        &self,
+        client: &OidcClient,
+        p: &AuthorizeParams,
+    ) -> Result<AuthRequest> {
+        if p.response_type.as_deref() != Some("code") {
+            return Err(oauth(
+                "unsupported_response_type",
+                "only the authorization code flow (response_type=code) is supported",
+            ));
+        }
+        let scope = p.scope.clone().unwrap_or_default();
+        let scopes = scope_set(&scope);
+        if !scopes.contains(&"openid") {
+            return Err(oauth("invalid_scope", "the openid scope is required"));
+        }
+        let challenge = p.code_challenge.as_deref().ok_or_else(|| {
+            oauth(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            )
+        })?;
+        if p.code_challenge_method.as_deref() != Some("S256") {
+            return Err(oauth(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ));
+        }
+        if challenge.len() != 43 || !is_pkce_value(challenge) {
+            return Err(oauth(
+                "invalid_request",
+                "code_challenge is not a base64url SHA-256",
+            ));
+        }
+        let prompts: Vec<&str> = p
+            .prompt
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let prompt_none = prompts.contains(&"none");
+        if prompt_none && prompts.len() > 1 {
+            return Err(oauth(
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        let max_age = match p.max_age.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                oauth(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds",
+                )
+            })?),
+        };
+        Ok(AuthRequest {
+            client_id: client.id.clone(),
+            client_name: client.name.clone(),
+            redirect_uri: p.redirect_uri.clone().unwrap_or_default(),
+            scope: scopes.join(" "),
+            state: bounded("state", p.state.as_ref(), 2048)?,
+            nonce: bounded("nonce", p.nonce.as_ref(), 512)?,
+            code_challenge: challenge.to_owned(),
+            prompt_login: prompts.contains(&"login"),
+            prompt_none,
+            max_age,
+            login_hint: bounded("login_hint", p.login_hint.as_ref(), 320)?,
+        })
+    }
+
+    /// Decide with the browser's session (if any): a code now, the sign-in page, or
+    /// `login_required` for `prompt=none`.
+    pub async fn authorize_with_session(
+        &self,
+        issuer: &str,
+        req: &AuthRequest,
+        session_token: Option<&str>,
+    ) -> Result<Authorization> {
+        let session = match session_token {
+            Some(t) => self.validate_session(t).await.ok(),
+            None => None,
+        };
+        let fresh = session.as_ref().is_some_and(|s| {
+            !req.prompt_login
+                && req
+                    .max_age
+                    .is_none_or(|m| (self.now() - s.created_at).num_seconds() <= m)
+        });
+        match session {
+            Some(s) if fresh => Ok(Authorization::Redirect(
+                self.issue_code(issuer, req, s.customer_id, s.id, s.created_at)
+                    .await?,
+            )),
+            _ if req.prompt_none => Ok(Authorization::Redirect(redirect_with(
+                &req.redirect_uri,
+                &[
+                    ("error", Some("login_required")),
+                    ("error_description", Some("the user must sign in")),
+                    ("state", req.state.as_deref()),
+                    ("iss", Some(issuer)),
+                ],
+            ))),
+            _ => Ok(Authorization::SignIn(req.clone())),
+        }
+    }
+
+    /// The customer has just signed in for `req`: issue the code (the redirect URL).
+    pub async fn issue_code(
+        &self,
+        issuer: &str,
+        req: &AuthRequest,
+        customer_id: Uuid,
+        session_id: Uuid,
+        auth_time: DateTime<Utc>,
+    ) -> Result<String> {
+        let (code, digest) = tokens::new_token(self.entropy.as_ref());
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, client_id, customer_id, session_id, redirect_uri, scope, nonce, \
+             code_challenge, auth_time_us, created_us, expires_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        )
+        .bind(digest)
+        .bind(&req.client_id)
+        .bind(customer_id.to_string())
+        .bind(session_id.to_string())
+        .bind(&req.redirect_uri)
+        .bind(&req.scope)
+        .bind(req.nonce.as_deref())
+        .bind(&req.code_challenge)
+        .bind(to_us(auth_time))
+        .bind(to_us(now))
+        .bind(to_us(now + CODE_TTL))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(redirect_with(
+            &req.redirect_uri,
+            &[
+                ("code", Some(&code)),
+                ("state", req.state.as_deref()),
+                ("iss", Some(issuer)),
+            ],
+        ))
+    }
+
+    /// Authenticate the client at the token/revocation endpoints.
+    async fn token_client(&self, auth: &ClientAuth) -> Result<OidcClient> {
+        let client = match &auth.client_secret {
+            Some(secret) => self.authenticate_client(&auth.client_id, secret).await.ok(),
+            None => self.client(&auth.client_id).await?.filter(|c| c.public),
+        };
+        client.ok_or_else(|| oauth("invalid_client", "client authentication failed"))
+    }
+
+    /// The token endpoint: `authorization_code` (PKCE S256) and `refresh_token`.
+    pub async fn token(
+        &self,
+        issuer: &str,
+        auth: &ClientAuth,
+        req: &TokenRequest,
+    ) -> Result<TokenResponse> {
+        let client = self.token_client(auth).await?;
+        self.ensure_signing_keys().await?;
+        match req.grant_type.as_deref() {
+            Some("authorization_code") => self.exchange_code(issuer, &client, req).await,
+            Some("refresh_token") => self.refresh(issuer, &client, req).await,
+            Some(_) => Err(oauth(
+                "unsupported_grant_type",
+                "use authorization_code or refresh_token",
+            )),
+            None => Err(oauth("invalid_request", "grant_type is missing")),
+        }
+    }
+
+    async fn exchange_code(
+        &self,
+        issuer: &str,
+        client: &OidcClient,
+        req: &TokenRequest,
+    ) -> Result<TokenResponse> {
+        let code = req
+            .code
+            .as_deref()
+            .ok_or_else(|| oauth("invalid_request", "code is missing"))?;
+        let digest = tokens::digest(code);
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let row = sqlx::query(
+            "UPDATE oidc_codes SET used_us = $1 WHERE code_hash = $2 AND used_us IS NULL \
+             RETURNING client_id, customer_id, session_id, redirect_uri, scope, nonce, code_challenge, auth_time_us, expires_us",
+        )
+        .bind(to_us(now))
+        .bind(&digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // Used before (or unknown): a replayed code revokes what it was exchanged for.
+            let n = sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE code_hash = $2 AND revoked_us IS NULL")
+                .bind(to_us(now))
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            if n > 0 {
+                tracing::warn!(client = %client.id, revoked = n, "authorization code reused; tokens revoked");
+            }
+            return Err(oauth(
+                "invalid_grant",
+                "the code is invalid, expired or already used",
+            ));
+        };
+        let invalid = |m: &str| oauth("invalid_grant", m.to_owned());
+        if row.try_get::<String, _>("client_id")? != client.id {
+            return Err(invalid("the code was issued to another client"));
+        }
+        if from_us(row.try_get("expires_us")?) <= now {
+            tx.commit().await?;
+            return Err(invalid("the code is invalid, expired or already used"));
+        }
+        if req.redirect_uri.as_deref() != Some(row.try_get::<String, _>("redirect_uri")?.as_str()) {
+            return Err(invalid(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        let verifier = req.code_verifier.as_deref().unwrap_or("");
+        if !is_pkce_value(verifier)
+            || pkce_s256(verifier) != row.try_get::<String, _>("code_challenge")?
+        {
+            tx.commit().await?;
+            return Err(invalid("code_verifier does not match the code_challenge"));
+        }
+        let customer_id = Uuid::parse_str(&row.try_get::<String, _>("customer_id")?)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let grant = Grant {
+            family_id: crate::clock::new_id(now, self.entropy.as_ref()).to_string(),
+            client_id: client.id.clone(),
+            customer_id,
+            session_id: row.try_get("session_id")?,
+            scope: row.try_get("scope")?,
+            nonce: row.try_get("nonce")?,
+            auth_time: from_us(row.try_get("auth_time_us")?),
+            code_hash: Some(digest),
+        };
+        let response = self
+            .issue_tokens(&mut tx, issuer, client, &grant, true)
+            .await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    async fn refresh(
+        &self,
+        issuer: &str,
+        client: &OidcClient,
+        req: &TokenRequest,
+    ) -> Result<TokenResponse> {
+        let token = req
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| oauth("invalid_request", "refresh_token is missing"))?;
+        let digest = tokens::digest(token);
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let row = sqlx::query(
+            "UPDATE oidc_tokens SET used_us = $1 WHERE token_hash = $2 AND kind = 'refresh' \
+             AND used_us IS NULL AND revoked_us IS NULL AND expires_us > $1 AND client_id = $3 \
+             RETURNING family_id, customer_id, session_id, scope, nonce, auth_time_us",
+        )
+        .bind(to_us(now))
+        .bind(&digest)
+        .bind(&client.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // A rotated (or revoked) refresh token presented again: someone holds a copy.
+            // Revoke the whole family so neither copy works any more.
+            let family: Option<(String,)> = sqlx::query_as(
+                "SELECT family_id FROM oidc_tokens WHERE token_hash = $1 AND kind = 'refresh' AND client_id = $2 \
+                 AND (used_us IS NOT NULL OR revoked_us IS NOT NULL)",
+            )
+            .bind(&digest)
+            .bind(&client.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((family,)) = family {
+                sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE family_id = $2 AND revoked_us IS NULL")
+                    .bind(to_us(now))
+                    .bind(&family)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::warn!(client = %client.id, "refresh token reused; token family revoked");
+            }
+            tx.commit().await?;
+            return Err(oauth(
+                "invalid_grant",
+                "the refresh token is invalid, expired or already used",
+            ));
+        };
+        let scope: String = row.try_get("scope")?;
+        let scope = match req.scope.as_deref() {
+            None | Some("") => scope,
+            Some(asked) => {
+                let have = scope_set(&scope);
+                let want = scope_set(asked);
+                if !want.iter().all(|s| have.contains(s)) {
+                    return Err(oauth("invalid_scope", "a refresh cannot widen the scope"));
+                }
+                want.join(" ")
+            }
+        };
+        let grant = Grant {
+            family_id: row.try_get("family_id")?,
+            client_id: client.id.clone(),
+            customer_id: Uuid::parse_str(&row.try_get::<String, _>("customer_id")?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            session_id: row.try_get("session_id")?,
+            scope,
+            nonce: row.try_get("nonce")?,
+            auth_time: from_us(row.try_get("auth_time_us")?),
+            code_hash: None,
+        };
+        let response = self
+            .issue_tokens(&mut tx, issuer, client, &grant, false)
+            .await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    async fn issue_tokens(
+        &self,
+        tx: &mut crate::store::Tx,
+        issuer: &str,
+        client: &OidcClient,
+        g: &Grant,
+        with_nonce: bool,
+    ) -> Result<TokenResponse> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(g.customer_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| oauth("invalid_grant", "the account no longer exists"))?;
+        let customer = row_to_customer(&row)?;
+        if customer.status != crate::customers::CustomerStatus::Active {
+            return Err(oauth(
+                "invalid_grant",
+                "the account cannot sign in right now",
+            ));
+        }
+        let now = self.now();
+        let scopes = scope_set(&g.scope);
+        let store = |kind: &'static str, ttl: Duration| {
+            let (token, digest) = tokens::new_token(self.entropy.as_ref());
+            (token, digest, kind, now + ttl)
+        };
+        let mut issued = vec![store("access", ACCESS_TOKEN_TTL)];
+        if scopes.contains(&"offline_access") {
+            issued.push(store("refresh", REFRESH_TOKEN_TTL));
+        }
+        for (_, digest, kind, expires) in &issued {
+            sqlx::query(
+                "INSERT INTO oidc_tokens (token_hash, kind, family_id, client_id, customer_id, session_id, scope, nonce, \
+                 auth_time_us, code_hash, created_us, expires_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+            )
+            .bind(digest)
+            .bind(*kind)
+            .bind(&g.family_id)
+            .bind(&g.client_id)
+            .bind(g.customer_id.to_string())
+            .bind(&g.session_id)
+            .bind(&g.scope)
+            .bind(g.nonce.as_deref())
+            .bind(to_us(g.auth_time))
+            .bind(g.code_hash.clone())
+            .bind(to_us(now))
+            .bind(to_us(*expires))
+            .execute(&mut **tx)
+            .await?;
+        }
+        let claims = IdClaims {
+            iss: issuer.to_owned(),
+            sub: customer.id.to_string(),
+            aud: client.id.clone(),
+            exp: (now + ID_TOKEN_TTL).timestamp(),
+            iat: now.timestamp(),
+            auth_time: g.auth_time.timestamp(),
+            nonce: if with_nonce { g.nonce.clone() } else { None },
+            sid: g.session_id.clone(),
+            email: scopes.contains(&"email").then(|| customer.email.clone()),
+            email_verified: scopes.contains(&"email").then_some(customer.email_verified),
+            name: scopes
+                .contains(&"profile")
+                .then(|| customer.display_name.clone()),
+        };
+        let id_token = self.sign_jwt(client.id_token_alg, &claims).await?;
+        let mut it = issued.into_iter();
+        let access = it.next().map(|t| t.0).unwrap_or_default();
+        let refresh = it.next().map(|t| t.0);
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_TTL.num_seconds(),
+            scope: scopes.join(" "),
+            id_token: Some(id_token),
+            refresh_token: refresh,
+        })
+    }
+
+    /// Userinfo: the claims the access token's scope allows.
+    pub async fn userinfo(&self, access_token: &str) -> Result<serde_json::Value> {
+        let now = to_us(self.now());
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT customer_id, scope FROM oidc_tokens WHERE token_hash = $1 AND kind = 'access' \
+             AND revoked_us IS NULL AND expires_us > $2",
+        )
+        .bind(tokens::digest(access_token))
+        .bind(now)
+        .fetch_optional(self.store.reader())
+        .await?;
+        let (customer_id, scope) = row.ok_or(Error::InvalidToken)?;
+        let sql =
+            format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND status = 'active'");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&customer_id)
+            .fetch_optional(self.store.reader())
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        Ok(claims_for(&row_to_customer(&row)?, &scope))
+    }
+
+    /// RFC 7009 revocation: a refresh token revokes its family, an access token itself.
+    /// Unknown tokens and other clients' tokens are ignored (the answer is the same).
+    pub async fn revoke_token(&self, auth: &ClientAuth, token: &str) -> Result<()> {
+        let client = self.token_client(auth).await?;
+        let digest = tokens::digest(token);
+        let now = to_us(self.now());
+        let mut tx = self.store.begin().await?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT kind, family_id FROM oidc_tokens WHERE token_hash = $1 AND client_id = $2",
+        )
+        .bind(&digest)
+        .bind(&client.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match row {
+            Some((kind, family)) if kind == "refresh" => {
+                sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE family_id = $2 AND revoked_us IS NULL")
+                    .bind(now)
+                    .bind(&family)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(_) => {
+                sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE token_hash = $2 AND revoked_us IS NULL")
+                    .bind(now)
+                    .bind(&digest)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// RP-initiated logout: end the session named by the `id_token_hint` (and the browser's
+    /// own session), then return where to send the browser, if the client asked and the
+    /// address is registered for it.
+    pub async fn end_session(
+        &self,
+        id_token_hint: Option<&str>,
+        post_logout_redirect_uri: Option<&str>,
+        state: Option<&str>,
+        browser_session: Option<&str>,
+    ) -> Result<Option<String>> {
+        let hint: Option<IdClaims> = match id_token_hint {
+            Some(t) => Some(self.verify_jwt(t, None).await?),
+            None => None,
+        };
+        let redirect = match (post_logout_redirect_uri, &hint) {
+            (Some(uri), Some(h)) => {
+                let client = self
+                    .client(&h.aud)
+                    .await?
+                    .ok_or_else(|| oauth("invalid_request", "unknown client"))?;
+                if !client.allows_redirect(uri) {
+                    return Err(oauth(
+                        "invalid_request",
+                        "post_logout_redirect_uri is not registered for this client",
+                    ));
+                }
+                Some(redirect_with(uri, &[("state", state)]))
+            }
+            (Some(_), None) => {
+                return Err(oauth(
+                    "invalid_request",
+                    "post_logout_redirect_uri needs an id_token_hint",
+                ));
+            }
+            _ => None,
+        };
+        if let Some(h) = &hint
+            && let (Ok(customer), Ok(session)) = (Uuid::parse_str(&h.sub), Uuid::parse_str(&h.sid))
+        {
+            let mut tx = self.store.begin().await?;
+            self.revoke_all_sessions_tx(&mut tx, customer, Some(session))
+                .await?;
+            tx.commit().await?;
+        }
+        if let Some(t) = browser_session {
+            self.sign_out(t).await?;
+        }
+        Ok(redirect)
+    }
+}
