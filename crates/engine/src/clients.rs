@@ -277,6 +277,17 @@ impl Engine {
         row.as_ref().map(row_to_client).transpose()
     }
 
+    /// Whether any active client lists `origin` (CORS preflight, which names no client).
+    pub async fn any_client_allows_origin(&self, origin: &str) -> Result<bool> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT allowed_origins FROM oidc_clients WHERE status = 'active'")
+                .fetch_all(self.store.reader())
+                .await?;
+        Ok(rows.iter().any(|(json,)| {
+            serde_json::from_str::<Vec<String>>(json).is_ok_and(|v| v.iter().any(|o| o == origin))
+        }))
+    }
+
     /// Check a confidential client's credentials (client_secret_basic / _post). Unknown
     /// client and wrong secret are the same error.
     pub async fn authenticate_client(&self, id: &str, secret: &str) -> Result<OidcClient> {

@@ -39,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me", get(me).patch(update_me))
 }
 
-fn cookie_names(s: &AppState) -> (&'static str, &'static str) {
+pub(crate) fn cookie_names(s: &AppState) -> (&'static str, &'static str) {
     if s.config.insecure_dev_cookies {
         ("vestibule_session", "vestibule_csrf")
     } else {
@@ -47,7 +47,7 @@ fn cookie_names(s: &AppState) -> (&'static str, &'static str) {
     }
 }
 
-fn cookie(
+pub(crate) fn cookie(
     s: &AppState,
     name: &'static str,
     value: String,
@@ -86,6 +86,39 @@ impl FromRequestParts<AppState> for CustomerToken {
         }
         Ok(CustomerToken(token))
     }
+}
+
+/// A fresh CSRF token (two v4 UUIDs' worth of OS randomness, hex).
+pub(crate) fn new_csrf() -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    for b in Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(Uuid::new_v4().as_bytes())
+    {
+        let _ = write!(t, "{b:02x}");
+    }
+    t
+}
+
+/// Set the browser session cookies after a sign-in (customer API or the OIDC sign-in page).
+pub(crate) fn session_cookies(
+    s: &AppState,
+    jar: CookieJar,
+    signed: &vestibule_engine::SignedIn,
+) -> (CookieJar, String) {
+    let max_age = (signed.session.absolute_expires_at - signed.session.created_at).num_seconds();
+    let (session_name, csrf_name) = cookie_names(s);
+    let csrf = new_csrf();
+    let jar = jar
+        .add(cookie(s, session_name, signed.token.clone(), true, max_age))
+        .add(cookie(s, csrf_name, csrf.clone(), false, max_age));
+    (jar, csrf)
+}
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_eq(a, b)
 }
 
 fn csrf_check(parts: &Parts, s: &AppState, cookie_token: Option<&str>) -> Result<(), ApiError> {
@@ -191,27 +224,11 @@ async fn sign_in(
     s.metrics
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
     let signed = result?;
-    let max_age = (signed.session.absolute_expires_at - signed.session.created_at).num_seconds();
-    let (session_name, csrf_name) = cookie_names(&s);
-    let csrf = {
-        use std::fmt::Write as _;
-        let mut t = String::new();
-        for b in Uuid::new_v4()
-            .as_bytes()
-            .iter()
-            .chain(Uuid::new_v4().as_bytes())
-        {
-            let _ = write!(t, "{b:02x}");
-        }
-        t
-    };
+    let (jar, csrf) = session_cookies(&s, jar, &signed);
     let mut body = json!({"session": signed.session, "csrf_token": csrf});
     if b.return_token {
         body["token"] = json!(signed.token);
     }
-    let jar = jar
-        .add(cookie(&s, session_name, signed.token, true, max_age))
-        .add(cookie(&s, csrf_name, csrf, false, max_age));
     Ok((jar, Json(body)).into_response())
 }
 

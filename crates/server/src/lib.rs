@@ -14,6 +14,7 @@ mod customer;
 pub mod error;
 mod http;
 mod metrics;
+mod oidc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -62,7 +63,7 @@ impl ServerConfig {
 }
 
 /// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> &str {
+pub(crate) fn origin_of(url: &str) -> &str {
     match url.find("://") {
         Some(i) => {
             let rest = &url[i + 3..];
@@ -95,7 +96,9 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::new()),
     };
-    let mut credentials = customer::credential_routes().merge(admin::credential_routes());
+    let mut credentials = customer::credential_routes()
+        .merge(admin::credential_routes())
+        .merge(oidc::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -114,6 +117,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(credentials)
         .merge(customer::routes())
+        .merge(oidc::routes())
         .nest("/admin/v1", admin::routes())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
@@ -134,7 +138,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
