@@ -848,3 +848,424 @@ async fn admins_register_oidc_clients_through_the_admin_api() {
         assert!(s.engine.authenticate_client(&id, &secret).await.is_err());
     }
 }
+
+/// The relying party's HTTP client: reqwest without redirects, with the provider's public
+/// host name mapped to the test server's loopback address.
+async fn rp_http(
+    base: String,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (parts, body) = req.into_parts();
+    let url = parts
+        .uri
+        .to_string()
+        .replace("http://id.shop.example", &base);
+    let mut rb = c.request(parts.method, url).body(body);
+    for (k, v) in &parts.headers {
+        rb = rb.header(k, v);
+    }
+    let resp = rb.send().await?;
+    let mut b = http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        b = b.header(k, v);
+    }
+    Ok(b.body(resp.bytes().await?.to_vec()).unwrap())
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let i = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + key.len();
+    html_unescape(&html[i..i + html[i..].find('"').unwrap()])
+}
+
+fn location(r: &reqwest::Response) -> url::Url {
+    url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+fn param(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(a, _)| a == k)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The browser part: open the authorization URL, fill in the sign-in form, return where the
+/// provider redirects to.
+async fn browser_sign_in(s: &Server, browser: &reqwest::Client, auth_url: &str) -> url::Url {
+    let url = auth_url.replace("http://id.shop.example", &s.base);
+    let page = browser.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<label for=\"password\">Password</label>"),
+        "accessible form"
+    );
+    let r = browser
+        .post(format!("{}/oauth2/authorize", s.base))
+        .form(&[
+            ("params", hidden(&html, "params")),
+            ("csrf", hidden(&html, "csrf")),
+            ("email", "rp@example.com".to_owned()),
+            ("password", PW.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    location(&r)
+}
+
+#[tokio::test]
+async fn a_relying_party_signs_customers_in_with_openid_connect() {
+    use openidconnect::core::{
+        CoreClient, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+    for s in servers(true).await {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        registered(&s, &client(), "rp@example.com").await;
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop website".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let base = s.base.clone();
+        let http = move |req| rp_http(base.clone(), req);
+
+        // Discovery (issuer must match), then a client as any RP library builds it.
+        let meta = CoreProviderMetadata::discover_async(
+            IssuerUrl::new("http://id.shop.example".into()).unwrap(),
+            &http,
+        )
+        .await
+        .unwrap();
+        let rp = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(reg.client.id.clone()),
+            Some(ClientSecret::new(reg.client_secret.clone().unwrap())),
+        )
+        .set_redirect_uri(RedirectUrl::new("https://shop.example/cb".into()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, state, nonce) = rp
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("offline_access".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+
+        let back = browser_sign_in(&s, &browser, auth_url.as_str()).await;
+        assert_eq!(back.host_str(), Some("shop.example"));
+        assert_eq!(
+            param(&back, "state").as_deref(),
+            Some(state.secret().as_str())
+        );
+        assert_eq!(
+            param(&back, "iss").as_deref(),
+            Some("http://id.shop.example")
+        );
+        let code = param(&back, "code").unwrap();
+
+        // Code → tokens; the ID token's signature, issuer, audience, expiry and nonce are
+        // checked by the library against the published JWKS.
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .unwrap();
+        let id_token = tokens.id_token().expect("an ID token").clone();
+        // The test server runs on a manual clock (2026-11-01 09:00 UTC); the RP's clock agrees.
+        let verifier = rp
+            .id_token_verifier()
+            .set_time_fn(|| Utc.with_ymd_and_hms(2026, 11, 1, 9, 5, 0).unwrap());
+        let claims = id_token.claims(&verifier, &nonce).unwrap();
+        assert_eq!(claims.email().map(|e| e.as_str()), Some("rp@example.com"));
+        let sub = claims.subject().as_str().to_owned();
+
+        let info: CoreUserInfoClaims = rp
+            .user_info(tokens.access_token().clone(), None)
+            .unwrap()
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert_eq!(info.subject().as_str(), sub);
+        assert_eq!(info.email().map(|e| e.as_str()), Some("rp@example.com"));
+        assert_eq!(
+            info.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+            Some("Web Customer")
+        );
+
+        // Refresh rotates; the old refresh token is then refused.
+        let old_refresh = tokens.refresh_token().unwrap().clone();
+        let refreshed = rp
+            .exchange_refresh_token(&old_refresh)
+            .unwrap()
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert_ne!(
+            refreshed.refresh_token().unwrap().secret(),
+            old_refresh.secret()
+        );
+        assert!(
+            rp.exchange_refresh_token(&old_refresh)
+                .unwrap()
+                .request_async(&http)
+                .await
+                .is_err()
+        );
+
+        // Code reuse is refused with invalid_grant (a JSON error, not a 5xx).
+        let again = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "https://shop.example/cb"),
+                ("code_verifier", "x".repeat(43).as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            again.json::<Value>().await.unwrap()["error"],
+            "invalid_grant"
+        );
+
+        // With the browser session, a second authorization needs no password; prompt=none works.
+        let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, _) = rp
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_prompt(openidconnect::core::CoreAuthPrompt::None)
+            .set_pkce_challenge(challenge)
+            .url();
+        let r = browser
+            .get(url.as_str().replace("http://id.shop.example", &s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(param(&location(&r), "code").is_some());
+
+        // RP-initiated logout with the ID token as hint ends the session.
+        let r = browser
+            .get(format!("{}/oauth2/logout", s.base))
+            .query(&[
+                ("id_token_hint", id_token.to_string().as_str()),
+                ("post_logout_redirect_uri", "https://shop.example/cb"),
+                ("state", "bye"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(param(&location(&r), "state").as_deref(), Some("bye"));
+        let r = browser
+            .get(url.as_str().replace("http://id.shop.example", &s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            param(&location(&r), "error").as_deref(),
+            Some("login_required"),
+            "after logout prompt=none needs a sign-in"
+        );
+    }
+}
+
+#[tokio::test]
+async fn authorization_errors_follow_the_basic_op_rules() {
+    for s in servers(true).await {
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let id = reg.client.id.clone();
+        let nav = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let get = |q: Vec<(&'static str, String)>| {
+            let nav = nav.clone();
+            let base = s.base.clone();
+            async move {
+                nav.get(format!("{base}/oauth2/authorize"))
+                    .query(&q)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let good = |extra: &[(&'static str, &str)]| {
+            let mut q = vec![
+                ("client_id", id.clone()),
+                ("redirect_uri", "https://shop.example/cb".to_owned()),
+                ("response_type", "code".to_owned()),
+                ("scope", "openid".to_owned()),
+                ("state", "s1".to_owned()),
+                ("code_challenge", challenge.to_owned()),
+                ("code_challenge_method", "S256".to_owned()),
+            ];
+            for (k, v) in extra {
+                q.retain(|(a, _)| a != k);
+                if !v.is_empty() {
+                    q.push((k, (*v).to_owned()));
+                }
+            }
+            q
+        };
+        // Wrong redirect URI: an error page, never a redirect to the unregistered address.
+        let r = get(good(&[("redirect_uri", "https://evil.example/cb")])).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.headers().get("location").is_none());
+        assert!(r.text().await.unwrap().contains("not registered"));
+        // Unknown client: also an error page.
+        let r = get(good(&[("client_id", "vst_unknown")])).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        // PKCE plain, PKCE missing, no openid: redirected back with the error and state.
+        for (extra, err) in [
+            (vec![("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("code_challenge", "")], "invalid_request"),
+            (vec![("scope", "email")], "invalid_scope"),
+            (
+                vec![("response_type", "token")],
+                "unsupported_response_type",
+            ),
+        ] {
+            let r = get(good(&extra)).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{extra:?}");
+            let to = location(&r);
+            assert_eq!(param(&to, "error").as_deref(), Some(err), "{extra:?}");
+            assert_eq!(param(&to, "state").as_deref(), Some("s1"));
+        }
+        // prompt=none without a session: login_required.
+        let r = get(good(&[("prompt", "none")])).await;
+        assert_eq!(
+            param(&location(&r), "error").as_deref(),
+            Some("login_required")
+        );
+        // Missing nonce is fine in the code flow: the sign-in page is shown.
+        let r = get(good(&[])).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        // The sign-in form refuses a post without the page's CSRF cookie.
+        let r = nav
+            .post(format!("{}/oauth2/authorize", s.base))
+            .form(&[
+                ("params", "x"),
+                ("csrf", "y"),
+                ("email", "a@b.c"),
+                ("password", "p"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // Token endpoint: bad client credentials are 401 with WWW-Authenticate.
+        let r = nav
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&id, Some("wrong"))
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get("www-authenticate").is_some());
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+        // Userinfo without a valid token: 401 invalid_token.
+        let r = nav
+            .get(format!("{}/oauth2/userinfo", s.base))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // An unsigned (alg none) id_token_hint is refused at logout.
+        let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
+        let r = nav
+            .get(format!("{}/oauth2/logout?id_token_hint={none}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        // JWKS publishes RS256 and EdDSA keys.
+        let jwks: Value = nav
+            .get(format!("{}/oauth2/jwks", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let algs: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap())
+            .collect();
+        assert!(
+            algs.contains(&"RS256") && algs.contains(&"EdDSA"),
+            "{algs:?}"
+        );
+    }
+}
