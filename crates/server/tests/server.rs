@@ -1269,3 +1269,150 @@ async fn authorization_errors_follow_the_basic_op_rules() {
         );
     }
 }
+
+#[tokio::test]
+async fn two_instances_rotate_one_refresh_token_family() {
+    let Ok(base) = std::env::var("VESTIBULE_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VESTIBULE_REQUIRE_POSTGRES").is_err(),
+            "VESTIBULE_REQUIRE_POSTGRES is set but VESTIBULE_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let url = pg::create_database(&base).await;
+    let (e1, admin) = Engine::init_postgres(&url, ADMIN, ADMIN_PW, deps())
+        .await
+        .unwrap();
+    // The second instance has its own randomness, as two real processes would.
+    let e2 = Engine::connect_postgres(
+        &url,
+        Deps {
+            entropy: Arc::new(SeededEntropy::new(99)),
+            ..deps()
+        },
+    )
+    .await
+    .unwrap();
+    let a = start(e1, admin.clone(), None, false).await;
+    let b = start(e2, admin, None, false).await;
+    registered(&a, &client(), "rotate@example.com").await;
+    let reg = a
+        .engine
+        .register_client(
+            &a.admin,
+            vestibule_engine::NewClient {
+                name: "Shop".into(),
+                redirect_uris: vec!["https://shop.example/cb".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let secret = reg.client_secret.clone().unwrap();
+    let verifier = "v".repeat(50);
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let req = a
+        .engine
+        .authorize_request(
+            &reg.client,
+            &vestibule_engine::oidc::AuthorizeParams {
+                client_id: Some(reg.client.id.clone()),
+                redirect_uri: Some("https://shop.example/cb".into()),
+                response_type: Some("code".into()),
+                scope: Some("openid offline_access".into()),
+                code_challenge: Some(challenge),
+                code_challenge_method: Some("S256".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let signed = a
+        .engine
+        .sign_in("rotate@example.com", PW, &ctx_for_tests())
+        .await
+        .unwrap();
+    let redirect = a
+        .engine
+        .issue_code(
+            "http://id.shop.example",
+            &req,
+            signed.session.customer_id,
+            signed.session.id,
+            signed.session.created_at,
+        )
+        .await
+        .unwrap();
+    let code = param(&url::Url::parse(&redirect).unwrap(), "code").unwrap();
+    let token = |server: &str, form: Vec<(&'static str, String)>| {
+        let url = format!("{server}/oauth2/token");
+        let (id, secret) = (reg.client.id.clone(), secret.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Code exchanged on A.
+    let (st, t) = token(
+        &a.base,
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("redirect_uri", "https://shop.example/cb".into()),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    // Refreshed on B: rotated for both.
+    let (st, t2) = token(
+        &b.base,
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", r1.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{t2}");
+    let r2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    // The old token replayed on A is reuse: refused, and the family (r2 too) is revoked.
+    let (st, e) = token(
+        &a.base,
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", r1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (st, _) = token(
+        &b.base,
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", r2),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
+fn ctx_for_tests() -> vestibule_engine::RequestContext {
+    vestibule_engine::RequestContext {
+        ip: "192.0.2.1".into(),
+        user_agent: "test".into(),
+    }
+}
