@@ -115,6 +115,12 @@ enum Command {
         /// Per-IP refill: one more credential request every this many milliseconds.
         #[arg(long, default_value_t = 1000)]
         ip_replenish_ms: u64,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM); needs --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Email outbox.
     Outbox {
@@ -400,6 +406,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             insecure_dev_cookies,
             ip_burst,
             ip_replenish_ms,
+            tls_cert,
+            tls_key,
         } => {
             if insecure_dev_cookies && !listen.ip().is_loopback() {
                 return Err(Error::invalid_cli(
@@ -425,9 +433,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?
                 .0
             };
+            let scheme = if tls_cert.is_some() { "https" } else { "http" };
             let mut config = vestibule_server::ServerConfig::new(
-                issuer.unwrap_or_else(|| format!("http://{listen}")),
+                issuer.unwrap_or_else(|| format!("{scheme}://{listen}")),
             );
+            config.tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| vestibule_server::TlsFiles { cert, key });
             config.allowed_origins = allowed_origins;
             config.insecure_dev_cookies = insecure_dev_cookies;
             config.ip_burst = ip_burst;

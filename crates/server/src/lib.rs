@@ -15,6 +15,7 @@ pub mod error;
 mod http;
 mod metrics;
 mod oidc;
+mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +44,16 @@ pub struct ServerConfig {
     pub ip_burst: u32,
     /// …then one more every this many milliseconds.
     pub ip_replenish_ms: u64,
+    /// Serve HTTPS with this certificate chain and private key (PEM files); `None` serves
+    /// plain HTTP for a TLS-terminating proxy in front.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl ServerConfig {
@@ -53,6 +64,7 @@ impl ServerConfig {
             insecure_dev_cookies: false,
             ip_burst: 30,
             ip_replenish_ms: 1_000,
+            tls: None,
         }
     }
 
@@ -174,12 +186,36 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    on_bound(listener.local_addr()?);
+    let tls = match &config.tls {
+        Some(files) => Some(tls::load(files)?),
+        None => None,
+    };
     let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            on_bound(listener.local_addr()?);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let listener = std::net::TcpListener::bind(listen)?;
+            listener.set_nonblocking(true)?;
+            on_bound(listener.local_addr()?);
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                // Finish in-flight requests; new connections are refused at once.
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+    }
 }
 
 #[cfg(test)]

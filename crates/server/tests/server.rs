@@ -1416,3 +1416,73 @@ fn ctx_for_tests() -> vestibule_engine::RequestContext {
         user_agent: "test".into(),
     }
 }
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+
+    // Wrong files are refused with a message naming the file.
+    let (engine, admin, _) =
+        Engine::create_vault(&dir.path().join("t.vault"), ADMIN, ADMIN_PW, deps())
+            .await
+            .unwrap();
+    let mut bad = ServerConfig::new("https://localhost");
+    bad.tls = Some(vestibule_server::TlsFiles {
+        cert: key_path.clone(),
+        key: key_path.clone(),
+    });
+    let err = vestibule_server::serve(
+        engine.clone(),
+        bad,
+        "127.0.0.1:0".parse().unwrap(),
+        |_| {},
+        async {},
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("key.pem"), "{err}");
+
+    let mut config = ServerConfig::new("https://localhost");
+    config.tls = Some(vestibule_server::TlsFiles {
+        cert: cert_path,
+        key: key_path,
+    });
+    let s = start_with(engine, admin, None, config).await;
+    let addr: SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the server's certificate");
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("strict-transport-security"), "{response}");
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}
