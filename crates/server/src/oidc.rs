@@ -489,6 +489,22 @@ fn client_auth(headers: &HeaderMap, f: &TokenForm) -> Result<ClientAuth, Error> 
     }
 }
 
+/// The form of a client-authenticated endpoint and the client's credentials from it or
+/// from `Authorization: Basic`.
+fn client_form(
+    headers: &HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<(TokenForm, ClientAuth), Error> {
+    let Ok(Form(f)) = form else {
+        return Err(Error::OAuth {
+            error: "invalid_request",
+            description: "send the request as application/x-www-form-urlencoded".into(),
+        });
+    };
+    let auth = client_auth(headers, &f)?;
+    Ok((f, auth))
+}
+
 /// CORS for browser clients: echo the Origin when the client allows it.
 async fn with_cors(
     s: &AppState,
@@ -538,14 +554,8 @@ async fn token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return oauth_error(&Error::OAuth {
-            error: "invalid_request",
-            description: "send the request as application/x-www-form-urlencoded".into(),
-        });
-    };
-    let auth = match client_auth(&headers, &f) {
-        Ok(a) => a,
+    let (f, auth) = match client_form(&headers, form) {
+        Ok(v) => v,
         Err(e) => return oauth_error(&e),
     };
     let req = TokenRequest {
@@ -633,14 +643,8 @@ async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return oauth_error(&Error::OAuth {
-            error: "invalid_request",
-            description: "send the request as application/x-www-form-urlencoded".into(),
-        });
-    };
-    let auth = match client_auth(&headers, &f) {
-        Ok(a) => a,
+    let (f, auth) = match client_form(&headers, form) {
+        Ok(v) => v,
         Err(e) => return oauth_error(&e),
     };
     let Some(t) = f.token.as_deref() else {

@@ -655,25 +655,43 @@ async fn metrics_count_sign_ins_by_outcome_and_time_routes() {
     }
 }
 
-/// Two server processes' worth of state (two engines, two servers) on one PostgreSQL
-/// database behave as one: a session made through one is valid on the other, a sign-out
-/// on one ends it on both, and a staff token works on either.
-#[tokio::test]
-async fn two_instances_on_one_postgres_share_sessions() {
+/// Two servers, each with its own engine (and its own randomness, as two real processes
+/// would have), on one fresh PostgreSQL database; `None` when no PostgreSQL is configured.
+async fn two_instances() -> Option<(Server, Server)> {
     let Ok(base) = std::env::var("VESTIBULE_TEST_POSTGRES") else {
         assert!(
             std::env::var("VESTIBULE_REQUIRE_POSTGRES").is_err(),
             "VESTIBULE_REQUIRE_POSTGRES is set but VESTIBULE_TEST_POSTGRES is not"
         );
-        return;
+        return None;
     };
     let url = pg::create_database(&base).await;
     let (e1, admin) = Engine::init_postgres(&url, ADMIN, ADMIN_PW, deps())
         .await
         .unwrap();
-    let e2 = Engine::connect_postgres(&url, deps()).await.unwrap();
-    let a = start(e1, admin.clone(), None, false).await;
-    let b = start(e2, admin, None, false).await;
+    let e2 = Engine::connect_postgres(
+        &url,
+        Deps {
+            entropy: Arc::new(SeededEntropy::new(99)),
+            ..deps()
+        },
+    )
+    .await
+    .unwrap();
+    Some((
+        start(e1, admin.clone(), None, false).await,
+        start(e2, admin, None, false).await,
+    ))
+}
+
+/// Two server processes' worth of state (two engines, two servers) on one PostgreSQL
+/// database behave as one: a session made through one is valid on the other, a sign-out
+/// on one ends it on both, and a staff token works on either.
+#[tokio::test]
+async fn two_instances_on_one_postgres_share_sessions() {
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     let c = client();
     registered(&a, &c, "both@example.com").await;
     let v: Value = c
@@ -1272,29 +1290,9 @@ async fn authorization_errors_follow_the_basic_op_rules() {
 
 #[tokio::test]
 async fn two_instances_rotate_one_refresh_token_family() {
-    let Ok(base) = std::env::var("VESTIBULE_TEST_POSTGRES") else {
-        assert!(
-            std::env::var("VESTIBULE_REQUIRE_POSTGRES").is_err(),
-            "VESTIBULE_REQUIRE_POSTGRES is set but VESTIBULE_TEST_POSTGRES is not"
-        );
+    let Some((a, b)) = two_instances().await else {
         return;
     };
-    let url = pg::create_database(&base).await;
-    let (e1, admin) = Engine::init_postgres(&url, ADMIN, ADMIN_PW, deps())
-        .await
-        .unwrap();
-    // The second instance has its own randomness, as two real processes would.
-    let e2 = Engine::connect_postgres(
-        &url,
-        Deps {
-            entropy: Arc::new(SeededEntropy::new(99)),
-            ..deps()
-        },
-    )
-    .await
-    .unwrap();
-    let a = start(e1, admin.clone(), None, false).await;
-    let b = start(e2, admin, None, false).await;
     registered(&a, &client(), "rotate@example.com").await;
     let reg = a
         .engine
