@@ -69,7 +69,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 echo "==> console: build with the UI embedded (target/e2e/vestibule-console)"
 ui/node_modules/.bin/tauri build --no-bundle -- --locked --profile e2e
 echo "==> console: real-window tests under Xvfb (tauri-driver + WebKitWebDriver)"
+# The only #[ignore]d tests are the real-window ones (tests/console.rs); running them through
+# the workspace reuses the test build above instead of compiling a second feature set.
 rm -rf target/e2e-screenshots
 PATH="$HOME/.cargo/bin:$PATH" xvfb-run -a -s "-screen 0 1280x800x24" \
-  cargo nextest run -p vestibule-console --test console --locked --run-ignored only -j 1 --no-fail-fast
+  cargo nextest run --workspace --locked --run-ignored only -j 1 --no-fail-fast
 echo "==> screenshots: target/e2e-screenshots/"
