@@ -146,10 +146,9 @@ pub struct StaffRef {
     pub id: Uuid,
 }
 
-async fn session_view(console: &Console, engine: Engine, staff: Staff) -> Result<SessionView> {
-    let settings = engine.console_settings(&staff).await?;
-    let idle = console.open(engine, staff.clone(), &settings).await;
-    Ok(SessionView {
+/// What the window is told about who is signed in.
+fn view(staff: Staff, settings: ConsoleSettings, idle: std::time::Duration) -> SessionView {
+    SessionView {
         permissions: Permission::ALL
             .into_iter()
             .filter(|p| allows(staff.role, *p))
@@ -157,7 +156,14 @@ async fn session_view(console: &Console, engine: Engine, staff: Staff) -> Result
         staff,
         settings,
         idle_lock_seconds: idle.as_secs(),
-    })
+    }
+}
+
+/// Hold the unlocked engine for `staff` and describe the new session.
+async fn session_view(console: &Console, engine: Engine, staff: Staff) -> Result<SessionView> {
+    let settings = engine.console_settings(&staff).await?;
+    let idle = console.open(engine, staff.clone(), &settings).await;
+    Ok(view(staff, settings, idle))
 }
 
 async fn status(console: &Console, session: Option<SessionView>) -> AppStatus {
@@ -179,18 +185,8 @@ pub async fn app_status(console: Ctx<'_>) -> Result<AppStatus> {
     let session = match console.session().await {
         Ok((engine, staff)) => {
             let settings = engine.console_settings(&staff).await?;
-            Some(SessionView {
-                permissions: Permission::ALL
-                    .into_iter()
-                    .filter(|p| allows(staff.role, *p))
-                    .collect(),
-                staff,
-                idle_lock_seconds: console
-                    .paths
-                    .idle_override
-                    .map_or(u64::from(settings.idle_lock_minutes) * 60, |d| d.as_secs()),
-                settings,
-            })
+            let idle = console.paths.idle_for(&settings);
+            Some(view(staff, settings, idle))
         }
         Err(_) => None,
     };

@@ -27,6 +27,13 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// How long this console may sit idle: the test override, or the organisation's setting.
+    pub fn idle_for(&self, settings: &ConsoleSettings) -> Duration {
+        self.idle_override.unwrap_or(Duration::from_secs(
+            u64::from(settings.idle_lock_minutes) * 60,
+        ))
+    }
+
     pub fn from_env(data_dir: &Path) -> Self {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
         Paths {
@@ -114,9 +121,7 @@ impl Console {
 
     /// Hold `engine` for `staff` until sign-out or the idle timeout.
     pub async fn open(&self, engine: Engine, staff: Staff, settings: &ConsoleSettings) -> Duration {
-        let idle = self.paths.idle_override.unwrap_or(Duration::from_secs(
-            u64::from(settings.idle_lock_minutes) * 60,
-        ));
+        let idle = self.paths.idle_for(settings);
         let previous = self.inner.lock().await.open.replace(Open {
             engine,
             staff,
@@ -148,9 +153,7 @@ impl Console {
     /// Update the idle timeout after the settings changed.
     pub async fn set_idle(&self, settings: &ConsoleSettings) {
         if let Some(o) = self.inner.lock().await.open.as_mut() {
-            o.idle = self.paths.idle_override.unwrap_or(Duration::from_secs(
-                u64::from(settings.idle_lock_minutes) * 60,
-            ));
+            o.idle = self.paths.idle_for(settings);
         }
     }
 

@@ -255,22 +255,30 @@ fn parse_params(raw: &str) -> Result<AuthorizeParams, Error> {
         })
 }
 
+/// Parse and validate an authorization request (the page's query, or the same query carried
+/// by the sign-in form): the issuer and the request, or the response to send instead — an
+/// error page while the client or redirect URI is unverified, a redirect with the error after.
+async fn validated(s: &AppState, raw: &str) -> Result<(String, AuthRequest), Box<Response>> {
+    let p = parse_params(raw).map_err(|e| Box::new(error_page(&e)))?;
+    let client = s
+        .engine
+        .authorize_client(&p)
+        .await
+        .map_err(|e| Box::new(error_page(&e)))?;
+    let iss = issuer(s);
+    let req = s.engine.authorize_request(&client, &p).map_err(|e| {
+        let uri = p.redirect_uri.clone().unwrap_or_default();
+        Box::new(redirect_error(&iss, &uri, p.state.as_deref(), &e))
+    })?;
+    Ok((iss, req))
+}
+
 /// Validate, then either redirect (code or error) or show the sign-in page.
 async fn authorize(State(s): State<AppState>, jar: CookieJar, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or("").to_owned();
-    let p = match parse_params(&raw) {
-        Ok(p) => p,
-        Err(e) => return error_page(&e),
-    };
-    let client = match s.engine.authorize_client(&p).await {
-        Ok(c) => c,
-        Err(e) => return error_page(&e),
-    };
-    let iss = issuer(&s);
-    let redirect_uri = p.redirect_uri.clone().unwrap_or_default();
-    let req = match s.engine.authorize_request(&client, &p) {
-        Ok(r) => r,
-        Err(e) => return redirect_error(&iss, &redirect_uri, p.state.as_deref(), &e),
+    let (iss, req) = match validated(&s, &raw).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let (session_name, _) = cookie_names(&s);
     let session = jar.get(session_name).map(|c| c.value().to_owned());
@@ -281,7 +289,7 @@ async fn authorize(State(s): State<AppState>, jar: CookieJar, uri: Uri) -> Respo
     {
         Ok(Authorization::Redirect(url)) => see_other(&url),
         Ok(Authorization::SignIn(req)) => sign_in_page(&s, jar, &raw, &req, None, ""),
-        Err(e) => redirect_error(&iss, &redirect_uri, req.state.as_deref(), &e),
+        Err(e) => redirect_error(&iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
 }
 
@@ -323,19 +331,9 @@ async fn authorize_submit(
             "<h1>Please try again</h1><p class=\"error\" role=\"alert\">This sign-in form expired or was sent from another site. Go back to the site you came from and start again.</p>",
         );
     }
-    let p = match parse_params(&f.params) {
-        Ok(p) => p,
-        Err(e) => return error_page(&e),
-    };
-    let client = match s.engine.authorize_client(&p).await {
-        Ok(c) => c,
-        Err(e) => return error_page(&e),
-    };
-    let iss = issuer(&s);
-    let redirect_uri = p.redirect_uri.clone().unwrap_or_default();
-    let req = match s.engine.authorize_request(&client, &p) {
-        Ok(r) => r,
-        Err(e) => return redirect_error(&iss, &redirect_uri, p.state.as_deref(), &e),
+    let (iss, req) = match validated(&s, &f.params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let result = s.engine.sign_in(&f.email, &f.password, &ctx).await;
     s.metrics
@@ -369,7 +367,7 @@ async fn authorize_submit(
         .await
     {
         Ok(url) => (jar, see_other(&url)).into_response(),
-        Err(e) => redirect_error(&iss, &redirect_uri, req.state.as_deref(), &e),
+        Err(e) => redirect_error(&iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
 }
 
