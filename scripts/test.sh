@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of Vestibule on a fresh Debian/Ubuntu machine: installs what is missing
 # (C toolchain bits for SQLCipher, PostgreSQL, WebKitGTK and the WebDriver chain for the
-# console, cargo-nextest, tauri-driver, the UI's npm packages), starts a throw-away
+# console, cargo-nextest, tauri-driver, schemathesis, the UI's npm packages), starts a throw-away
 # PostgreSQL server on a free loopback port, then runs: the UI's type check and vitest
 # suite; cargo fmt and clippy; the whole Rust suite with cargo-nextest against both the
-# encrypted SQLite vault and PostgreSQL; and the console's real-window tests (the app built
+# encrypted SQLite vault and PostgreSQL (schemathesis against the server's /openapi.json
+# among them); and the console's real-window tests (the app built
 # with the UI embedded, under Xvfb, driven through tauri-driver + WebKitWebDriver).
 # Screenshots of every screen the window tests visit land in target/e2e-screenshots/.
 set -euo pipefail
@@ -35,6 +36,19 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
   echo "==> installing tauri-driver"
   cargo install tauri-driver --locked --version 2.1.0
 fi
+# schemathesis (PyPI, pinned) fuzzes the server against its own /openapi.json.
+st_venv="$root/target/tools/schemathesis"
+st_version=4.32.5
+if ! "$st_venv/bin/st" --version 2>/dev/null | grep -q "$st_version"; then
+  echo "==> installing schemathesis $st_version"
+  python3 -m venv --help >/dev/null 2>&1 \
+    || { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
+  rm -rf "$st_venv"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$st_version"
+fi
+export VESTIBULE_SCHEMATHESIS="$st_venv/bin/st"
+export VESTIBULE_REQUIRE_SCHEMATHESIS=1
 if [ ! -d ui/node_modules ] || [ "${CI:-}" = true ]; then
   echo "==> npm ci (ui/)"
   (cd ui && npm ci --no-audit --no-fund)

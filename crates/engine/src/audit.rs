@@ -22,6 +22,7 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// One audit entry as read back.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub seq: i64,
     pub id: String,
@@ -188,6 +189,7 @@ pub(crate) async fn page(
 /// Result of walking the chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     pub entries: i64,
     pub head_hash: String,

@@ -49,6 +49,7 @@ pub struct RegisterInput {
 /// A session as shown to its owner or to staff (never the token).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub id: Uuid,
     pub customer_id: Uuid,

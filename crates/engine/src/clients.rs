@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 /// A registered client as admins and the provider see it (never the secret).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OidcClient {
     pub id: String,
     pub name: String,
@@ -38,6 +39,7 @@ pub struct OidcClient {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
     pub name: String,
     pub redirect_uris: Vec<String>,
@@ -54,6 +56,7 @@ pub struct NewClient {
 /// The result of registering: the client, and its secret (shown this once) if confidential.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisteredClient {
     pub client: OidcClient,
     pub client_secret: Option<String>,

@@ -23,6 +23,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CustomerStatus {
     Active,
     Locked,
@@ -53,6 +54,7 @@ impl CustomerStatus {
 /// A customer record.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     pub id: Uuid,
     pub email: String,
@@ -75,6 +77,7 @@ pub struct Customer {
 /// One search hit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerSummary {
     pub id: Uuid,
     pub email: String,
@@ -87,6 +90,7 @@ pub struct CustomerSummary {
 /// A page of search results; `next` is an opaque cursor for the following page.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchPage {
     pub items: Vec<CustomerSummary>,
     pub next: Option<String>,
@@ -95,6 +99,7 @@ pub struct SearchPage {
 /// A recorded sign-in attempt.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignInAttempt {
     pub at: DateTime<Utc>,
     pub email: String,

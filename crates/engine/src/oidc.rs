@@ -36,6 +36,8 @@ fn oauth(error: &'static str, description: impl Into<String>) -> Error {
 
 /// The query of an authorization request, as received.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct AuthorizeParams {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
@@ -95,6 +97,7 @@ pub struct TokenRequest {
 
 /// A successful token response (RFC 6749 §5.1 + `id_token`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,

@@ -29,6 +29,7 @@ pub const RETIRED_KEY_PUBLISHED_FOR: Duration = Duration::days(2);
 /// The JWS algorithms the provider signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SigningAlg {
     RS256,
     EdDSA,

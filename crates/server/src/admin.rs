@@ -5,44 +5,45 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, bearer};
+use crate::openapi::{BodyErrors, ById, Limited, QueryErrors, StaffAuth as StaffErrors, Versioned};
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
-use vestibule_engine::{CustomerStatus, Error, NewClient, ProfilePatch, Staff};
+use vestibule_engine::{
+    AuditEntry, Customer, CustomerStatus, Error, NewClient, OidcClient, ProfilePatch,
+    RegisteredClient, SearchPage, SignInAttempt, Staff, VerifyReport,
+};
 
 /// Staff sign-in: limited per IP.
-pub fn credential_routes() -> Router<AppState> {
-    Router::new().route(
-        "/admin/v1/sessions",
-        post(create_session).delete(end_session),
-    )
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_session, end_session))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/customers", get(search))
-        .route("/customers/{id}", get(customer).patch(edit_customer))
-        .route("/customers/{id}/attempts", get(attempts))
-        .route("/customers/{id}/sessions", get(sessions))
-        .route("/customers/{id}/audit", get(customer_audit))
-        .route("/customers/{id}/status", post(set_status))
-        .route("/customers/{id}/revoke-sessions", post(revoke_sessions))
-        .route("/customers/{id}/password-reset", post(start_reset))
-        .route(
-            "/customers/{id}/resend-verification",
-            post(resend_verification),
-        )
-        .route("/clients", get(list_clients).post(register_client))
-        .route("/clients/{id}", axum::routing::delete(remove_client))
-        .route("/audit", get(audit_log))
-        .route("/audit/verify", post(audit_verify))
+/// Mounted under `/admin/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(customer, edit_customer))
+        .routes(routes!(attempts))
+        .routes(routes!(sessions))
+        .routes(routes!(customer_audit))
+        .routes(routes!(set_status))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(start_reset))
+        .routes(routes!(resend_verification))
+        .routes(routes!(list_clients, register_client))
+        .routes(routes!(remove_client))
+        .routes(routes!(audit_log))
+        .routes(routes!(audit_verify))
 }
 
 /// The signed-in staff member, from `Authorization: Bearer <token>`.
@@ -60,21 +61,44 @@ impl FromRequestParts<AppState> for StaffAuth {
 
 type IdPath = Result<Path<Uuid>, PathRejection>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     email: String,
     password: String,
 }
 
+/// A staff token and who it belongs to.
+#[derive(Serialize, ToSchema)]
+struct StaffSession {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    staff: Staff,
+    expires_at: DateTime<Utc>,
+}
+
+/// Staff sign-in: exchange credentials for a short-lived bearer token.
+#[utoipa::path(post, path = "/admin/v1/sessions", tag = "admin", request_body = Credentials,
+    responses((status = 200, description = "Signed in", body = StaffSession), BodyErrors,
+        (status = 401, description = "Wrong email or password (code invalid_credentials)", body = crate::error::ErrorBody),
+        (status = 403, description = "The staff account is disabled", body = crate::error::ErrorBody), Limited))]
 async fn create_session(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<Credentials>,
 ) -> ApiResult<Response> {
     let (token, staff, expires_at) = s.engine.staff_session_create(&b.email, &b.password).await?;
-    Ok(Json(json!({"token": token, "staff": staff, "expires_at": expires_at})).into_response())
+    Ok(Json(StaffSession {
+        token,
+        staff,
+        expires_at,
+    })
+    .into_response())
 }
 
+/// Staff sign-out: the token stops working.
+#[utoipa::path(delete, path = "/admin/v1/sessions", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Signed out"), StaffErrors, Limited))]
 async fn end_session(
     State(s): State<AppState>,
     StaffAuth(_, token): StaffAuth,
@@ -83,14 +107,22 @@ async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// Any fragment of email, name or phone, or a customer id.
     q: String,
+    /// The `next` cursor of the previous page.
     cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
     limit: Option<i64>,
 }
 
+/// Search customers (ranked: exact email, email prefix, name prefix, then fragments).
+#[utoipa::path(get, path = "/customers", tag = "admin", params(SearchQuery),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "A page of results", body = SearchPage), QueryErrors, StaffErrors))]
 async fn search(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -104,12 +136,19 @@ async fn search(
     Ok(Json(page).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReadQuery {
+    /// Why the record is opened; required when the organisation asks for access reasons.
     reason: Option<String>,
 }
 
+/// One customer's record (the read is audited).
+#[utoipa::path(get, path = "/customers/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id"), ReadQuery),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The customer", body = Customer), ById, StaffErrors))]
 async fn customer(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -120,9 +159,10 @@ async fn customer(
     Ok(Json(s.engine.get_customer(&who, id, q.reason.as_deref()).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Edit {
+    /// The `version` last read.
     version: i64,
     display_name: Option<String>,
     phone: Option<String>,
@@ -131,6 +171,11 @@ struct Edit {
     tier: Option<String>,
 }
 
+/// Edit a customer's profile (audited with a diff).
+#[utoipa::path(patch, path = "/customers/{id}", tag = "admin", request_body = Edit,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The updated customer", body = Customer), BodyErrors, ById, StaffErrors, Versioned))]
 async fn edit_customer(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -153,12 +198,24 @@ async fn edit_customer(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct Limit {
+    /// How many, newest first.
     limit: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct Attempts {
+    attempts: Vec<SignInAttempt>,
+}
+
+/// A customer's recent sign-in attempts.
+#[utoipa::path(get, path = "/customers/{id}/attempts", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id"), Limit),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Attempts, newest first", body = Attempts), ById, StaffErrors))]
 async fn attempts(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -170,18 +227,34 @@ async fn attempts(
         .engine
         .customer_attempts(&who, id, q.limit.unwrap_or(50))
         .await?;
-    Ok(Json(json!({"attempts": list})).into_response())
+    Ok(Json(Attempts { attempts: list }).into_response())
 }
 
+/// A customer's active sessions.
+#[utoipa::path(get, path = "/customers/{id}/sessions", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Active sessions", body = crate::customer::Sessions), ById, StaffErrors))]
 async fn sessions(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
     id: IdPath,
 ) -> ApiResult<Response> {
     let Path(id) = id?;
-    Ok(Json(json!({"sessions": s.engine.customer_sessions(&who, id).await?})).into_response())
+    let sessions = s.engine.customer_sessions(&who, id).await?;
+    Ok(Json(crate::customer::Sessions { sessions }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct AuditEntries {
+    entries: Vec<AuditEntry>,
+}
+
+/// The audit trail of one customer: who looked, who changed what, and why.
+#[utoipa::path(get, path = "/customers/{id}/audit", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id"), Limit),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Entries, newest first", body = AuditEntries), ById, StaffErrors))]
 async fn customer_audit(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -193,10 +266,10 @@ async fn customer_audit(
         .engine
         .customer_audit(&who, id, q.limit.unwrap_or(100))
         .await?;
-    Ok(Json(json!({"entries": list})).into_response())
+    Ok(Json(AuditEntries { entries: list }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     version: i64,
@@ -204,6 +277,11 @@ struct StatusChange {
     reason: Option<String>,
 }
 
+/// Lock, unlock, disable or re-enable a customer (each needs its own permission).
+#[utoipa::path(post, path = "/customers/{id}/status", tag = "admin", request_body = StatusChange,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The customer with its new status", body = Customer), BodyErrors, ById, StaffErrors, Versioned))]
 async fn set_status(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -218,12 +296,24 @@ async fn set_status(
     Ok(Json(c).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Revoke {
+    /// One session; without it every session of the customer ends.
     session_id: Option<Uuid>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct Revoked {
+    /// How many sessions ended.
+    revoked: u64,
+}
+
+/// End one or all of a customer's sessions.
+#[utoipa::path(post, path = "/customers/{id}/revoke-sessions", tag = "admin", request_body = Revoke,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Sessions ended", body = Revoked), BodyErrors, ById, StaffErrors))]
 async fn revoke_sessions(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -235,9 +325,14 @@ async fn revoke_sessions(
         .engine
         .revoke_customer_sessions(&who, id, b.session_id)
         .await?;
-    Ok(Json(json!({"revoked": n})).into_response())
+    Ok(Json(Revoked { revoked: n }).into_response())
 }
 
+/// Send the customer a password-reset email.
+#[utoipa::path(post, path = "/customers/{id}/password-reset", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 202, description = "The email is queued"), ById, StaffErrors))]
 async fn start_reset(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -248,6 +343,12 @@ async fn start_reset(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Send the verification email again.
+#[utoipa::path(post, path = "/customers/{id}/resend-verification", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 202, description = "The email is queued"), ById, StaffErrors,
+        (status = 409, description = "The address is already verified", body = crate::error::ErrorBody)))]
 async fn resend_verification(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -258,13 +359,20 @@ async fn resend_verification(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Entries after this sequence number (default 0: from the start).
     after: Option<i64>,
+    /// How many (default 100).
     limit: Option<i64>,
 }
 
+/// The audit log in sequence order.
+#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Entries in sequence order", body = AuditEntries), QueryErrors, StaffErrors))]
 async fn audit_log(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -275,9 +383,13 @@ async fn audit_log(
         .engine
         .audit_log(&who, q.after.unwrap_or(0), q.limit.unwrap_or(100))
         .await?;
-    Ok(Json(json!({"entries": list})).into_response())
+    Ok(Json(AuditEntries { entries: list }).into_response())
 }
 
+/// Walk the audit hash chain and report whether it is intact.
+#[utoipa::path(post, path = "/audit/verify", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The chain is intact", body = VerifyReport), StaffErrors))]
 async fn audit_verify(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -285,15 +397,27 @@ async fn audit_verify(
     Ok(Json(s.engine.verify_audit(&who).await?).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct Clients {
+    clients: Vec<OidcClient>,
+}
+
+/// The registered OpenID Connect clients.
+#[utoipa::path(get, path = "/clients", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Registered clients", body = Clients), StaffErrors))]
 async fn list_clients(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
 ) -> ApiResult<Response> {
     let clients = s.engine.list_clients(&who).await?;
-    Ok(Json(json!({"clients": clients})).into_response())
+    Ok(Json(Clients { clients }).into_response())
 }
 
 /// Register an OIDC client; the response carries the secret, shown this once.
+#[utoipa::path(post, path = "/clients", tag = "admin", request_body = NewClient,
+    security(("staff_bearer" = [])),
+    responses((status = 201, description = "Registered; the secret is shown this once", body = RegisteredClient), BodyErrors, StaffErrors))]
 async fn register_client(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,
@@ -303,6 +427,12 @@ async fn register_client(
     Ok((StatusCode::CREATED, Json(reg)).into_response())
 }
 
+/// Remove an OIDC client; its tokens stop working.
+#[utoipa::path(delete, path = "/clients/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Client id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "No such client", body = crate::error::ErrorBody), StaffErrors))]
 async fn remove_client(
     State(s): State<AppState>,
     StaffAuth(who, _): StaffAuth,

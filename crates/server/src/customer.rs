@@ -5,38 +5,58 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, Ctx, bearer};
+use crate::openapi::{BodyErrors, CustomerAuth, Limited, Versioned};
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
-use vestibule_engine::{Error, ProfilePatch, RegisterInput};
+use vestibule_engine::{Customer, Error, ProfilePatch, RegisterInput, SessionInfo};
 
 /// Endpoints that take credentials or tokens from anyone: limited per IP.
-pub fn credential_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/register", post(register))
-        .route("/v1/verify-email", post(verify_email))
-        .route("/v1/sign-in", post(sign_in))
-        .route("/v1/password-reset/request", post(reset_request))
-        .route("/v1/password-reset/confirm", post(reset_confirm))
-        .route("/v1/email/confirm", post(confirm_email))
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(verify_email))
+        .routes(routes!(sign_in))
+        .routes(routes!(reset_request))
+        .routes(routes!(reset_confirm))
+        .routes(routes!(confirm_email))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sign-out", post(sign_out))
-        .route("/v1/password", post(change_password))
-        .route("/v1/email", post(change_email))
-        .route("/v1/sessions", get(list_sessions))
-        .route("/v1/sessions/{id}", delete(revoke_session))
-        .route("/v1/me", get(me).patch(update_me))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_out))
+        .routes(routes!(change_password))
+        .routes(routes!(change_email))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(me, update_me))
+}
+
+/// The answer to requests whose outcome arrives by email (and that must not reveal whether
+/// an account exists): always `{"status": "check_your_email"}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CheckYourEmail {
+    #[schema(value_type = String, example = "check_your_email")]
+    status: &'static str,
+}
+
+fn check_your_email() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(CheckYourEmail {
+            status: "check_your_email",
+        }),
+    )
+        .into_response()
 }
 
 pub(crate) fn cookie_names(s: &AppState) -> (&'static str, &'static str) {
@@ -151,7 +171,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Register {
     email: String,
@@ -160,10 +180,15 @@ struct Register {
     display_name: String,
     locale: Option<String>,
     phone: Option<String>,
+    /// Custom attributes (progressive profiling): a JSON object.
     attributes: Option<serde_json::Value>,
 }
 
-/// 202 whether or not the address already had an account.
+/// Register a customer. 202 whether or not the address already had an account (the owner
+/// of an existing account is told by email instead).
+#[utoipa::path(post, path = "/v1/register", tag = "customer", request_body = Register,
+    responses((status = 202, description = "Check your email", body = CheckYourEmail),
+        BodyErrors, (status = 422, description = "The password is too weak or too common (code weak_password)", body = crate::error::ErrorBody), Limited))]
 async fn register(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -182,19 +207,19 @@ async fn register(
             &ctx,
         )
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"status": "check_your_email"})),
-    )
-        .into_response())
+    Ok(check_your_email())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
+    /// The token from the email link.
     token: String,
 }
 
+/// Verify the email address with the token from the verification email.
+#[utoipa::path(post, path = "/v1/verify-email", tag = "customer", request_body = TokenBody,
+    responses((status = 204, description = "The address is verified"), BodyErrors, Limited))]
 async fn verify_email(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<TokenBody>,
@@ -203,7 +228,7 @@ async fn verify_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
     email: String,
@@ -214,6 +239,25 @@ struct SignIn {
     return_token: bool,
 }
 
+/// A new session.
+#[derive(Serialize, ToSchema)]
+struct SignedInBody {
+    session: SessionInfo,
+    /// Send this in X-CSRF-Token on cookie-authenticated writes (also in the csrf cookie).
+    csrf_token: String,
+    /// The bearer token, only when `return_token` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// Sign in with email and password: sets the session and CSRF cookies, and returns the
+/// token in the body when `return_token` is true (apps).
+#[utoipa::path(post, path = "/v1/sign-in", tag = "customer", request_body = SignIn,
+    responses((status = 200, description = "Signed in", body = SignedInBody),
+        BodyErrors,
+        (status = 401, description = "Wrong email or password (code invalid_credentials)", body = crate::error::ErrorBody),
+        (status = 403, description = "The account is locked or disabled", body = crate::error::ErrorBody),
+        Limited))]
 async fn sign_in(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -225,13 +269,19 @@ async fn sign_in(
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
     let signed = result?;
     let (jar, csrf) = session_cookies(&s, jar, &signed);
-    let mut body = json!({"session": signed.session, "csrf_token": csrf});
-    if b.return_token {
-        body["token"] = json!(signed.token);
-    }
+    let body = SignedInBody {
+        session: signed.session,
+        csrf_token: csrf,
+        token: b.return_token.then_some(signed.token),
+    };
     Ok((jar, Json(body)).into_response())
 }
 
+/// End this session and clear the cookies. Idempotent: an already ended or unknown session
+/// token also gets 204 (only a request with no token at all is refused).
+#[utoipa::path(post, path = "/v1/sign-out", tag = "customer",
+    security((), ("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 204, description = "Signed out"), CustomerAuth))]
 async fn sign_out(
     State(s): State<AppState>,
     jar: CookieJar,
@@ -245,33 +295,35 @@ async fn sign_out(
     Ok((jar, StatusCode::NO_CONTENT).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EmailBody {
     email: String,
 }
 
-/// 202 whether or not the address has an account.
+/// Ask for a password-reset email. 202 whether or not the address has an account.
+#[utoipa::path(post, path = "/v1/password-reset/request", tag = "customer", request_body = EmailBody,
+    responses((status = 202, description = "Check your email", body = CheckYourEmail), BodyErrors, Limited))]
 async fn reset_request(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<EmailBody>,
 ) -> ApiResult<Response> {
     s.engine.request_password_reset(&b.email, &ctx).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"status": "check_your_email"})),
-    )
-        .into_response())
+    Ok(check_your_email())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetConfirm {
     token: String,
     new_password: String,
 }
 
+/// Set a new password with the token from the reset email; ends every session.
+#[utoipa::path(post, path = "/v1/password-reset/confirm", tag = "customer", request_body = ResetConfirm,
+    responses((status = 204, description = "Password changed"), BodyErrors,
+        (status = 422, description = "The new password is too weak or too common", body = crate::error::ErrorBody), Limited))]
 async fn reset_confirm(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<ResetConfirm>,
@@ -282,13 +334,18 @@ async fn reset_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
     current_password: String,
     new_password: String,
 }
 
+/// Change the password (the current one is required); other sessions end.
+#[utoipa::path(post, path = "/v1/password", tag = "customer", request_body = ChangePassword,
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 204, description = "Password changed"), BodyErrors, CustomerAuth,
+        (status = 422, description = "The new password is too weak or too common", body = crate::error::ErrorBody), Limited))]
 async fn change_password(
     State(s): State<AppState>,
     CustomerToken(t): CustomerToken,
@@ -300,26 +357,31 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeEmail {
     password: String,
     new_email: String,
 }
 
+/// Start changing the email address: a confirmation goes to the new address.
+#[utoipa::path(post, path = "/v1/email", tag = "customer", request_body = ChangeEmail,
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 202, description = "Check the new address", body = CheckYourEmail), BodyErrors, CustomerAuth,
+        (status = 409, description = "The address is taken", body = crate::error::ErrorBody), Limited))]
 async fn change_email(
     State(s): State<AppState>,
     CustomerToken(t): CustomerToken,
     ApiJson(b): ApiJson<ChangeEmail>,
 ) -> ApiResult<Response> {
     s.engine.change_email(&t, &b.password, &b.new_email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"status": "check_your_email"})),
-    )
-        .into_response())
+    Ok(check_your_email())
 }
 
+/// Confirm a new email address with the token sent to it.
+#[utoipa::path(post, path = "/v1/email/confirm", tag = "customer", request_body = TokenBody,
+    responses((status = 204, description = "The address is changed"), BodyErrors,
+        (status = 409, description = "The address was taken meanwhile", body = crate::error::ErrorBody), Limited))]
 async fn confirm_email(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<TokenBody>,
@@ -328,14 +390,29 @@ async fn confirm_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A list of sessions.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Sessions {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The customer's active sessions.
+#[utoipa::path(get, path = "/v1/sessions", tag = "customer",
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 200, description = "Active sessions", body = Sessions), CustomerAuth))]
 async fn list_sessions(
     State(s): State<AppState>,
     CustomerToken(t): CustomerToken,
 ) -> ApiResult<Response> {
-    let list = s.engine.my_sessions(&t).await?;
-    Ok(Json(json!({"sessions": list})).into_response())
+    let sessions = s.engine.my_sessions(&t).await?;
+    Ok(Json(Sessions { sessions }).into_response())
 }
 
+/// End one of the customer's sessions.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "customer",
+    params(("id" = Uuid, Path, description = "The session id")),
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 204, description = "Revoked"), CustomerAuth, crate::openapi::ById))]
 async fn revoke_session(
     State(s): State<AppState>,
     CustomerToken(t): CustomerToken,
@@ -346,20 +423,30 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The customer's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "customer",
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 200, description = "The profile", body = Customer), CustomerAuth))]
 async fn me(State(s): State<AppState>, CustomerToken(t): CustomerToken) -> ApiResult<Response> {
     Ok(Json(s.engine.my_profile(&t).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMe {
+    /// The `version` last read; the update is refused if the profile changed since.
     version: i64,
     display_name: Option<String>,
     phone: Option<String>,
     locale: Option<String>,
+    /// Custom attributes (progressive profiling): a JSON object, replaced as a whole.
     attributes: Option<serde_json::Value>,
 }
 
+/// Update the customer's own profile; fields left out stay as they are.
+#[utoipa::path(patch, path = "/v1/me", tag = "customer", request_body = UpdateMe,
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 200, description = "The updated profile", body = Customer), BodyErrors, CustomerAuth, Versioned))]
 async fn update_me(
     State(s): State<AppState>,
     CustomerToken(t): CustomerToken,

@@ -9,10 +9,23 @@ use serde::Serialize;
 use vestibule_engine::Error;
 
 /// The body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// A stable, machine-readable code (`invalid_input`, `invalid_session`, `forbidden`,
+    /// `not_found`, `conflict`, `rate_limited`, `overloaded`, `invalid_json`, `csrf` …).
+    #[schema(value_type = String)]
     pub code: &'static str,
+    /// What went wrong, in words for people.
     pub message: String,
+}
+
+/// The body of an OAuth 2.0 error (RFC 6749 §5.2) from the token, revocation and userinfo
+/// endpoints.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    #[schema(value_type = String)]
+    pub error: &'static str,
+    pub error_description: String,
 }
 
 /// Something the server answers with instead of a success.

@@ -73,14 +73,27 @@ pub fn too_many_requests(e: tower_governor::GovernorError) -> axum::response::Re
     }
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// The answer of the health and readiness probes.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
-/// Ready when the database answers.
-pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Probe)))]
+pub async fn healthz() -> Json<Probe> {
+    Json(Probe { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Probe),
+        (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Probe>> {
     s.engine.ping().await?;
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(Probe { status: "ready" }))
 }
 
 pub async fn not_found() -> ApiError {

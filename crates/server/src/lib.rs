@@ -15,18 +15,21 @@ pub mod error;
 mod http;
 mod metrics;
 mod oidc;
+mod openapi;
 mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vestibule_engine::Engine;
 
 /// How the server presents itself.
@@ -91,6 +94,7 @@ pub(crate) struct AppState {
     pub engine: Engine,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    pub openapi: openapi::Document,
 }
 
 /// Largest request body accepted (JSON documents here are small).
@@ -107,6 +111,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         engine,
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::new()),
+        openapi: openapi::Document::default(),
     };
     let mut credentials = customer::credential_routes()
         .merge(admin::credential_routes())
@@ -123,14 +128,21 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         credentials = credentials
             .route_layer(GovernorLayer::new(limiter).error_handler(http::too_many_requests));
     }
-    Router::new()
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz))
-        .route("/metrics", get(metrics::render))
+    let (routes, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(http::healthz))
+        .routes(routes!(http::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(openapi::document))
         .merge(credentials)
         .merge(customer::routes())
         .merge(oidc::routes())
         .nest("/admin/v1", admin::routes())
+        .split_for_parts();
+    let _ = state
+        .openapi
+        .0
+        .set(doc.to_json().expect("the OpenAPI document serialises"));
+    routes
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -94,7 +94,10 @@ pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Res
     resp
 }
 
-/// `GET /metrics` in the Prometheus text format.
+/// Prometheus metrics (OpenMetrics text): sign-ins by outcome, request latency by route.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics in the OpenMetrics text format",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 pub async fn render(State(s): State<AppState>) -> Response {
     (
         [(

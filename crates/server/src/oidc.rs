@@ -6,78 +6,135 @@
 
 use crate::AppState;
 use crate::customer::{constant_time_eq, cookie, cookie_names, new_csrf, session_cookies};
+use crate::error::OAuthErrorBody;
 use crate::http::Ctx;
+use crate::openapi::OAuthErrors;
+use axum::Json;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::options;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vestibule_engine::Error;
 use vestibule_engine::oidc::{
-    AuthRequest, Authorization, AuthorizeParams, ClientAuth, SCOPES, TokenRequest, redirect_with,
+    AuthRequest, Authorization, AuthorizeParams, ClientAuth, SCOPES, TokenRequest, TokenResponse,
+    redirect_with,
 };
 
 /// The sign-in page's form post: limited per IP like the other credential endpoints.
-pub fn credential_routes() -> Router<AppState> {
-    Router::new().route("/oauth2/authorize", post(authorize_submit))
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(authorize_submit))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/oauth2/jwks", get(jwks))
-        .route("/oauth2/authorize", get(authorize))
-        .route("/oauth2/token", post(token).options(preflight))
-        .route(
-            "/oauth2/userinfo",
-            get(userinfo).post(userinfo_post).options(preflight),
-        )
-        .route("/oauth2/revoke", post(revoke).options(preflight))
-        .route("/oauth2/logout", get(logout))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(discovery))
+        .routes(routes!(jwks))
+        .routes(routes!(authorize))
+        .routes(routes!(token))
+        .routes(routes!(userinfo, userinfo_post))
+        .routes(routes!(revoke))
+        .routes(routes!(logout))
+        // CORS preflights of the endpoints browser clients call (not API operations).
+        .route("/oauth2/token", options(preflight))
+        .route("/oauth2/userinfo", options(preflight))
+        .route("/oauth2/revoke", options(preflight))
 }
 
 fn issuer(s: &AppState) -> String {
     s.config.public_url.trim_end_matches('/').to_owned()
 }
 
+/// OpenID Provider metadata (OpenID Connect Discovery 1.0 §3).
+#[derive(Serialize, ToSchema)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    jwks_uri: String,
+    end_session_endpoint: String,
+    revocation_endpoint: String,
+    response_types_supported: Vec<&'static str>,
+    response_modes_supported: Vec<&'static str>,
+    grant_types_supported: Vec<&'static str>,
+    subject_types_supported: Vec<&'static str>,
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    code_challenge_methods_supported: Vec<&'static str>,
+    prompt_values_supported: Vec<&'static str>,
+    claims_supported: Vec<&'static str>,
+    authorization_response_iss_parameter_supported: bool,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+}
+
+const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// The provider's metadata.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oidc",
+    responses((status = 200, description = "OpenID Provider metadata", body = Discovery)))]
 async fn discovery(State(s): State<AppState>) -> Response {
     let iss = issuer(&s);
-    Json(json!({
-        "issuer": iss,
-        "authorization_endpoint": format!("{iss}/oauth2/authorize"),
-        "token_endpoint": format!("{iss}/oauth2/token"),
-        "userinfo_endpoint": format!("{iss}/oauth2/userinfo"),
-        "jwks_uri": format!("{iss}/oauth2/jwks"),
-        "end_session_endpoint": format!("{iss}/oauth2/logout"),
-        "revocation_endpoint": format!("{iss}/oauth2/revoke"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
-        "scopes_supported": SCOPES,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
-            "email", "email_verified", "name", "locale", "updated_at", "phone_number", "phone_number_verified"],
-        "authorization_response_iss_parameter_supported": true,
-        "claims_parameter_supported": false,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-    }))
+    Json(Discovery {
+        authorization_endpoint: format!("{iss}/oauth2/authorize"),
+        token_endpoint: format!("{iss}/oauth2/token"),
+        userinfo_endpoint: format!("{iss}/oauth2/userinfo"),
+        jwks_uri: format!("{iss}/oauth2/jwks"),
+        end_session_endpoint: format!("{iss}/oauth2/logout"),
+        revocation_endpoint: format!("{iss}/oauth2/revoke"),
+        issuer: iss,
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec!["RS256", "EdDSA"],
+        scopes_supported: SCOPES.to_vec(),
+        token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
+        revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
+        code_challenge_methods_supported: vec!["S256"],
+        prompt_values_supported: vec!["none", "login"],
+        claims_supported: vec![
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "email",
+            "email_verified",
+            "name",
+            "locale",
+            "updated_at",
+            "phone_number",
+            "phone_number_verified",
+        ],
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+    })
     .into_response()
 }
 
+/// The public signing keys (current and recently retired) as a JWK Set.
+#[utoipa::path(get, path = "/oauth2/jwks", tag = "oidc",
+    responses((status = 200, description = "JWK Set (RFC 7517) with RS256 and EdDSA keys",
+        content_type = "application/jwk-set+json", body = Object)))]
 async fn jwks(State(s): State<AppState>) -> Response {
     match s.engine.jwks().await {
         Ok(k) => {
@@ -273,7 +330,16 @@ async fn validated(s: &AppState, raw: &str) -> Result<(String, AuthRequest), Box
     Ok((iss, req))
 }
 
-/// Validate, then either redirect (code or error) or show the sign-in page.
+/// The authorization endpoint: validate the request, then redirect (with a code or an
+/// error) or show the sign-in page.
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oidc", params(AuthorizeParams),
+    responses(
+        (status = 200, description = "The sign-in page", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client's redirect URI with `code` or `error`",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "The client or redirect URI cannot be trusted: an error page (never a redirect)",
+            content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this address", body = crate::error::ErrorBody)))]
 async fn authorize(State(s): State<AppState>, jar: CookieJar, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or("").to_owned();
     let (iss, req) = match validated(&s, &raw).await {
@@ -293,14 +359,29 @@ async fn authorize(State(s): State<AppState>, jar: CookieJar, uri: Uri) -> Respo
     }
 }
 
-#[derive(Deserialize)]
+/// The sign-in page's form.
+#[derive(Deserialize, ToSchema)]
 struct SignInForm {
+    /// The authorization request's query, carried by the page.
     params: String,
+    /// The page's CSRF token (matches its cookie).
     csrf: String,
     email: String,
     password: String,
 }
 
+/// The sign-in page's form post.
+#[utoipa::path(post, path = "/oauth2/authorize", tag = "oidc",
+    request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The sign-in page again, with what went wrong", content_type = "text/html", body = String),
+        (status = 303, description = "Signed in: back to the client with a code",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "The request cannot be trusted or the form is incomplete: an error page",
+            content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed: a page asking to try again", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody),
+        (status = 503, description = "At hashing capacity", body = crate::error::ErrorBody)))]
 async fn authorize_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -399,7 +480,10 @@ fn oauth_error(e: &Error) -> Response {
     };
     let mut r = (
         status,
-        Json(json!({"error": error, "error_description": description})),
+        Json(OAuthErrorBody {
+            error,
+            error_description: description,
+        }),
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
@@ -419,7 +503,8 @@ fn clone_limit(e: &Error) -> Error {
     }
 }
 
-#[derive(Deserialize, Default)]
+/// The form of the token and revocation endpoints (RFC 6749 §4.1.3, §6; RFC 7009).
+#[derive(Deserialize, Default, ToSchema)]
 struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
@@ -429,6 +514,7 @@ struct TokenForm {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// Revocation only: the token to revoke.
     token: Option<String>,
 }
 
@@ -547,6 +633,11 @@ async fn preflight(State(s): State<AppState>, headers: HeaderMap) -> Response {
     with_cors(&s, &headers, None, r).await
 }
 
+/// The token endpoint: authorization_code (PKCE S256) and refresh_token grants.
+#[utoipa::path(post, path = "/oauth2/token", tag = "oidc",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Tokens", body = TokenResponse), OAuthErrors,
+        (status = 503, description = "At capacity", body = crate::error::ErrorBody)))]
 async fn token(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -579,7 +670,10 @@ async fn token(
 fn bearer_error(description: &str) -> Response {
     let mut r = (
         StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "invalid_token", "error_description": description})),
+        Json(OAuthErrorBody {
+            error: "invalid_token",
+            error_description: description.to_owned(),
+        }),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -616,16 +710,27 @@ fn bearer_of(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// Claims about the signed-in customer, by the access token's scopes.
+#[utoipa::path(get, path = "/oauth2/userinfo", tag = "oidc",
+    security(("access_token" = [])),
+    responses((status = 200, description = "Claims (sub always; email, profile, phone by scope)", body = Object),
+        (status = 401, description = "No valid access token (with WWW-Authenticate)", body = OAuthErrorBody)))]
 async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let token = bearer_of(&headers);
     userinfo_for(&s, &headers, token).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct UserinfoForm {
     access_token: Option<String>,
 }
 
+/// Userinfo by POST: the access token as a bearer token or in the form.
+#[utoipa::path(post, path = "/oauth2/userinfo", tag = "oidc",
+    request_body(content = UserinfoForm, content_type = "application/x-www-form-urlencoded"),
+    security(("access_token" = []), ()),
+    responses((status = 200, description = "Claims", body = Object),
+        (status = 401, description = "No valid access token (with WWW-Authenticate)", body = OAuthErrorBody)))]
 async fn userinfo_post(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -636,6 +741,10 @@ async fn userinfo_post(
     userinfo_for(&s, &headers, token).await
 }
 
+/// Token revocation (RFC 7009): 200 whether or not the token was known.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oidc",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked (or never valid)"), OAuthErrors))]
 async fn revoke(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -658,13 +767,22 @@ async fn revoke(
     with_cors(&s, &headers, Some(&auth.client_id), r).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogoutQuery {
     id_token_hint: Option<String>,
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
 }
 
+/// RP-initiated logout: ends the browser session; redirects to a registered
+/// post_logout_redirect_uri when the id_token_hint proves which client asks.
+#[utoipa::path(get, path = "/oauth2/logout", tag = "oidc", params(LogoutQuery),
+    responses(
+        (status = 200, description = "Signed out page", content_type = "text/html", body = String),
+        (status = 303, description = "Signed out; back to the client",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "A bad hint or redirect: an error page", content_type = "text/html", body = String)))]
 async fn logout(
     State(s): State<AppState>,
     jar: CookieJar,
