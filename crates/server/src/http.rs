@@ -90,9 +90,16 @@ pub async fn healthz() -> Json<Probe> {
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Probe),
-        (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+        (status = 503, description = "The database does not answer (code not_ready)", body = crate::error::ErrorBody)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Probe>> {
-    s.engine.ping().await?;
+    s.engine.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready: the database does not answer");
+        ApiError::Http(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database does not answer".into(),
+        )
+    })?;
     Ok(Json(Probe { status: "ready" }))
 }
 
