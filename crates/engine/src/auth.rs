@@ -330,6 +330,8 @@ impl Engine {
                 "passwords are at most 1024 bytes",
             ));
         }
+        // At hashing capacity: turn the attempt away before any database work.
+        self.hash_pool.check_capacity()?;
         let now = self.now();
         let window_start = to_us(now - self.config.throttle_window);
         let failures: i64 = sqlx::query_scalar(

@@ -27,6 +27,7 @@ mod config;
 mod customers;
 pub mod demo;
 mod error;
+mod hashpool;
 mod normalize;
 pub mod oidc;
 mod outbox;
@@ -62,7 +63,7 @@ pub use vault::{RecoveryKey, key_file_path};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 
 /// The engine's inputs that tests replace: time, randomness and configuration.
 #[derive(Clone)]
@@ -97,11 +98,8 @@ pub struct Engine {
     entropy: Arc<dyn Entropy>,
     hasher: Arc<Hasher>,
     config: Arc<Config>,
-    /// Bounds concurrent argon2id work to the core count so memory stays flat under load.
-    hashing: Arc<Semaphore>,
-    /// Jobs waiting for or holding a hashing permit; bounded by `config.hash_queue` + cores.
-    hash_jobs: Arc<std::sync::atomic::AtomicUsize>,
-    cores: usize,
+    /// One thread per core does all argon2id work, with a bounded queue in front.
+    hash_pool: Arc<hashpool::HashPool>,
     vault: Option<Arc<Mutex<VaultHandle>>>,
 }
 
@@ -115,17 +113,16 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     fn assemble(store: Store, deps: Deps, vault: Option<VaultHandle>) -> Result<Self> {
-        let hasher = Hasher::new(deps.config.hash, deps.entropy.as_ref())?;
+        let hasher = Arc::new(Hasher::new(deps.config.hash, deps.entropy.as_ref())?);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hash_pool = hashpool::HashPool::new(hasher.clone(), cores, deps.config.hash_queue)?;
         Ok(Self {
             store,
             clock: deps.clock,
             entropy: deps.entropy,
-            hasher: Arc::new(hasher),
+            hasher,
             config: Arc::new(deps.config),
-            hashing: Arc::new(Semaphore::new(cores)),
-            hash_jobs: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            cores,
+            hash_pool: Arc::new(hash_pool),
             vault: vault.map(|v| Arc::new(Mutex::new(v))),
         })
     }
@@ -270,35 +267,13 @@ impl Engine {
         self.hashing(move |h| h.hash(&pw, entropy.as_ref())).await?
     }
 
-    /// Run argon2id work on the blocking pool, at most one job per core at a time and at
-    /// most `config.hash_queue` waiting: beyond that the caller gets [`Error::Overloaded`].
+    /// Run argon2id work on the hashing pool (one thread per core); when its queue is full
+    /// the caller gets [`Error::Overloaded`] at once.
     async fn hashing<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T> {
-        use std::sync::atomic::Ordering;
-        struct Job<'a>(&'a std::sync::atomic::AtomicUsize);
-        impl Drop for Job<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let before = self.hash_jobs.fetch_add(1, Ordering::SeqCst);
-        let _job = Job(&self.hash_jobs);
-        if before >= self.cores + self.config.hash_queue {
-            // About how long the queue ahead takes to drain.
-            let secs = (before / self.cores.max(1) / 50).max(1) as u64;
-            return Err(Error::Overloaded(std::time::Duration::from_secs(secs)));
-        }
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("hashing pool closed".into()))?;
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || f(&hasher))
-            .await
-            .map_err(|e| Error::Internal(format!("hashing task: {e}")))
+        self.hash_pool.run(f).await
     }
 }
 

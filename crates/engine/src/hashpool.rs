@@ -1,0 +1,176 @@
+//! The password-hashing pool: every argon2id computation of an engine runs on a fixed set of
+//! OS threads, one per core, each reusing its own argon2 working memory. Work beyond the cores
+//! waits in a bounded queue; when the queue is full a caller is refused at once with
+//! [`Error::Overloaded`] (the server turns it into 503 + Retry-After) instead of piling up
+//! requests, memory and latency. A thread per core, rather than tokio's blocking pool, keeps
+//! memory at cores × m KiB whatever the load and leaves the async runtime's threads free for
+//! I/O.
+
+use crate::error::{Error, Result};
+use crate::password::Hasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce(&Hasher) + Send>;
+
+pub(crate) struct HashPool {
+    tx: Mutex<Sender<Job>>,
+    /// Jobs queued or running.
+    jobs: Arc<AtomicUsize>,
+    threads: usize,
+    queue: usize,
+}
+
+/// Counts a job until it has run (or was dropped unrun when the pool shut down).
+struct Ticket(Arc<AtomicUsize>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl HashPool {
+    /// `threads` workers sharing `hasher`; at most `queue` jobs wait beyond the running ones.
+    /// The workers stop when the pool is dropped.
+    pub fn new(hasher: Arc<Hasher>, threads: usize, queue: usize) -> Result<Self> {
+        let threads = threads.max(1);
+        let (tx, rx) = channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let (rx, hasher) = (rx.clone(), hasher.clone());
+            std::thread::Builder::new()
+                .name(format!("vestibule-hash-{i}"))
+                .spawn(move || work(&rx, &hasher))
+                .map_err(|e| Error::Internal(format!("hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            tx: Mutex::new(tx),
+            jobs: Arc::new(AtomicUsize::new(0)),
+            threads,
+            queue,
+        })
+    }
+
+    /// Refuse at once when the queue is full, so a flow can turn work away before spending
+    /// database reads on a request that could not be hashed anyway.
+    pub fn check_capacity(&self) -> Result<()> {
+        let jobs = self.jobs.load(Ordering::SeqCst);
+        if jobs >= self.threads + self.queue {
+            return Err(self.overloaded(jobs));
+        }
+        Ok(())
+    }
+
+    fn overloaded(&self, jobs: usize) -> Error {
+        // Roughly how long the work ahead takes to drain, at ~25 ms a hash per thread.
+        let secs = (jobs * 25 / self.threads / 1000).max(1) as u64;
+        Error::Overloaded(std::time::Duration::from_secs(secs))
+    }
+
+    /// Run `f` on a hashing thread and wait for its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> Result<T> {
+        let before = self.jobs.fetch_add(1, Ordering::SeqCst);
+        let ticket = Ticket(self.jobs.clone());
+        if before >= self.threads + self.queue {
+            return Err(self.overloaded(before));
+        }
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |h: &Hasher| {
+            let _ticket = ticket;
+            // The caller may have gone away (client disconnected); the work is done anyway.
+            let _ = done.send(f(h));
+        });
+        self.tx
+            .lock()
+            .map_err(|_| Error::Internal("hashing pool poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("hashing pool stopped".into()))?;
+        result
+            .await
+            .map_err(|_| Error::Internal("a hashing job failed".into()))
+    }
+}
+
+fn work(rx: &Mutex<Receiver<Job>>, hasher: &Hasher) {
+    loop {
+        let job = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // A panicking job drops its result sender (its caller gets an error); the thread lives on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(hasher)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeededEntropy;
+    use crate::password::HashParams;
+
+    fn pool(threads: usize, queue: usize) -> HashPool {
+        let params = HashParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let hasher = Hasher::new(params, &SeededEntropy::new(1)).unwrap();
+        HashPool::new(Arc::new(hasher), threads, queue).unwrap()
+    }
+
+    #[tokio::test]
+    async fn runs_jobs_on_its_own_threads() {
+        let p = pool(2, 4);
+        let name = p
+            .run(|_| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("vestibule-hash-"));
+    }
+
+    #[tokio::test]
+    async fn refuses_beyond_the_queue_and_recovers() {
+        let p = Arc::new(pool(1, 1));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        // One running, one queued: the pool is full.
+        let mut held = vec![];
+        for _ in 0..2 {
+            let (p, gate) = (p.clone(), gate.clone());
+            held.push(tokio::spawn(async move {
+                p.run(move |_| {
+                    let _ = gate.lock().unwrap().recv();
+                })
+                .await
+            }));
+        }
+        while p.jobs.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(p.check_capacity(), Err(Error::Overloaded(_))));
+        let refused = p.run(|_| ()).await;
+        assert!(matches!(refused, Err(Error::Overloaded(_))), "{refused:?}");
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        p.check_capacity().unwrap();
+        p.run(|_| ()).await.unwrap();
+        assert_eq!(p.jobs.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone() {
+        let p = pool(1, 4);
+        let r = p.run(|_| -> u8 { panic!("boom") }).await;
+        assert!(matches!(r, Err(Error::Internal(_))));
+        assert_eq!(p.run(|_| 7).await.unwrap(), 7);
+    }
+}
