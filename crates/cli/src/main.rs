@@ -907,11 +907,32 @@ async fn shell(engine: &Engine, who: &Staff) -> Result<(), Error> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The async runtime for network and database I/O: half the cores (at least one) unless
+/// `TOKIO_WORKER_THREADS` says otherwise. The engine runs its password hashing on its own
+/// threads, one per core, flat out during a sign-in burst; fewer I/O threads preempt that work
+/// less (measured on 2 cores at 64 clients: 0.86× → 0.96× the bare hash rate, CPU per
+/// sign-in 1.14× → 1.01× a bare hash), and I/O per request is small.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        b.worker_threads((cores / 2).max(1));
+    }
+    b.build()
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    match run(cli).await {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {

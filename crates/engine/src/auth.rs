@@ -69,6 +69,22 @@ pub struct SignedIn {
     pub session: SessionInfo,
 }
 
+/// What sign-in reads before hashing: the address's recent failures (for throttling) and
+/// the account, if there is one (all its columns NULL otherwise).
+static SIGN_IN_READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns: Vec<String> = CUSTOMER_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect();
+    format!(
+        "SELECT f.failures, c.password_hash, {} FROM \
+         (SELECT count(*) AS failures FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+          AND outcome = 'failure' AND reason <> 'throttled') f \
+         LEFT JOIN customers c ON c.email_key = $1",
+        columns.join(", ")
+    )
+});
+
 /// Longest password accepted at sign-in; longer input is refused before any hashing work.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -334,23 +350,17 @@ impl Engine {
         self.hash_pool.check_capacity()?;
         let now = self.now();
         let window_start = to_us(now - self.config.throttle_window);
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 AND outcome = 'failure' AND reason <> 'throttled'",
-        )
-        .bind(&email.key)
-        .bind(window_start)
-        .fetch_one(self.store.reader())
-        .await?;
-        let sql =
-            format!("SELECT password_hash, {CUSTOMER_COLUMNS} FROM customers WHERE email_key = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Recent failures for the address and the account (if any) in one read.
+        let row = sqlx::query(sqlx::AssertSqlSafe(SIGN_IN_READ.as_str()))
             .bind(&email.key)
-            .fetch_optional(self.store.reader())
+            .bind(window_start)
+            .fetch_one(self.store.reader())
             .await?;
-        let found = match &row {
-            Some(r) => Some((
-                row_to_customer(r)?,
-                r.try_get::<Option<String>, _>("password_hash")?,
+        let failures: i64 = row.try_get("failures")?;
+        let found = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some((
+                row_to_customer(&row)?,
+                row.try_get::<Option<String>, _>("password_hash")?,
             )),
             None => None,
         };

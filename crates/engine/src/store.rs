@@ -62,6 +62,9 @@ impl Store {
                 .max_connections(max)
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(30))
+                // A local file connection does not go stale: no ping (a round trip to the
+                // connection's thread) before every statement.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _meta| {
                     let key_pragma = key_pragma.clone();
                     Box::pin(async move {
