@@ -139,6 +139,20 @@ async fn token_from_outbox(s: &Server, kind: &str) -> String {
     m.body[i..].split_whitespace().next().unwrap().to_owned()
 }
 
+/// Sign in as an app does (token in the body, no cookies) and return the bearer token.
+async fn app_token(base: &str, email: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/v1/sign-in"))
+        .json(&json!({"email": email, "password": PW, "return_token": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
 async fn registered(s: &Server, c: &reqwest::Client, email: &str) {
     let r = c
         .post(format!("{}/v1/register", s.base))
@@ -302,19 +316,10 @@ async fn apps_use_bearer_tokens_and_password_change_revokes_others() {
     for s in servers(false).await {
         let c = client();
         registered(&s, &c, "app@example.com").await;
-        let sign_in = || async {
-            let v: Value = reqwest::Client::new()
-                .post(format!("{}/v1/sign-in", s.base))
-                .json(&json!({"email": "app@example.com", "password": PW, "return_token": true}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["token"].as_str().unwrap().to_owned()
-        };
-        let (a, b) = (sign_in().await, sign_in().await);
+        let (a, b) = (
+            app_token(&s.base, "app@example.com").await,
+            app_token(&s.base, "app@example.com").await,
+        );
         let app = reqwest::Client::new();
         let r = app
             .get(format!("{}/v1/me", s.base))
@@ -694,16 +699,7 @@ async fn two_instances_on_one_postgres_share_sessions() {
     };
     let c = client();
     registered(&a, &c, "both@example.com").await;
-    let v: Value = c
-        .post(format!("{}/v1/sign-in", a.base))
-        .json(&json!({"email": "both@example.com", "password": PW, "return_token": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = v["token"].as_str().unwrap();
+    let token = &app_token(&a.base, "both@example.com").await;
     let me = |base: String| {
         let t = token.to_owned();
         async move {
@@ -1623,16 +1619,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     for s in servers_with(config).await {
         let c = client();
         registered(&s, &c, "fuzz@shop.example").await;
-        let signed: Value = c
-            .post(format!("{}/v1/sign-in", s.base))
-            .json(&json!({"email": "fuzz@shop.example", "password": PW, "return_token": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let customer = signed["token"].as_str().unwrap().to_owned();
+        let customer = app_token(&s.base, "fuzz@shop.example").await;
         let staff = staff_token(&s, ADMIN, ADMIN_PW).await;
         let runs: [(&str, Option<&str>, &[&str]); 3] = [
             ("anonymous", None, &[]),
