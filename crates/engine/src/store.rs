@@ -8,8 +8,8 @@
 //! read-only readers. PostgreSQL: one pool for both.
 
 use crate::error::{Error, Result};
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,6 +55,12 @@ impl Store {
             return Err(Error::Vault(format!("{} does not exist", path.display())));
         }
         let url = sqlite_url(path, create)?;
+        // sqlx logs each statement's text (at debug level); on a vault the first statement of
+        // every connection is `PRAGMA key` with the data key in it, so vault connections
+        // never log statements.
+        let options = url
+            .parse::<AnyConnectOptions>()?
+            .disable_statement_logging();
         let key_pragma = format!("PRAGMA key = \"x'{}'\"", hex::encode(data_key));
         let pool = |max: u32, read_only: bool| {
             let key_pragma = key_pragma.clone();
@@ -86,7 +92,10 @@ impl Store {
                     })
                 })
         };
-        let writer = pool(1, false).connect(&url).await.map_err(map_open_error)?;
+        let writer = pool(1, false)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_open_error)?;
         // Reading the schema fails here when the key is wrong.
         sqlx::query("SELECT count(*) FROM sqlite_master")
             .execute(&writer)
@@ -96,7 +105,10 @@ impl Store {
             .execute(&writer)
             .await?;
         SQLITE_MIGRATIONS.run(&writer).await?;
-        let reader = pool(4, true).connect(&url).await.map_err(map_open_error)?;
+        let reader = pool(4, true)
+            .connect_with(options)
+            .await
+            .map_err(map_open_error)?;
         Ok(Self {
             backend: Backend::Sqlite,
             writer,

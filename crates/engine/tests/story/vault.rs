@@ -197,3 +197,56 @@ async fn creating_over_an_existing_vault_is_refused() {
     .unwrap_err();
     assert_eq!(e.code(), "vault_error");
 }
+
+/// sqlx logs statement text at debug level; a vault's first statement on every connection is
+/// `PRAGMA key` with the data key in it. Nothing the engine logs, at any level, may carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_key_never_reaches_the_logs() {
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Global: SQLite connections run statements on their own threads. nextest runs each test
+    // in its own process; under plain `cargo test` another global subscriber may exist.
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("skipped: a global subscriber is already installed in this process");
+        return;
+    }
+    let h = sqlite(fast_config()).await;
+    tracing::info!("vault opened");
+    h.engine
+        .search_customers(&h.admin, "anyone", None, 10)
+        .await
+        .unwrap();
+    let path = h.vault.clone().unwrap();
+    h.engine.close().await;
+    let (engine, _) = Engine::unlock_vault(
+        &path,
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        deps(&h.clock, 2, fast_config()),
+    )
+    .await
+    .unwrap();
+    engine.close().await;
+    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("vault opened"),
+        "the subscriber captured nothing"
+    );
+    assert!(!logs.to_lowercase().contains("pragma key"), "{logs}");
+    assert!(!logs.contains("x'"), "{logs}");
+}
