@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for StaffAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Engine(Error::InvalidSession))?;
+        let token = bearer(&parts.headers).ok_or(ApiError::Engine(Error::InvalidSession))?;
         let staff = s.engine.staff_from_token(&token).await?;
         Ok(StaffAuth(staff, token))
     }

@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for CustomerToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(t) = bearer(parts) {
+        if let Some(t) = bearer(&parts.headers) {
             return Ok(CustomerToken(t));
         }
         let jar = CookieJar::from_headers(&parts.headers);
@@ -137,10 +137,6 @@ pub(crate) fn session_cookies(
     (jar, csrf)
 }
 
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    constant_eq(a, b)
-}
-
 fn csrf_check(parts: &Parts, s: &AppState, cookie_token: Option<&str>) -> Result<(), ApiError> {
     let refuse = |why: &str| {
         ApiError::Http(
@@ -167,7 +163,8 @@ fn csrf_check(parts: &Parts, s: &AppState, cookie_token: Option<&str>) -> Result
     }
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equal bytes, compared without an early exit (CSRF tokens).
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -45,8 +45,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// The bearer token of an `Authorization` header, if any.
-pub fn bearer(parts: &Parts) -> Option<String> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -5,9 +5,9 @@
 //! `Authorization: Basic` header or the form, and renders RFC 6749 errors.
 
 use crate::AppState;
-use crate::customer::{constant_time_eq, cookie, cookie_names, new_csrf, session_cookies};
+use crate::customer::{constant_eq, cookie, cookie_names, new_csrf, session_cookies};
 use crate::error::OAuthErrorBody;
-use crate::http::Ctx;
+use crate::http::{Ctx, bearer};
 use crate::openapi::OAuthErrors;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -404,7 +404,7 @@ async fn authorize_submit(
         .is_none_or(|o| o == crate::origin_of(&s.config.public_url));
     let token_ok = cookie_token
         .as_deref()
-        .is_some_and(|c| !c.is_empty() && constant_time_eq(c.as_bytes(), f.csrf.as_bytes()));
+        .is_some_and(|c| !c.is_empty() && constant_eq(c.as_bytes(), f.csrf.as_bytes()));
     if !origin_ok || !token_ok {
         return page(
             StatusCode::FORBIDDEN,
@@ -702,21 +702,13 @@ async fn userinfo_for(s: &AppState, headers: &HeaderMap, token: Option<String>) 
     with_cors(s, headers, None, r).await
 }
 
-fn bearer_of(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
 /// Claims about the signed-in customer, by the access token's scopes.
 #[utoipa::path(get, path = "/oauth2/userinfo", tag = "oidc",
     security(("access_token" = [])),
     responses((status = 200, description = "Claims (sub always; email, profile, phone by scope)", body = Object),
         (status = 401, description = "No valid access token (with WWW-Authenticate)", body = OAuthErrorBody)))]
 async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let token = bearer_of(&headers);
+    let token = bearer(&headers);
     userinfo_for(&s, &headers, token).await
 }
 
@@ -737,7 +729,7 @@ async fn userinfo_post(
     form: Result<Form<UserinfoForm>, FormRejection>,
 ) -> Response {
     let from_form = form.ok().and_then(|Form(f)| f.access_token);
-    let token = bearer_of(&headers).or(from_form);
+    let token = bearer(&headers).or(from_form);
     userinfo_for(&s, &headers, token).await
 }
 

@@ -1576,6 +1576,20 @@ async fn openapi_document_describes_every_endpoint() {
             );
         }
     }
+    // Operations name their security schemes by string; each must exist.
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for requirement in op["security"].as_array().into_iter().flatten() {
+                for name in requirement.as_object().unwrap().keys() {
+                    assert!(
+                        schemes.contains_key(name),
+                        "{method} {path}: unknown scheme {name}"
+                    );
+                }
+            }
+        }
+    }
     // The wire types are the engine's own (not copies).
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
