@@ -81,9 +81,12 @@ impl HashPool {
         }
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |h: &Hasher| {
-            let _ticket = ticket;
+            let out = f(h);
+            // Free the slot before answering, so a caller that has its result never sees its
+            // own job still counted (a panic in `f` frees it while unwinding).
+            drop(ticket);
             // The caller may have gone away (client disconnected); the work is done anyway.
-            let _ = done.send(f(h));
+            let _ = done.send(out);
         });
         self.tx
             .lock()
