@@ -67,9 +67,18 @@ pub fn run() {
             commands::add_staff,
             commands::remove_staff,
         ])
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .unwrap_or_else(|e| {
             eprintln!("vestibule console failed: {e}");
             std::process::exit(1);
+        })
+        .run(|app, event| {
+            // Close the vault before the process ends: its connections must be closed, not
+            // just dropped (see `Engine::close`), and the WAL is checkpointed into the file.
+            if let tauri::RunEvent::Exit = event
+                && let Some(console) = app.try_state::<Arc<Console>>()
+            {
+                tauri::async_runtime::block_on(console.lock());
+            }
         });
 }

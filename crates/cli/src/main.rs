@@ -272,11 +272,35 @@ async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
     };
     let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
     if is_postgres(&db.db) {
-        let engine = Engine::connect_postgres(&db.db, Deps::system()).await?;
+        let engine = opened(Engine::connect_postgres(&db.db, Deps::system()).await?);
         let who = engine.staff_sign_in(&staff, &password).await?;
         Ok((engine, who))
     } else {
-        Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, Deps::system()).await
+        let (engine, who) =
+            Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, Deps::system()).await?;
+        Ok((opened(engine), who))
+    }
+}
+
+/// Every engine a command opened, closed by `main` however the command ended (an error
+/// returned half-way included): a vault's connections must be closed, not just dropped,
+/// before the process exits (see `Engine::close`).
+static OPENED: std::sync::Mutex<Vec<Engine>> = std::sync::Mutex::new(Vec::new());
+
+fn opened(engine: Engine) -> Engine {
+    if let Ok(mut all) = OPENED.lock() {
+        all.push(engine.clone());
+    }
+    engine
+}
+
+async fn close_opened() {
+    let all = OPENED
+        .lock()
+        .map(|mut a| std::mem::take(&mut *a))
+        .unwrap_or_default();
+    for engine in all {
+        engine.close().await;
     }
 }
 
@@ -424,7 +448,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .with_writer(std::io::stderr)
                 .init();
             let engine = if is_postgres(&db) {
-                Engine::connect_postgres(&db, Deps::system()).await?
+                opened(Engine::connect_postgres(&db, Deps::system()).await?)
             } else {
                 open(&Db {
                     db: db.clone(),
@@ -932,7 +956,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let outcome = rt.block_on(async {
+        let outcome = run(cli).await;
+        close_opened().await;
+        outcome
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {

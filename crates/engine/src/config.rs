@@ -24,6 +24,11 @@ pub struct Config {
     /// Password hashing jobs allowed to wait for a core; beyond this new sign-ins are refused
     /// with [`crate::Error::Overloaded`] at once instead of queueing without bound.
     pub hash_queue: usize,
+    /// Niceness (0–19) of the hashing threads on Linux. Above 0, the short steps of every
+    /// request (parsing, database statements, session checks) run before password hashing
+    /// whenever both want a core: a request is never stuck behind a 20 ms hash, and a flood of
+    /// sign-ins cannot slow session validation. 0 keeps them level with everything else.
+    pub hash_nice: i32,
     /// Region used to read phone numbers typed without a country code.
     pub default_region: phonenumber::country::Id,
     /// Largest serialized custom-attributes document per customer.
@@ -48,6 +53,7 @@ impl Default for Config {
             throttle_failures: 10,
             throttle_window: Duration::minutes(15),
             hash_queue: 64,
+            hash_nice: 10,
             default_region: phonenumber::country::Id::US,
             max_attributes_bytes: 16 * 1024,
             public_url: "http://localhost:8080".into(),

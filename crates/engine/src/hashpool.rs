@@ -4,7 +4,9 @@
 //! [`Error::Overloaded`] (the server turns it into 503 + Retry-After) instead of piling up
 //! requests, memory and latency. A thread per core, rather than tokio's blocking pool, keeps
 //! memory at cores × m KiB whatever the load and leaves the async runtime's threads free for
-//! I/O.
+//! I/O. On Linux the threads run at a lower priority (`Config::hash_nice`), so the short steps
+//! of requests — database round trips, session checks — take a core as soon as they wake
+//! instead of waiting for a hash's time slice to end.
 
 use crate::error::{Error, Result};
 use crate::password::Hasher;
@@ -32,9 +34,10 @@ impl Drop for Ticket {
 }
 
 impl HashPool {
-    /// `threads` workers sharing `hasher`; at most `queue` jobs wait beyond the running ones.
-    /// The workers stop when the pool is dropped.
-    pub fn new(hasher: Arc<Hasher>, threads: usize, queue: usize) -> Result<Self> {
+    /// `threads` workers sharing `hasher`, at niceness `nice` (Linux); at most `queue` jobs
+    /// wait beyond the running ones. The workers stop when the pool is dropped.
+    pub fn new(hasher: Arc<Hasher>, threads: usize, queue: usize, nice: i32) -> Result<Self> {
+        let nice = nice.clamp(0, 19);
         let threads = threads.max(1);
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -42,7 +45,10 @@ impl HashPool {
             let (rx, hasher) = (rx.clone(), hasher.clone());
             std::thread::Builder::new()
                 .name(format!("vestibule-hash-{i}"))
-                .spawn(move || work(&rx, &hasher))
+                .spawn(move || {
+                    lower_priority(nice);
+                    work(&rx, &hasher)
+                })
                 .map_err(|e| Error::Internal(format!("hashing thread: {e}")))?;
         }
         Ok(Self {
@@ -99,6 +105,22 @@ impl HashPool {
     }
 }
 
+/// Give the calling thread niceness `nice` (Linux keeps niceness per thread), unless the
+/// process already runs nicer than that.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    let me = rustix::thread::gettid();
+    if rustix::process::getpriority_process(Some(me)).is_ok_and(|now| now >= nice) {
+        return;
+    }
+    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
+        tracing::warn!(error = %e, "could not lower the hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
+
 fn work(rx: &Mutex<Receiver<Job>>, hasher: &Hasher) {
     loop {
         let job = match rx.lock() {
@@ -124,7 +146,23 @@ mod tests {
             p: 1,
         };
         let hasher = Hasher::new(params, &SeededEntropy::new(1)).unwrap();
-        HashPool::new(Arc::new(hasher), threads, queue).unwrap()
+        HashPool::new(Arc::new(hasher), threads, queue, 7).unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_niceness() {
+        let me = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = me();
+        let p = pool(1, 1);
+        let nice = p
+            .run(|_| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(nice, before.max(7));
+        // The caller's own thread is untouched.
+        assert_eq!(me(), before);
     }
 
     #[tokio::test]

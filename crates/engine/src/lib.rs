@@ -115,7 +115,12 @@ impl Engine {
     fn assemble(store: Store, deps: Deps, vault: Option<VaultHandle>) -> Result<Self> {
         let hasher = Arc::new(Hasher::new(deps.config.hash, deps.entropy.as_ref())?);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let hash_pool = hashpool::HashPool::new(hasher.clone(), cores, deps.config.hash_queue)?;
+        let hash_pool = hashpool::HashPool::new(
+            hasher.clone(),
+            cores,
+            deps.config.hash_queue,
+            deps.config.hash_nice,
+        )?;
         Ok(Self {
             store,
             clock: deps.clock,
@@ -149,15 +154,20 @@ impl Engine {
                 key: key.clone(),
             }),
         )?;
-        let admin = engine.insert_first_admin(&email, admin_password).await?;
-        ring.set_staff(
-            &email.key,
-            admin_password,
-            &key,
-            &engine.hasher,
-            engine.entropy.as_ref(),
-        )?;
-        ring.save()?;
+        let made = async {
+            let admin = engine.insert_first_admin(&email, admin_password).await?;
+            ring.set_staff(
+                &email.key,
+                admin_password,
+                &key,
+                &engine.hasher,
+                engine.entropy.as_ref(),
+            )?;
+            ring.save()?;
+            Ok(admin)
+        }
+        .await;
+        let admin = engine.or_close(made).await?;
         Ok((engine, admin, recovery))
     }
 
@@ -181,7 +191,8 @@ impl Engine {
                 key,
             }),
         )?;
-        let staff = engine.staff_sign_in(staff_email, password).await?;
+        let signed_in = engine.staff_sign_in(staff_email, password).await;
+        let staff = engine.or_close(signed_in).await?;
         Ok((engine, staff))
     }
 
@@ -218,7 +229,8 @@ impl Engine {
             .check(admin_password, &[&email.key], false)?;
         let store = Store::open_postgres(url).await?;
         let engine = Engine::assemble(store, deps, None)?;
-        let admin = engine.insert_first_admin(&email, admin_password).await?;
+        let made = engine.insert_first_admin(&email, admin_password).await;
+        let admin = engine.or_close(made).await?;
         Ok((engine, admin))
     }
 
@@ -250,10 +262,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Flush and close the pools.
+    /// Flush and close the pools. Call it before the process ends: SQLite connections that
+    /// are merely dropped close on their own threads afterwards, and a process exiting
+    /// meanwhile crashes in SQLCipher's exit handler.
     pub async fn close(&self) {
         let _ = self.store.checkpoint().await;
         self.store.close().await;
+    }
+
+    /// A failed step of opening: close what was opened, then give the error.
+    async fn or_close<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.close().await;
+        }
+        r
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -96,19 +96,30 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(map_open_error)?;
-        // Reading the schema fails here when the key is wrong.
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .execute(&writer)
-            .await
-            .map_err(map_open_error)?;
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&writer)
-            .await?;
-        SQLITE_MIGRATIONS.run(&writer).await?;
-        let reader = pool(4, true)
-            .connect_with(options)
-            .await
-            .map_err(map_open_error)?;
+        let prepared = async {
+            // Reading the schema fails here when the key is wrong.
+            sqlx::query("SELECT count(*) FROM sqlite_master")
+                .execute(&writer)
+                .await
+                .map_err(map_open_error)?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&writer)
+                .await?;
+            SQLITE_MIGRATIONS.run(&writer).await?;
+            pool(4, true)
+                .connect_with(options)
+                .await
+                .map_err(map_open_error)
+        }
+        .await;
+        let reader = match prepared {
+            Ok(reader) => reader,
+            Err(e) => {
+                // Closed, not dropped: see `Engine::close`.
+                writer.close().await;
+                return Err(e);
+            }
+        };
         Ok(Self {
             backend: Backend::Sqlite,
             writer,

@@ -11,7 +11,8 @@
 //! says.
 //!
 //! Run: `cargo build --release -p vestibule-cli && cargo bench -p vestibule-server --bench load`
-//! (`VESTIBULE_BIN` overrides the binary; `LOAD_SECONDS` the length of each phase).
+//! (`VESTIBULE_BIN` overrides the binary; `LOAD_SECONDS` the length of each phase;
+//! `LOAD_CLIENTS=2,64` the phases to run).
 
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -177,7 +178,11 @@ async fn main() {
 
     let mut rows = vec![];
     let emails = Arc::new(emails);
-    for clients in [2usize, 64, 256] {
+    let phases: Vec<usize> = std::env::var("LOAD_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![2, 64, 256]);
+    for clients in phases {
         let tally = Arc::new(Tally::default());
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(rss_kib(pid)));

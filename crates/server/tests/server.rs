@@ -17,8 +17,23 @@ struct Server {
     base: String,
     engine: Engine,
     admin: Staff,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<()>,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Shut down as the real process does: stop serving, then close the engine (SQLite
+    /// connections merely dropped at the end of a test close after the process has begun to
+    /// exit, which crashes in SQLCipher's exit handler).
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.serving)
+            .await
+            .expect("the server stops within 10 s")
+            .unwrap();
+        self.engine.close().await;
+    }
 }
 
 fn deps() -> Deps {
@@ -47,7 +62,7 @@ async fn start_with(
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let e = engine.clone();
-    tokio::spawn(async move {
+    let serving = tokio::spawn(async move {
         vestibule_server::serve(
             e,
             config,
@@ -67,7 +82,8 @@ async fn start_with(
         base: format!("http://{addr}"),
         engine,
         admin,
-        _stop: tx,
+        stop: tx,
+        serving,
         _dir: dir,
     }
 }
@@ -261,6 +277,7 @@ async fn browser_flow_uses_cookies_and_csrf() {
         let r = c.get(format!("{}/v1/me", s.base)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_session");
+        s.stop().await;
     }
 }
 
@@ -308,6 +325,7 @@ async fn secure_cookies_are_host_prefixed_secure_httponly_lax() {
                 .contains("frame-ancestors 'none'")
         );
         assert!(r.headers().contains_key("strict-transport-security"));
+        s.stop().await;
     }
 }
 
@@ -354,6 +372,7 @@ async fn apps_use_bearer_tokens_and_password_change_revokes_others() {
                 .status(),
             StatusCode::UNAUTHORIZED
         );
+        s.stop().await;
     }
 }
 
@@ -405,6 +424,7 @@ async fn responses_do_not_reveal_which_emails_exist() {
             .await
             .unwrap();
         assert_eq!(register.status(), StatusCode::ACCEPTED);
+        s.stop().await;
     }
 }
 
@@ -544,6 +564,7 @@ async fn admin_api_enforces_roles_and_audits() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        s.stop().await;
     }
 }
 
@@ -581,6 +602,7 @@ async fn bad_input_gets_json_errors_never_5xx() {
             .await
             .unwrap();
         assert_eq!(ok["status"], "ready");
+        s.stop().await;
     }
 }
 
@@ -622,6 +644,7 @@ async fn credential_endpoints_are_limited_per_ip() {
             .status(),
         StatusCode::OK
     );
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -657,6 +680,7 @@ async fn metrics_count_sign_ins_by_outcome_and_time_routes() {
             !text.contains("met@example.com"),
             "no personal data in metrics"
         );
+        s.stop().await;
     }
 }
 
@@ -741,6 +765,8 @@ async fn two_instances_on_one_postgres_share_sessions() {
         r.json::<Value>().await.unwrap()["items"][0]["email"],
         "both@example.com"
     );
+    a.stop().await;
+    b.stop().await;
 }
 
 async fn staff_token(s: &Server, email: &str, pw: &str) -> String {
@@ -860,6 +886,7 @@ async fn admins_register_oidc_clients_through_the_admin_api() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert!(s.engine.authenticate_client(&id, &secret).await.is_err());
+        s.stop().await;
     }
 }
 
@@ -1136,6 +1163,7 @@ async fn a_relying_party_signs_customers_in_with_openid_connect() {
             Some("login_required"),
             "after logout prompt=none needs a sign-in"
         );
+        s.stop().await;
     }
 }
 
@@ -1281,6 +1309,7 @@ async fn authorization_errors_follow_the_basic_op_rules() {
             algs.contains(&"RS256") && algs.contains(&"EdDSA"),
             "{algs:?}"
         );
+        s.stop().await;
     }
 }
 
@@ -1402,6 +1431,8 @@ async fn two_instances_rotate_one_refresh_token_family() {
     )
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
+    a.stop().await;
+    b.stop().await;
 }
 
 fn ctx_for_tests() -> vestibule_engine::RequestContext {
@@ -1479,6 +1510,7 @@ async fn serves_https_with_the_given_certificate() {
         .send()
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -1608,6 +1640,7 @@ async fn openapi_document_describes_every_endpoint() {
         doc["components"]["schemas"]["Register"]["additionalProperties"], false,
         "unknown fields are refused, and the document says so"
     );
+    s.stop().await;
 }
 
 /// schemathesis (from PyPI) against `/openapi.json`, with a fixed seed and a bounded number of
@@ -1630,6 +1663,9 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let mut config = test_config(false);
     config.ip_burst = 1_000_000;
     config.ip_replenish_ms = 1;
+    // schemathesis keeps a cache (replayed crashes) in its working directory: a fresh one per
+    // run keeps runs reproducible and the source tree clean.
+    let work = tempfile::tempdir().unwrap();
     for s in servers_with(config).await {
         let c = client();
         registered(&s, &c, "fuzz@shop.example").await;
@@ -1661,7 +1697,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         ];
         for (name, token, filters) in runs {
             let mut cmd = tokio::process::Command::new(&st);
-            cmd.arg("run")
+            cmd.current_dir(work.path())
+                .arg("run")
                 .arg(format!("{}/openapi.json", s.base))
                 .args([
                     "--seed",
@@ -1695,5 +1732,6 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             );
             assert!(text.contains("passed"), "{text}");
         }
+        s.stop().await;
     }
 }

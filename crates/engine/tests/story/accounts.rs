@@ -24,6 +24,14 @@ async fn register_verify_sign_in_validate_sign_out() {
         assert_eq!(s.session.device, "Firefox on Linux");
         let v = h.engine.validate_session(&s.token).await.unwrap();
         assert_eq!(v.customer_id, id);
+        // What was stored is what the customer was told, and the account shows the sign-in.
+        assert_eq!(
+            h.engine.my_sessions(&s.token).await.unwrap(),
+            vec![s.session.clone()]
+        );
+        let after = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(c.last_sign_in_at, None);
+        assert_eq!(after.last_sign_in_at, Some(s.session.created_at));
         // A second sign-in gets a new token.
         let s2 = h
             .engine
@@ -47,6 +55,7 @@ async fn register_verify_sign_in_validate_sign_out() {
                 .iter()
                 .all(|a| a.outcome == "success" && a.ip == "192.0.2.10")
         );
+        h.engine.close().await;
     }
 }
 
@@ -80,6 +89,7 @@ async fn verification_token_is_single_use_and_expires() {
             h.engine.verify_email(&"x".repeat(10_000)).await,
             Err(Error::InvalidToken)
         ));
+        h.engine.close().await;
     }
 }
 
@@ -130,6 +140,7 @@ async fn registration_and_reset_do_not_reveal_existing_accounts() {
             .unwrap_err();
         assert_eq!(a.code(), b.code());
         assert_eq!(a.to_string(), b.to_string());
+        h.engine.close().await;
     }
 }
 
@@ -163,6 +174,7 @@ async fn weak_passwords_are_refused_with_advice_and_nothing_is_written() {
             .await
             .unwrap();
         assert!(page.items.is_empty());
+        h.engine.close().await;
     }
 }
 
@@ -248,6 +260,7 @@ async fn bad_input_is_refused_cleanly() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), "invalid_input");
+        h.engine.close().await;
     }
 }
 
@@ -285,6 +298,7 @@ async fn failed_attempts_are_recorded_and_throttled_then_released() {
         assert_eq!(a[0].reason, "ok");
         let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
         assert_eq!(c.status, vestibule_engine::CustomerStatus::Active);
+        h.engine.close().await;
     }
 }
 
@@ -320,6 +334,7 @@ async fn sessions_expire_when_idle_and_absolutely() {
             h.engine.validate_session(&s.token).await,
             Err(Error::InvalidSession)
         ));
+        h.engine.close().await;
     }
 }
 
@@ -384,6 +399,7 @@ async fn password_reset_is_single_use_expires_and_revokes_sessions() {
                 .await,
             Err(Error::InvalidToken)
         ));
+        h.engine.close().await;
     }
 }
 
@@ -417,6 +433,7 @@ async fn change_password_needs_current_and_revokes_other_sessions() {
             .sign_in("hal@example.com", "fresh river stones", &ctx())
             .await
             .unwrap();
+        h.engine.close().await;
     }
 }
 
@@ -465,6 +482,7 @@ async fn change_email_requires_confirmation_from_the_new_address() {
                 .email,
             "ivy.new@example.com"
         );
+        h.engine.close().await;
     }
 }
 
@@ -516,6 +534,7 @@ async fn rehash_on_sign_in_when_parameters_change() {
         .unwrap();
     assert_eq!(n, 1);
     engine.sign_in("jo@example.com", PW, &ctx()).await.unwrap();
+    engine.close().await;
 }
 
 /// Enumeration by timing: an unknown address must cost the same as a wrong password.
@@ -555,6 +574,7 @@ async fn unknown_email_costs_the_same_as_wrong_password() {
         (0.75..1.33).contains(&ratio),
         "unknown {mu:.4}s vs wrong {mw:.4}s (ratio {ratio:.2})"
     );
+    h.engine.close().await;
 }
 
 /// Session invariant, checked against a model over random histories: a token is valid
@@ -618,6 +638,7 @@ fn session_validity_matches_the_model() {
             },
         )
         .unwrap();
+    rt.block_on(h.engine.close());
 }
 
 #[tokio::test]
@@ -667,6 +688,7 @@ async fn customers_edit_their_own_profile_with_version_checks() {
         assert_eq!(trail[0].action, "customer.profile_updated");
         assert_eq!(trail[0].actor, format!("customer:{id}"));
         assert!(h.engine.my_profile("not a token").await.is_err());
+        h.engine.close().await;
     }
 }
 
@@ -712,4 +734,5 @@ async fn excess_hashing_load_is_refused_not_queued() {
         .sign_in("busy@example.com", PW, &ctx())
         .await
         .unwrap();
+    h.engine.close().await;
 }

@@ -43,6 +43,7 @@ async fn reads_and_changes_are_audited_with_diffs() {
         );
         let report = h.engine.verify_audit(&h.admin).await.unwrap();
         assert!(report.entries >= 5);
+        h.engine.close().await;
     }
 }
 
@@ -60,6 +61,7 @@ async fn edited_entry_is_detected() {
             Err(Error::AuditTampered(_)) => {}
             other => panic!("{}: edit not detected: {other:?}", h.name),
         }
+        h.engine.close().await;
     }
 }
 
@@ -81,6 +83,7 @@ async fn deleted_entry_is_detected() {
             "{}",
             h.name
         );
+        h.engine.close().await;
     }
 }
 
@@ -101,6 +104,7 @@ async fn truncated_tail_is_detected() {
             "{}",
             h.name
         );
+        h.engine.close().await;
     }
 }
 
@@ -129,5 +133,6 @@ async fn outbox_delivers_to_files_and_retries_failures() {
         let m = &h.engine.outbox(&h.admin, 10).await.unwrap()[0];
         assert!(m.sent_at.is_some() && m.last_error.is_none());
         assert_eq!(h.engine.deliver_outbox(&files).await.unwrap(), (0, 0));
+        h.engine.close().await;
     }
 }

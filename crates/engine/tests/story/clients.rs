@@ -94,6 +94,7 @@ async fn admins_register_confidential_and_public_clients() {
             !log.iter().any(|a| a.diff.to_string().contains(&secret)),
             "the audit log never holds the secret"
         );
+        h.engine.close().await;
     }
 }
 
@@ -177,5 +178,6 @@ async fn bad_registrations_are_refused_and_change_nothing() {
                 Err(Error::Forbidden(_))
             ));
         }
+        h.engine.close().await;
     }
 }

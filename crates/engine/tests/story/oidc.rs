@@ -180,6 +180,7 @@ async fn code_flow_with_pkce_issues_verifiable_tokens_once() {
                 e.userinfo(&t.access_token).await.is_err(),
                 "access token revoked on code reuse"
             );
+            h.engine.close().await;
         }
     }
 }
@@ -302,6 +303,7 @@ async fn bad_authorization_and_token_requests_are_refused() {
             oauth_code(e.token(ISS, &auth, &exchange(&code)).await.unwrap_err()),
             "invalid_grant"
         );
+        h.engine.close().await;
     }
 }
 
@@ -360,6 +362,7 @@ async fn prompt_and_max_age_follow_the_browser_session() {
                 .unwrap(),
             Authorization::Redirect(_)
         ));
+        h.engine.close().await;
     }
 }
 
@@ -414,6 +417,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
             .unwrap();
         assert!(e.userinfo(&t.access_token).await.is_err());
         e.revoke_token(&auth, "unknown token").await.unwrap();
+        h.engine.close().await;
     }
 }
 
@@ -510,5 +514,6 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
             e.validate_session(&s.token).await.is_err(),
             "the session ended"
         );
+        h.engine.close().await;
     }
 }

@@ -152,6 +152,7 @@ async fn search_by_fragments_id_and_pages_without_gaps() {
                 .await
                 .is_err()
         );
+        h.engine.close().await;
     }
 }
 
@@ -208,6 +209,7 @@ async fn seeding_is_deterministic_and_includes_attack_patterns() {
             .map(|a| a.ip)
             .collect();
         assert!(ips.contains("81.2.69.142") && ips.contains("1.128.0.17"));
+        h.engine.close().await;
     }
     assert_eq!(emails[0], emails[1]);
 }
@@ -243,5 +245,6 @@ async fn search_follows_profile_edits() {
         assert!(found("ebedee").await, "{}: new name", h.name);
         assert!(found("zebedee").await, "{}: name prefix", h.name);
         assert!(!found("test customer").await, "{}: old name gone", h.name);
+        h.engine.close().await;
     }
 }

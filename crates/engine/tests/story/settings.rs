@@ -81,6 +81,7 @@ async fn access_reason_setting_is_enforced_and_stored_with_the_read() {
             .unwrap();
         assert_eq!(change.diff["idle_lock_minutes"], serde_json::json!([15, 5]));
         e.verify_audit(&h.admin).await.unwrap();
+        h.engine.close().await;
     }
 }
 
@@ -108,6 +109,7 @@ async fn risk_badge_follows_recent_failed_sign_ins() {
             e.customer_risk(&h.admin, id).await.unwrap().level,
             RiskLevel::Low
         );
+        h.engine.close().await;
     }
 }
 

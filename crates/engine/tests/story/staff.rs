@@ -149,6 +149,7 @@ async fn check_role(role: Role) {
             ),
             v(Permission::SeedDemoData)
         );
+        h.engine.close().await;
     }
 }
 
@@ -241,6 +242,7 @@ async fn stale_edit_is_a_conflict_and_changes_nothing() {
                 .display_name,
             "First Edit"
         );
+        h.engine.close().await;
     }
 }
 
@@ -288,6 +290,7 @@ async fn locking_revokes_sessions_and_blocks_sign_in() {
             .sign_in("lock@example.com", PW, &ctx())
             .await
             .unwrap();
+        h.engine.close().await;
     }
 }
 
@@ -345,5 +348,6 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             h.name
         );
         assert!(h.engine.staff_from_token("garbage").await.is_err());
+        h.engine.close().await;
     }
 }

@@ -172,7 +172,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
         .await
         .is_err()
     );
-    Engine::unlock_vault(
+    let (engine, _) = Engine::unlock_vault(
         &path,
         ADMIN_EMAIL,
         "brand new admin words",
@@ -180,6 +180,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
     )
     .await
     .unwrap();
+    engine.close().await;
 }
 
 #[tokio::test]
@@ -196,6 +197,7 @@ async fn creating_over_an_existing_vault_is_refused() {
     .await
     .unwrap_err();
     assert_eq!(e.code(), "vault_error");
+    h.engine.close().await;
 }
 
 /// sqlx logs statement text at debug level; a vault's first statement on every connection is
