@@ -282,9 +282,10 @@ async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
     }
 }
 
-/// Every engine a command opened, closed by `main` however the command ended (an error
-/// returned half-way included): a vault's connections must be closed, not just dropped,
-/// before the process exits (see `Engine::close`).
+/// Every engine a command opened (through `open` or `opened`), closed by `main` once the
+/// command has ended, however it ended: a vault's connections must be closed, not just
+/// dropped, before the process exits (see `Engine::close`). Commands do not close them
+/// themselves.
 static OPENED: std::sync::Mutex<Vec<Engine>> = std::sync::Mutex::new(Vec::new());
 
 fn opened(engine: Engine) -> Engine {
@@ -402,7 +403,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if interactive {
                 eprintln!();
             }
-            engine.close().await;
             let secs = started.elapsed().as_secs_f64();
             print(
                 json,
@@ -504,12 +504,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             )
             .await
             .map_err(|e| Error::invalid_cli(format!("cannot serve on {listen}: {e}")))?;
-            engine.close().await;
         }
         Command::Shell { db } => {
             let (engine, who) = open(&db).await?;
             shell(&engine, &who).await?;
-            engine.close().await;
         }
         Command::Customers { command } => match command {
             CustomersCommand::Search { db, query, limit } => {
@@ -539,7 +537,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     }
                     out.trim_end().to_owned()
                 });
-                engine.close().await;
             }
             CustomersCommand::Show { db, id, reason } => {
                 let (engine, who) = open(&db).await?;
@@ -607,7 +604,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     }
                     out.trim_end().to_owned()
                 });
-                engine.close().await;
             }
         },
         Command::Clients { command } => match command {
@@ -636,7 +632,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         },
                     )
                     .await?;
-                engine.close().await;
                 // Always JSON: scripts read the id and the one-time secret from it.
                 print(
                     true,
@@ -655,7 +650,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
             ClientsCommand::List { db } => {
                 let (engine, who) = open(&db).await?;
                 let list = engine.list_clients(&who).await?;
-                engine.close().await;
                 print(json, &list, || {
                     list.iter()
                         .map(|c| {
@@ -674,7 +668,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
             ClientsCommand::Remove { db, id } => {
                 let (engine, who) = open(&db).await?;
                 engine.remove_client(&who, &id).await?;
-                engine.close().await;
                 print(json, &serde_json::json!({"removed": id}), || {
                     format!("Removed client {id}.")
                 });
@@ -696,7 +689,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 let m = engine
                     .add_staff(&who, &email, &name, role, &password)
                     .await?;
-                engine.close().await;
                 print(json, &m, || {
                     format!("Added {} as {}.", m.email, m.role.as_str())
                 });
@@ -704,7 +696,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
             StaffCommand::List { db } => {
                 let (engine, who) = open(&db).await?;
                 let list = engine.list_staff(&who).await?;
-                engine.close().await;
                 print(json, &list, || {
                     list.iter()
                         .map(|m| {
@@ -726,7 +717,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let (engine, who) = open(&db).await?;
             let r = engine.verify_audit(&who).await;
-            engine.close().await;
             let r = r?;
             print(json, &r, || {
                 format!(
@@ -745,7 +735,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 (None, None) => Mailer::files("outbox")?,
             };
             let (sent, failed) = engine.deliver_outbox(&mailer).await?;
-            engine.close().await;
             print(
                 json,
                 &serde_json::json!({"sent": sent, "failed": failed}),
