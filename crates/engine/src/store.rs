@@ -276,8 +276,7 @@ mod tests {
                 .unwrap();
         }
         // ~100 pages: far below the writer's own threshold, so only the background task
-        // brings them into the vault file.
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
+        // brings them into the vault file (it may already have, while the rows went in).
         let started = std::time::Instant::now();
         while std::fs::metadata(&path).unwrap().len() == before {
             assert!(
