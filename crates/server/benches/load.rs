@@ -240,7 +240,7 @@ async fn main() {
     engine.close().await;
 
     // This machine's speed drifts by 10–30 % within a minute, so each load phase is compared
-    // with bare hashing measured right before and right after it (the mean of the two).
+    // with bare hashing measured between its slices (see the phase loop).
     let mut report = String::new();
     writeln!(report, "# Vestibule server load benchmark\n").unwrap();
     writeln!(report, "2-core machine, load generator (reqwest, one runtime thread) on the same box, encrypted vault with 5,000 customers; argon2id m=19456 KiB, t=2, p=1.\n").unwrap();
