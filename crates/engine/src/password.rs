@@ -101,6 +101,18 @@ fn with_work_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
 
 /// Ask the kernel to back the (still untouched) capacity of `v` with transparent huge pages.
 /// Only a request: where huge pages are off or unavailable nothing changes.
+/// argon2id of `password` (normalised) with `salt` into `out`, on this thread's working memory.
+fn hash_into(
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    with_work_memory(argon2.params().block_count(), |mem| {
+        argon2.hash_password_into_with_memory(normalise(password).as_bytes(), salt, out, mem)
+    })
+}
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn advise_huge_pages(v: &mut Vec<Block>) {
@@ -240,15 +252,7 @@ impl Hasher {
         let salt: [u8; 16] = random_bytes(entropy);
         let err = |e: &dyn std::fmt::Display| Error::Internal(format!("hashing: {e}"));
         let mut out = [0u8; 32];
-        with_work_memory(self.argon2.params().block_count(), |mem| {
-            self.argon2.hash_password_into_with_memory(
-                normalise(password).as_bytes(),
-                &salt,
-                &mut out,
-                mem,
-            )
-        })
-        .map_err(|e| err(&e))?;
+        hash_into(&self.argon2, password, &salt, &mut out).map_err(|e| err(&e))?;
         let phc = PasswordHash {
             algorithm: argon2::ARGON2ID_IDENT,
             version: Some(Version::V0x13.into()),
@@ -278,16 +282,8 @@ impl Hasher {
         let expected = expected.as_bytes();
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut out = vec![0u8; expected.len()];
-        let blocks = params.block_count();
-        with_work_memory(blocks, |mem| {
-            argon2.hash_password_into_with_memory(
-                normalise(password).as_bytes(),
-                salt.as_ref(),
-                &mut out,
-                mem,
-            )
-        })
-        .map_err(|e| Error::Internal(format!("verifying: {e}")))?;
+        hash_into(&argon2, password, salt.as_ref(), &mut out)
+            .map_err(|e| Error::Internal(format!("verifying: {e}")))?;
         // Constant time: no early exit on the first differing byte.
         let diff = out
             .iter()
