@@ -8,9 +8,10 @@ use crate::customers::{
     self, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
     row_to_customer,
 };
+use crate::deferred::Work;
 use crate::error::{Error, Result};
 use crate::normalize;
-use crate::outbox::enqueue;
+use crate::outbox::{enqueue, enqueue_capped, recipient_over_cap};
 use crate::store::Tx;
 use crate::time::{from_us, to_us};
 use crate::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
@@ -121,10 +122,13 @@ fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionInfo> {
 const SESSION_COLUMNS: &str = "id, customer_id, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device";
 
 impl Engine {
-    /// Register a customer. Answers the same whether or not the address already has an
-    /// account; in that case the owner is emailed instead of a second account being made.
+    /// Register a customer. Answers the same, in the same time, whether or not the address
+    /// already has an account: the input is validated and the password hashed here, then the
+    /// rest is [deferred](crate::deferred) — a new account with its verification email, or a
+    /// notice to the existing owner instead of a second account.
     pub async fn register(&self, input: RegisterInput, ctx: &RequestContext) -> Result<()> {
         let email = normalize::email(&input.email)?;
+        normalize::check_single_script(&email)?;
         let name = normalize::text("display_name", &input.display_name, 200)?;
         let locale = check_locale(input.locale.as_deref().unwrap_or("en"))?;
         let phone = match input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
@@ -139,18 +143,45 @@ impl Engine {
         self.config
             .policy
             .check(&input.password, &[&email.key, &local, &name], false)?;
-        // Hash before looking the address up, so both answers cost the same.
         let hash = self.hash_password(&input.password).await?;
+        let (ip, _) = ctx.bounded();
+        self.defer(&Work::Register {
+            email: email.display,
+            email_key: email.key,
+            display_name: name,
+            locale,
+            phone,
+            attributes,
+            password_hash: hash,
+            ip,
+        })
+        .await
+    }
+
+    /// The deferred half of [`Engine::register`].
+    pub(crate) async fn finish_registration(&self, tx: &mut Tx, work: &Work) -> Result<()> {
+        let Work::Register {
+            email,
+            email_key,
+            display_name,
+            locale,
+            phone,
+            attributes,
+            password_hash,
+            ip,
+        } = work
+        else {
+            return Err(Error::Internal("not a registration".into()));
+        };
         let now = self.now();
-        let mut tx = self.store.begin().await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT email FROM customers WHERE email_key = $1")
-                .bind(&email.key)
-                .fetch_optional(&mut *tx)
+                .bind(email_key)
+                .fetch_optional(&mut **tx)
                 .await?;
         if let Some(existing_email) = existing {
-            enqueue(
-                &mut tx,
+            enqueue_capped(
+                tx,
                 self,
                 "account_exists",
                 &existing_email,
@@ -162,40 +193,38 @@ impl Engine {
                 ),
             )
             .await?;
-            tx.commit().await?;
             return Ok(());
         }
         let id = new_id(now, self.entropy.as_ref());
         sqlx::query(
-            "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
+            "INSERT INTO customers (id, email, email_key, email_skeleton, email_verified, phone, display_name, name_key, locale, attributes, \
              status, tier, roles, password_hash, mfa_enabled, created_us, updated_us, version) \
-             VALUES ($1, $2, $3, 0, $4, $5, $10, $6, $7, 'active', 'standard', '[]', $8, 0, $9, $9, 1)",
+             VALUES ($1, $2, $3, $11, 0, $4, $5, $10, $6, $7, 'active', 'standard', '[]', $8, 0, $9, $9, 1)",
         )
         .bind(id.to_string())
-        .bind(&email.display)
-        .bind(&email.key)
+        .bind(email)
+        .bind(email_key)
         .bind(phone.clone())
-        .bind(&name)
-        .bind(&locale)
-        .bind(&attributes)
-        .bind(&hash)
+        .bind(display_name)
+        .bind(locale)
+        .bind(attributes)
+        .bind(password_hash)
         .bind(to_us(now))
-        .bind(normalize::search_key(&name))
-        .execute(&mut *tx)
+        .bind(normalize::search_key(display_name))
+        .bind(normalize::email_skeleton(email_key))
+        .execute(&mut **tx)
         .await?;
-        let c = customers::load(&mut tx, id).await?;
-        self.send_verification(&mut tx, &c).await?;
-        let (ip, _) = ctx.bounded();
+        let c = customers::load(tx, id).await?;
+        self.send_verification(tx, &c).await?;
         self.audit(
-            &mut tx,
+            tx,
             &format!("customer:{id}"),
             "customer.registered",
             &format!("customer:{id}"),
             None,
-            json!({"email": [null, email.display], "ip": ip}),
+            json!({"email": [null, email], "ip": ip}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -248,6 +277,30 @@ impl Engine {
             ),
         )
         .await
+    }
+
+    /// Queue a password-reset email unless the address has had its hourly share of email;
+    /// then nothing is sent and no token is made (silently: the requester sees no difference).
+    pub(crate) async fn send_reset_capped(&self, tx: &mut Tx, c: &Customer) -> Result<bool> {
+        if recipient_over_cap(tx, self, &c.email).await? {
+            return Ok(false);
+        }
+        self.send_reset(tx, c).await?;
+        Ok(true)
+    }
+
+    /// End every outstanding token of `kind` for a customer (a completed reset or password
+    /// change ends all reset links; a new or completed email change ends the older ones).
+    pub(crate) async fn end_tokens(&self, tx: &mut Tx, customer: Uuid, kind: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE tokens SET used_us = $1, version = version + 1 WHERE customer_id = $2 AND kind = $3 AND used_us IS NULL",
+        )
+        .bind(to_us(self.now()))
+        .bind(customer.to_string())
+        .bind(kind)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn issue_token(
@@ -371,16 +424,13 @@ impl Engine {
                 &mut tx,
                 &email.key,
                 customer_id,
-                "failure",
                 "throttled",
+                "password",
                 ctx,
             )
             .await?;
             tx.commit().await?;
-            let secs = self.config.throttle_window.num_seconds().max(1);
-            return Err(Error::RateLimited(std::time::Duration::from_secs(
-                u64::try_from(secs).unwrap_or(60),
-            )));
+            return Err(self.throttled());
         }
         let pw = password.to_owned();
         let stored = found
@@ -411,7 +461,7 @@ impl Engine {
             } else {
                 "unknown_account"
             };
-            self.record_attempt(&mut tx, &email.key, customer_id, "failure", reason, ctx)
+            self.record_attempt(&mut tx, &email.key, customer_id, reason, "password", ctx)
                 .await?;
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
@@ -423,12 +473,12 @@ impl Engine {
             CustomerStatus::Erased => Some("erased"),
         };
         if let Some(why) = refused {
-            self.record_attempt(&mut tx, &email.key, customer_id, "failure", why, ctx)
+            self.record_attempt(&mut tx, &email.key, customer_id, why, "password", ctx)
                 .await?;
             tx.commit().await?;
             return Err(Error::AccountUnavailable(why));
         }
-        self.record_attempt(&mut tx, &email.key, customer_id, "success", "ok", ctx)
+        self.record_attempt(&mut tx, &email.key, customer_id, "ok", "password", ctx)
             .await?;
         let signed_in = self.create_session(&mut tx, customer.id, ctx).await?;
         sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
@@ -449,27 +499,29 @@ impl Engine {
         Ok(signed_in)
     }
 
+    /// Record a sign-in attempt; `reason` "ok" is a success, anything else a failure.
     async fn record_attempt(
         &self,
         tx: &mut Tx,
         email_key: &str,
         customer: Option<Uuid>,
-        outcome: &str,
         reason: &str,
+        method: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
         let (ip, ua) = ctx.bounded();
         sqlx::query(
             "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, 'password', $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $8, $6, $7)",
         )
         .bind(to_us(self.now()))
         .bind(email_key)
         .bind(customer.map(|c| c.to_string()))
-        .bind(outcome)
+        .bind(if reason == "ok" { "success" } else { "failure" })
         .bind(reason)
         .bind(ip)
         .bind(ua)
+        .bind(method)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -631,24 +683,39 @@ impl Engine {
     }
 
     /// Ask for a password-reset email. Always succeeds, whether or not the address has an
-    /// account, so the answer reveals nothing.
+    /// account, and in the same time: the lookup and the email are [deferred](crate::deferred).
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext) -> Result<()> {
-        let Ok(email) = normalize::email(email) else {
-            return Ok(());
+        let key = match normalize::email(email) {
+            Ok(e) => e.key,
+            // Still queue a job, so a malformed address costs what any other does.
+            Err(_) => String::new(),
         };
-        let mut tx = self.store.begin().await?;
+        let (ip, _) = ctx.bounded();
+        self.defer(&Work::ResetRequest { email_key: key, ip }).await
+    }
+
+    /// The deferred half of [`Engine::request_password_reset`].
+    pub(crate) async fn finish_reset_request(
+        &self,
+        tx: &mut Tx,
+        email_key: &str,
+        ip: &str,
+    ) -> Result<()> {
+        if email_key.is_empty() {
+            return Ok(());
+        }
         let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE email_key = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&email.key)
-            .fetch_optional(&mut *tx)
+            .bind(email_key)
+            .fetch_optional(&mut **tx)
             .await?;
         if let Some(r) = row {
             let c = row_to_customer(&r)?;
-            if matches!(c.status, CustomerStatus::Active | CustomerStatus::Locked) {
-                self.send_reset(&mut tx, &c).await?;
-                let (ip, _) = ctx.bounded();
+            if matches!(c.status, CustomerStatus::Active | CustomerStatus::Locked)
+                && self.send_reset_capped(tx, &c).await?
+            {
                 self.audit(
-                    &mut tx,
+                    tx,
                     &format!("customer:{}", c.id),
                     "customer.password_reset_requested",
                     &format!("customer:{}", c.id),
@@ -658,7 +725,6 @@ impl Engine {
                 .await?;
             }
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -704,6 +770,7 @@ impl Engine {
         )
         .await?;
         let revoked = self.revoke_all_sessions_tx(&mut tx, id, None).await?;
+        self.end_tokens(&mut tx, id, RESET_PASSWORD).await?;
         self.audit(
             &mut tx,
             &format!("customer:{id}"),
@@ -717,25 +784,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Change password (needs the current one); revokes every other session.
+    /// Change password (needs the current one, checked as a sign-in attempt: recorded,
+    /// throttled, and a few failures end the session); revokes every other session and ends
+    /// outstanding reset links.
     pub async fn change_password(
         &self,
         token: &str,
         current: &str,
         new_password: &str,
+        ctx: &RequestContext,
     ) -> Result<()> {
         let s = self.validate_session(token).await?;
         let (c, phc) = self.customer_with_hash(s.customer_id).await?;
-        let cur = current.to_owned();
-        let ok = self
-            .hashing(move |h| {
-                phc.map(|p| h.verify(&cur, &p).unwrap_or(false))
-                    .unwrap_or(false)
-            })
-            .await?;
-        if !ok {
-            return Err(Error::InvalidCredentials);
-        }
+        self.reauthenticate(&s, &c, phc, current, ctx).await?;
         self.config.policy.check(
             new_password,
             &[&c.email.to_lowercase(), &c.display_name],
@@ -755,6 +816,7 @@ impl Engine {
         let revoked = self
             .revoke_sessions_where(&mut tx, c.id, None, Some(s.id))
             .await?;
+        self.end_tokens(&mut tx, c.id, RESET_PASSWORD).await?;
         self.audit(
             &mut tx,
             &format!("customer:{}", c.id),
@@ -766,6 +828,97 @@ impl Engine {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Check the current password of a signed-in customer before a sensitive change. It is a
+    /// sign-in attempt on the account (method `reauth`): recorded, refused while the account
+    /// is throttled, and after [`crate::Config::reauth_failures_per_session`] failures the
+    /// session itself is ended, so a stolen session cannot be used to guess the password.
+    async fn reauthenticate(
+        &self,
+        s: &SessionInfo,
+        c: &Customer,
+        phc: Option<String>,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::invalid(
+                "current_password",
+                "passwords are at most 1024 bytes",
+            ));
+        }
+        let key = normalize::email(&c.email)
+            .map(|e| e.key)
+            .unwrap_or_else(|_| c.email.to_lowercase());
+        let now = self.now();
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+             AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(&key)
+        .bind(to_us(now - self.config.throttle_window))
+        .fetch_one(self.store.reader())
+        .await?;
+        if failures >= self.config.throttle_failures {
+            let mut tx = self.store.begin().await?;
+            self.record_attempt(&mut tx, &key, Some(c.id), "throttled", "reauth", ctx)
+                .await?;
+            tx.commit().await?;
+            return Err(self.throttled());
+        }
+        let pw = password.to_owned();
+        let ok = self
+            .hashing(move |h| match phc {
+                Some(p) => h.verify(&pw, &p).unwrap_or(false),
+                None => {
+                    h.verify_dummy(&pw);
+                    false
+                }
+            })
+            .await?;
+        let mut tx = self.store.begin().await?;
+        if ok {
+            self.record_attempt(&mut tx, &key, Some(c.id), "ok", "reauth", ctx)
+                .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        self.record_attempt(&mut tx, &key, Some(c.id), "wrong_password", "reauth", ctx)
+            .await?;
+        let in_session: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_attempts WHERE customer_id = $1 AND method = 'reauth' \
+             AND outcome = 'failure' AND at_us >= $2",
+        )
+        .bind(c.id.to_string())
+        .bind(to_us(s.created_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_session >= self.config.reauth_failures_per_session {
+            self.revoke_all_sessions_tx(&mut tx, c.id, Some(s.id))
+                .await?;
+            self.audit(
+                &mut tx,
+                &format!("customer:{}", c.id),
+                "customer.session_ended_after_failed_reauth",
+                &format!("customer:{}", c.id),
+                None,
+                json!({"session": s.id, "failures": in_session}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidSession);
+        }
+        tx.commit().await?;
+        Err(Error::InvalidCredentials)
+    }
+
+    /// The answer for a throttled account.
+    fn throttled(&self) -> Error {
+        let secs = self.config.throttle_window.num_seconds().max(1);
+        Error::RateLimited(std::time::Duration::from_secs(
+            u64::try_from(secs).unwrap_or(60),
+        ))
     }
 
     async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {
@@ -809,72 +962,91 @@ impl Engine {
     }
 
     /// Start changing the email address: a confirmation link goes to the new address; the
-    /// address changes only when it is confirmed. Needs the current password.
-    pub async fn change_email(&self, token: &str, password: &str, new_email: &str) -> Result<()> {
+    /// address changes only when it is confirmed. Needs the current password (a sign-in
+    /// attempt, as for [`Engine::change_password`]). Whether the new address already has an
+    /// account is only looked at by the [deferred](crate::deferred) half, so the answer and
+    /// its timing are the same either way.
+    pub async fn change_email(
+        &self,
+        token: &str,
+        password: &str,
+        new_email: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let s = self.validate_session(token).await?;
         let email = normalize::email(new_email)?;
+        normalize::check_single_script(&email)?;
         let (c, phc) = self.customer_with_hash(s.customer_id).await?;
-        let pw = password.to_owned();
-        let ok = self
-            .hashing(move |h| {
-                phc.map(|p| h.verify(&pw, &p).unwrap_or(false))
-                    .unwrap_or(false)
-            })
-            .await?;
-        if !ok {
-            return Err(Error::InvalidCredentials);
+        self.reauthenticate(&s, &c, phc, password, ctx).await?;
+        let own_key = normalize::email(&c.email)
+            .map(|e| e.key)
+            .unwrap_or_else(|_| c.email.to_lowercase());
+        if own_key == email.key {
+            return Err(Error::invalid(
+                "email",
+                "this is already your email address",
+            ));
         }
-        let mut tx = self.store.begin().await?;
+        self.defer(&Work::ChangeEmail {
+            customer: c.id,
+            new_email: email.display,
+            new_email_key: email.key,
+        })
+        .await
+    }
+
+    /// The deferred half of [`Engine::change_email`].
+    pub(crate) async fn finish_email_change_request(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        new_email: &str,
+        new_email_key: &str,
+    ) -> Result<()> {
         let taken: Option<String> =
             sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
-                .bind(&email.key)
-                .fetch_optional(&mut *tx)
+                .bind(new_email_key)
+                .fetch_optional(&mut **tx)
                 .await?;
-        match taken {
-            Some(other) if other == c.id.to_string() => {
-                return Err(Error::invalid(
-                    "email",
-                    "this is already your email address",
-                ));
-            }
-            Some(_) => {
-                // Don't reveal that the address has an account; tell its owner instead.
-                enqueue(
-                    &mut tx,
-                    self,
-                    "account_exists",
-                    &email.display,
-                    "Someone tried to use your email address",
-                    "Someone tried to move another account to this email address, which already has an account. No change was made.\n",
-                )
-                .await?;
-            }
-            None => {
-                let t = self
-                    .issue_token(
-                        &mut tx,
-                        CHANGE_EMAIL,
-                        c.id,
-                        &email.display,
-                        self.config.verify_email_ttl,
-                    )
-                    .await?;
-                enqueue(
-                    &mut tx,
-                    self,
-                    CHANGE_EMAIL,
-                    &email.display,
-                    "Confirm your new email address",
-                    &format!(
-                        "Confirm that this is your new email address by opening this link within 24 hours:\n{}/verify-email-change?token={t}\n",
-                        self.config.public_url
-                    ),
-                )
-                .await?;
-            }
+        if taken.is_some() {
+            // Don't reveal that the address has an account; tell its owner instead.
+            enqueue_capped(
+                tx,
+                self,
+                "account_exists",
+                new_email,
+                "Someone tried to use your email address",
+                "Someone tried to move another account to this email address, which already has an account. No change was made.\n",
+            )
+            .await?;
+            return Ok(());
         }
-        tx.commit().await?;
-        Ok(())
+        if recipient_over_cap(tx, self, new_email).await? {
+            return Ok(());
+        }
+        // Only the newest link can move the account.
+        self.end_tokens(tx, customer, CHANGE_EMAIL).await?;
+        let t = self
+            .issue_token(
+                tx,
+                CHANGE_EMAIL,
+                customer,
+                new_email,
+                self.config.verify_email_ttl,
+            )
+            .await?;
+        enqueue(
+            tx,
+            self,
+            CHANGE_EMAIL,
+            new_email,
+            "Confirm your new email address",
+            &format!(
+                "Confirm that this is your new email address by opening this link within 24 hours:\n{}/verify-email-change?token={t}\n",
+                self.config.public_url
+            ),
+        )
+        .await
     }
 
     /// Confirm an email change from the link sent to the new address.
@@ -896,10 +1068,17 @@ impl Engine {
             id,
             c.version,
             self.now(),
-            "email = $4, email_key = $5, email_verified = 1",
-            |q| q.bind(email.display.clone()).bind(email.key.clone()),
+            "email = $4, email_key = $5, email_skeleton = $6, email_verified = 1",
+            |q| {
+                q.bind(email.display.clone())
+                    .bind(email.key.clone())
+                    .bind(normalize::email_skeleton(&email.key))
+            },
         )
         .await?;
+        // Links sent earlier (to this or the old address) no longer apply.
+        self.end_tokens(&mut tx, id, CHANGE_EMAIL).await?;
+        self.end_tokens(&mut tx, id, RESET_PASSWORD).await?;
         enqueue(
             &mut tx,
             self,

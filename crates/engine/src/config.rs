@@ -21,6 +21,21 @@ pub struct Config {
     /// refused until the window has passed (progressive throttling, not a lockout).
     pub throttle_failures: i64,
     pub throttle_window: Duration,
+    /// Failed re-authentications (current password for a password or email change) within one
+    /// session after which that session is ended.
+    pub reauth_failures_per_session: i64,
+    /// Failed sign-ins for one staff account within `throttle_window` before further attempts
+    /// are refused until the window has passed.
+    pub staff_throttle_failures: i64,
+    /// Failed sign-ins for one staff account within `throttle_window` that email the other
+    /// admins (once per burst).
+    pub staff_alert_failures: i64,
+    /// Emails one address may receive per hour from flows anyone can trigger (reset requests,
+    /// "you already have an account", email-change links); beyond it they are silently dropped.
+    pub emails_per_recipient_per_hour: i64,
+    /// How long the deferred-work worker waits after being woken before doing the due jobs
+    /// in one batch (see the `deferred` module).
+    pub deferred_delay: std::time::Duration,
     /// Password hashing jobs allowed to wait for a core; beyond this new sign-ins are refused
     /// with [`crate::Error::Overloaded`] at once instead of queueing without bound.
     pub hash_queue: usize,
@@ -52,6 +67,11 @@ impl Default for Config {
             reset_password_ttl: Duration::minutes(30),
             throttle_failures: 10,
             throttle_window: Duration::minutes(15),
+            reauth_failures_per_session: 5,
+            staff_throttle_failures: 10,
+            staff_alert_failures: 5,
+            emails_per_recipient_per_hour: 5,
+            deferred_delay: std::time::Duration::from_millis(50),
             hash_queue: 64,
             hash_nice: 10,
             default_region: phonenumber::country::Id::US,

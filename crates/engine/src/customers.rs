@@ -205,6 +205,7 @@ pub(crate) fn check_attributes(v: &serde_json::Value, max_bytes: usize) -> Resul
             "custom attributes must be a JSON object",
         ));
     }
+    check_attribute_text(v)?;
     let s = v.to_string();
     if s.len() > max_bytes {
         return Err(Error::invalid(
@@ -213,6 +214,38 @@ pub(crate) fn check_attributes(v: &serde_json::Value, max_bytes: usize) -> Resul
         ));
     }
     Ok(s)
+}
+
+/// Attribute names and text values may not hide what they say: no control characters in
+/// names, none but line breaks and tabs in values, and no bidirectional overrides or other
+/// invisible formatting anywhere (`"\u{202E}"` would show staff a reversed value).
+fn check_attribute_text(v: &serde_json::Value) -> Result<()> {
+    let refused = |s: &str, allow_breaks: bool| {
+        s.chars().any(|c| {
+            !(allow_breaks && matches!(c, '\n' | '\t'))
+                && normalize::has_invisible_or_control(c.encode_utf8(&mut [0; 4]))
+        })
+    };
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if refused(k, false) {
+                    return Err(Error::invalid(
+                        "attributes",
+                        "attribute names cannot contain control or invisible characters",
+                    ));
+                }
+                check_attribute_text(v)?;
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(check_attribute_text),
+        serde_json::Value::String(s) if refused(s, true) => Err(Error::invalid(
+            "attributes",
+            "attribute values cannot contain control characters or invisible formatting such as bidirectional overrides",
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn check_locale(s: &str) -> Result<String> {
@@ -598,6 +631,54 @@ impl Engine {
     }
 
     /// Audit entries about a customer (who looked, who changed what), newest first.
+    /// Other customers whose address looks like this one's (same UTS #39 confusable
+    /// skeleton: `аlice@…` in Cyrillic beside `alice@…`), so staff are warned before they act
+    /// on the wrong record. Empty for most customers.
+    pub async fn customer_lookalikes(
+        &self,
+        staff: &Staff,
+        id: Uuid,
+    ) -> Result<Vec<CustomerSummary>> {
+        staff.require(Permission::ReadCustomers)?;
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM customers c JOIN customers me ON me.id = $1 \
+             WHERE c.email_skeleton = me.email_skeleton AND c.email_skeleton <> '' AND c.id <> me.id \
+             ORDER BY c.seq LIMIT 20"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.iter().map(row_to_summary).collect()
+    }
+
+    /// Fill `email_skeleton` for customers stored before it existed (once, when a store
+    /// opens; a no-op afterwards).
+    pub(crate) async fn backfill_email_skeletons(&self) -> Result<()> {
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, email_key FROM customers WHERE email_skeleton = '' ORDER BY seq LIMIT 5000",
+            )
+            .fetch_all(self.store.reader())
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.store.begin().await?;
+            for r in &rows {
+                let key: String = r.try_get("email_key")?;
+                let skeleton = normalize::email_skeleton(&key);
+                sqlx::query("UPDATE customers SET email_skeleton = $1 WHERE seq = $2")
+                    // Never '' again, even for a key whose skeleton is empty.
+                    .bind(if skeleton.is_empty() { key } else { skeleton })
+                    .bind(r.try_get::<i64, _>("seq")?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+    }
+
     pub async fn customer_audit(
         &self,
         staff: &Staff,

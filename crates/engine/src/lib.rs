@@ -25,8 +25,10 @@ mod clients;
 mod clock;
 mod config;
 mod customers;
+mod deferred;
 pub mod demo;
 mod error;
+mod files;
 mod hashpool;
 mod normalize;
 pub mod oidc;
@@ -58,6 +60,7 @@ pub use password::{HashParams, Hasher, PasswordPolicy};
 pub use settings::ConsoleSettings;
 pub use signing::SigningAlg;
 pub use staff::{Permission, Role, Staff, StaffMember, allows};
+pub use staffops::StaffChannel;
 pub use store::{Backend, Store};
 pub use vault::{RecoveryKey, key_file_path};
 
@@ -101,6 +104,8 @@ pub struct Engine {
     /// One thread per core does all argon2id work, with a bounded queue in front.
     hash_pool: Arc<hashpool::HashPool>,
     vault: Option<Arc<Mutex<VaultHandle>>>,
+    /// The background worker for email-address flows (see the `deferred` module).
+    deferred: Arc<deferred::Worker>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,7 +126,7 @@ impl Engine {
             deps.config.hash_queue,
             deps.config.hash_nice,
         )?;
-        Ok(Self {
+        let engine = Self {
             store,
             clock: deps.clock,
             entropy: deps.entropy,
@@ -129,7 +134,18 @@ impl Engine {
             config: Arc::new(deps.config),
             hash_pool: Arc::new(hash_pool),
             vault: vault.map(|v| Arc::new(Mutex::new(v))),
-        })
+            deferred: deferred::Worker::new(),
+        };
+        engine.start_deferred_worker();
+        Ok(engine)
+    }
+
+    /// Work a newly opened store needs once: data added by migrations that SQL alone cannot
+    /// compute (the confusable skeletons of addresses stored before they existed).
+    async fn after_open(self) -> Result<Self> {
+        let done = self.backfill_email_skeletons().await;
+        self.or_close(done).await?;
+        Ok(self)
     }
 
     /// Create a new encrypted vault with its first admin. Returns the engine, the admin
@@ -179,9 +195,27 @@ impl Engine {
         deps: Deps,
     ) -> Result<(Engine, Staff)> {
         let email = normalize::email(staff_email).map_err(|_| Error::InvalidCredentials)?;
-        let ring = vault::Keyring::load(path)?;
+        let ring = vault::Keyring::load(path, deps.entropy.as_ref())?;
+        // Failures of a locked vault are kept beside it: throttle on them before hashing.
+        let mut log = vault::SignInLog::load(path)?;
+        let holder = ring.holder_of(&email.key);
+        let now = deps.clock.now();
+        let since = time::to_us(now - deps.config.throttle_window);
+        if log.recent(&holder, since) >= deps.config.staff_throttle_failures {
+            let secs = deps.config.throttle_window.num_seconds().max(1);
+            return Err(Error::RateLimited(std::time::Duration::from_secs(
+                u64::try_from(secs).unwrap_or(60),
+            )));
+        }
         let kdf = Hasher::new_for_kdf(deps.config.hash)?;
-        let key = ring.unlock_staff(&email.key, password, &kdf)?;
+        let key = match ring.unlock_staff(&email.key, password, &kdf) {
+            Ok(key) => key,
+            Err(Error::InvalidCredentials) => {
+                log.record(holder, time::to_us(now))?;
+                return Err(Error::InvalidCredentials);
+            }
+            Err(e) => return Err(e),
+        };
         let store = Store::open_sqlite(path, &key.0, false).await?;
         let engine = Engine::assemble(
             store,
@@ -191,7 +225,14 @@ impl Engine {
                 key,
             }),
         )?;
-        let signed_in = engine.staff_sign_in(staff_email, password).await;
+        let engine = engine.after_open().await?;
+        let signed_in = async {
+            engine.import_vault_failures(&ring, &mut log).await?;
+            engine
+                .staff_sign_in_via(staff_email, password, StaffChannel::Vault, "")
+                .await
+        }
+        .await;
         let staff = engine.or_close(signed_in).await?;
         Ok((engine, staff))
     }
@@ -203,7 +244,7 @@ impl Engine {
         recovery: &RecoveryKey,
         deps: Deps,
     ) -> Result<Engine> {
-        let ring = vault::Keyring::load(path)?;
+        let ring = vault::Keyring::load(path, deps.entropy.as_ref())?;
         let key = ring.unlock_recovery(recovery)?;
         let store = Store::open_sqlite(path, &key.0, false).await?;
         Engine::assemble(
@@ -213,7 +254,9 @@ impl Engine {
                 path: path.to_owned(),
                 key,
             }),
-        )
+        )?
+        .after_open()
+        .await
     }
 
     /// Initialise a PostgreSQL database with its first admin (fails if it already has staff).
@@ -237,7 +280,7 @@ impl Engine {
     /// Connect to an initialised PostgreSQL database.
     pub async fn connect_postgres(url: &str, deps: Deps) -> Result<Engine> {
         let store = Store::open_postgres(url).await?;
-        Engine::assemble(store, deps, None)
+        Engine::assemble(store, deps, None)?.after_open().await
     }
 
     pub fn backend(&self) -> Backend {
@@ -266,6 +309,7 @@ impl Engine {
     /// are merely dropped close on their own threads afterwards, and a process exiting
     /// meanwhile crashes in SQLCipher's exit handler.
     pub async fn close(&self) {
+        self.stop_deferred_worker().await;
         let _ = self.store.checkpoint().await;
         self.store.close().await;
     }

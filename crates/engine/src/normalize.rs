@@ -70,6 +70,38 @@ pub fn email(input: &str) -> Result<Email> {
     Ok(Email { display, key })
 }
 
+/// Refuse an address whose local part or any domain label mixes scripts (UTS #39 mixed-script
+/// detection): `аlice@shop.example` with a Cyrillic "а" looks exactly like the Latin one. A
+/// whole address in one script (`иван@пример.рф`) is fine; digits and punctuation belong to
+/// every script. Used where new addresses come in (registration, email change, staff).
+pub fn check_single_script(email: &Email) -> Result<()> {
+    use unicode_security::MixedScript as _;
+    let (local, domain) = email.key.rsplit_once('@').unwrap_or((&email.key, ""));
+    let mixed = !local.is_single_script() || domain.split('.').any(|l| !l.is_single_script());
+    if mixed {
+        return Err(Error::invalid(
+            "email",
+            "this address mixes letters from different alphabets (for example a Cyrillic \"а\" among Latin letters); type it again in one alphabet",
+        ));
+    }
+    Ok(())
+}
+
+/// The UTS #39 confusable skeleton of an email key: two addresses that look alike
+/// (`paypal@…` in Latin and in Cyrillic letters, `rn` and `m`) share it. Stored beside each
+/// customer so staff are warned about look-alike records.
+pub(crate) fn email_skeleton(key: &str) -> String {
+    unicode_security::skeleton(key)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Bidirectional-text controls and other invisible formatting, which can make stored text
+/// display differently from what it is (`\u{202E}` reverses what follows).
+pub(crate) fn has_invisible_or_control(s: &str) -> bool {
+    s.chars().any(is_invisible_or_control)
+}
+
 /// Parse a phone number into E.164. Numbers without a leading `+` are read in `region`.
 pub fn phone(input: &str, region: phonenumber::country::Id) -> Result<String> {
     let trimmed = input.trim();
@@ -147,6 +179,28 @@ mod tests {
         assert_eq!(
             email("ｏﬀice@example.com").unwrap().key,
             "office@example.com"
+        );
+    }
+
+    #[test]
+    fn mixed_script_addresses_are_refused_single_script_ones_accepted() {
+        let lookalike = email("\u{0430}lice@shop.example").unwrap();
+        assert!(check_single_script(&lookalike).is_err());
+        assert!(check_single_script(&email("alice@shop.example").unwrap()).is_ok());
+        assert!(check_single_script(&email("иван@пример.рф").unwrap()).is_ok());
+        assert!(check_single_script(&email("jürgen.99@bücher.de").unwrap()).is_ok());
+        assert!(check_single_script(&email("alice@sh\u{043E}p.example").unwrap()).is_err());
+    }
+
+    #[test]
+    fn look_alike_addresses_share_a_skeleton() {
+        let latin = email("paypal@shop.example").unwrap();
+        let cyrillic = email("\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}l@shop.example").unwrap();
+        assert_ne!(latin.key, cyrillic.key);
+        assert_eq!(email_skeleton(&latin.key), email_skeleton(&cyrillic.key));
+        assert_ne!(
+            email_skeleton(&latin.key),
+            email_skeleton(&email("paypai@shop.example").unwrap().key)
         );
     }
 

@@ -7,11 +7,12 @@
 use crate::Engine;
 use crate::clock::new_id;
 use crate::error::{Error, Result};
+use crate::normalize;
 use crate::staff::{Permission, Staff};
 use crate::store::Tx;
 use crate::time::{from_us, to_us};
 use chrono::{DateTime, Duration, Utc};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use sqlx::Row;
 use std::path::PathBuf;
@@ -40,9 +41,11 @@ pub enum Mailer {
 }
 
 impl Mailer {
+    /// `.eml` files in `dir`, which is created owner-only (0700) if missing; each file is
+    /// written owner-only (0600): they hold live verification and reset links.
     pub fn files(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)
+        crate::files::private_dir(&dir)
             .map_err(|e| Error::Delivery(format!("{}: {e}", dir.display())))?;
         Ok(Mailer::Files(dir))
     }
@@ -54,13 +57,17 @@ impl Mailer {
         Ok(Mailer::Smtp(t))
     }
 
-    async fn send(&self, m: Message) -> std::result::Result<(), String> {
+    /// Send one message; `id` (the outbox row's) names its file in a folder.
+    async fn send(&self, id: &str, m: Message) -> std::result::Result<(), String> {
         match self {
-            Mailer::Files(dir) => AsyncFileTransport::<Tokio1Executor>::new(dir)
-                .send(m)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Mailer::Files(dir) => {
+                let bytes = m.formatted();
+                let path = dir.join(format!("{id}.eml"));
+                tokio::task::spawn_blocking(move || crate::files::write_private(&path, &bytes))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
             Mailer::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
         }
     }
@@ -77,8 +84,8 @@ pub(crate) async fn enqueue(
 ) -> Result<()> {
     let now = engine.now();
     sqlx::query(
-        "INSERT INTO outbox (id, created_us, kind, to_addr, subject, body, attempts, next_attempt_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+        "INSERT INTO outbox (id, created_us, kind, to_addr, to_key, subject, body, attempts, next_attempt_us) \
+         VALUES ($1, $2, $3, $4, $8, $5, $6, 0, $7)",
     )
     .bind(new_id(now, engine.entropy.as_ref()).to_string())
     .bind(to_us(now))
@@ -87,9 +94,48 @@ pub(crate) async fn enqueue(
     .bind(subject)
     .bind(body)
     .bind(to_us(now))
+    .bind(recipient_key(to))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The per-recipient cap's key: the normalised address.
+fn recipient_key(to: &str) -> String {
+    normalize::email(to)
+        .map(|e| e.key)
+        .unwrap_or_else(|_| to.to_lowercase())
+}
+
+/// Has this address already been sent [`crate::Config::emails_per_recipient_per_hour`]
+/// emails in the last hour? Flows that anyone can trigger for any address (reset requests,
+/// "you already have an account", email-change links) then send nothing — silently, so the
+/// cap reveals nothing about the address.
+pub(crate) async fn recipient_over_cap(tx: &mut Tx, engine: &Engine, to: &str) -> Result<bool> {
+    let since = to_us(engine.now() - Duration::hours(1));
+    let sent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2")
+            .bind(recipient_key(to))
+            .bind(since)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(sent >= engine.config.emails_per_recipient_per_hour)
+}
+
+/// [`enqueue`] unless the recipient is over the hourly cap. Returns whether it was queued.
+pub(crate) async fn enqueue_capped(
+    tx: &mut Tx,
+    engine: &Engine,
+    kind: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<bool> {
+    if recipient_over_cap(tx, engine, to).await? {
+        return Ok(false);
+    }
+    enqueue(tx, engine, kind, to, subject, body).await?;
+    Ok(true)
 }
 
 fn row_to_message(r: &sqlx::any::AnyRow) -> Result<OutboxMessage> {
@@ -167,7 +213,7 @@ impl Engine {
             }
 
             let result = match build_message(&self.config.mail_from, &msg) {
-                Ok(m) => mailer.send(m).await,
+                Ok(m) => mailer.send(&msg.id, m).await,
                 Err(e) => Err(e),
             };
             let mut tx = self.store.begin().await?;

@@ -220,6 +220,19 @@ impl Engine {
                 "customers must be 1 to 10,000,000 and days 1 to 3650",
             ));
         }
+        // Audited before any row goes in, as every staff action is: a seed killed part-way
+        // still leaves its trace (and `demo.seeded` below records that it finished).
+        let mut tx = self.store.begin().await?;
+        self.audit(
+            &mut tx,
+            &actor.actor(),
+            "demo.seed_started",
+            "store",
+            None,
+            json!({"customers": opts.customers, "days": opts.days, "seed": opts.seed}),
+        )
+        .await?;
+        tx.commit().await?;
         let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
         let salt: [u8; 16] = rng.r#gen();
         let hash = self
@@ -434,7 +447,7 @@ impl Engine {
         for chunk in rows.chunks(2000) {
             let mut sql = String::from(
                 "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
-                 status, tier, password_hash, created_us, updated_us, last_sign_in_us) VALUES ",
+                 status, tier, password_hash, created_us, updated_us, last_sign_in_us, email_skeleton) VALUES ",
             );
             let ph = Placeholders(self.store.backend);
             for i in 0..chunk.len() {
@@ -442,7 +455,7 @@ impl Engine {
                     sql.push(',');
                 }
                 // Parameters in order of appearance (SQLite's `?` are positional).
-                let p: Vec<String> = (1..=15).map(|k| ph.at(i * 15 + k)).collect();
+                let p: Vec<String> = (1..=16).map(|k| ph.at(i * 16 + k)).collect();
                 sql.push('(');
                 sql.push_str(&p.join(","));
                 sql.push(')');
@@ -464,7 +477,8 @@ impl Engine {
                     .bind(hash.to_owned())
                     .bind(r.created_us)
                     .bind(r.created_us)
-                    .bind(r.last_us);
+                    .bind(r.last_us)
+                    .bind(crate::normalize::email_skeleton(&r.key));
             }
             q.execute(&mut *tx).await?;
         }

@@ -7,12 +7,69 @@ use crate::audit::{self, AuditEntry, VerifyReport};
 use crate::clock::new_id;
 use crate::error::{Error, Result};
 use crate::normalize::{self, Email};
+use crate::outbox::enqueue;
 use crate::staff::{Permission, Role, Staff, StaffMember};
+use crate::store::Tx;
 use crate::time::to_us;
-use crate::vault::Keyring;
+use crate::vault::{Keyring, SignInLog};
 use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
+
+/// Where a staff member signed in from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffChannel {
+    /// The admin API (staff bearer tokens).
+    Api,
+    /// The desktop console unlocking a vault.
+    Vault,
+    /// The `vestibule` command line.
+    Cli,
+}
+
+impl StaffChannel {
+    fn as_str(self) -> &'static str {
+        match self {
+            StaffChannel::Api => "api",
+            StaffChannel::Vault => "vault",
+            StaffChannel::Cli => "cli",
+        }
+    }
+    fn describe(self) -> &'static str {
+        match self {
+            StaffChannel::Api => "admin API",
+            StaffChannel::Vault => "desktop console",
+            StaffChannel::Cli => "command line",
+        }
+    }
+}
+
+/// Record a staff sign-in attempt; `reason` "ok" is a success, anything else a failure.
+async fn record_staff_attempt(
+    tx: &mut Tx,
+    at: chrono::DateTime<chrono::Utc>,
+    email_key: &str,
+    known: Option<&StaffMember>,
+    reason: &str,
+    channel: StaffChannel,
+    ip: &str,
+) -> Result<()> {
+    let ip: String = ip.chars().filter(|c| !c.is_control()).take(64).collect();
+    sqlx::query(
+        "INSERT INTO staff_sign_in_attempts (at_us, email_key, staff_id, outcome, reason, channel, ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(to_us(at))
+    .bind(email_key)
+    .bind(known.map(|m| m.id.to_string()))
+    .bind(if reason == "ok" { "success" } else { "failure" })
+    .bind(reason)
+    .bind(channel.as_str())
+    .bind(ip)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
     let id: String = r.try_get("id")?;
@@ -70,18 +127,63 @@ impl Engine {
         })
     }
 
-    /// Check staff credentials. Unknown staff cost the same work as a wrong password.
+    /// Check staff credentials from the command line (see [`Engine::staff_sign_in_via`]).
     pub async fn staff_sign_in(&self, email: &str, password: &str) -> Result<Staff> {
+        self.staff_sign_in_via(email, password, StaffChannel::Cli, "")
+            .await
+    }
+
+    /// Check staff credentials. Unknown staff cost the same work as a wrong password. Every
+    /// attempt is recorded (`staff_sign_in_attempts`), failures are audited, an account with
+    /// [`crate::Config::staff_throttle_failures`] recent failures is refused until the window
+    /// has passed, and a burst of [`crate::Config::staff_alert_failures`] emails the other
+    /// admins.
+    pub async fn staff_sign_in_via(
+        &self,
+        email: &str,
+        password: &str,
+        channel: StaffChannel,
+        ip: &str,
+    ) -> Result<Staff> {
         let email = normalize::email(email).map_err(|_| Error::InvalidCredentials)?;
         if password.len() > 1024 {
             return Err(Error::InvalidCredentials);
         }
+        let now = self.now();
+        let window_start = to_us(now - self.config.throttle_window);
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM staff_sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+             AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(&email.key)
+        .bind(window_start)
+        .fetch_one(self.store.reader())
+        .await?;
         let row = sqlx::query(
             "SELECT id, email, display_name, role, status, version, password_hash FROM staff WHERE email_key = $1 AND status = 'active'",
         )
         .bind(&email.key)
         .fetch_optional(self.store.reader())
         .await?;
+        let known = row.as_ref().map(staff_from_row).transpose()?;
+        if failures >= self.config.staff_throttle_failures {
+            let mut tx = self.store.begin().await?;
+            record_staff_attempt(
+                &mut tx,
+                now,
+                &email.key,
+                known.as_ref(),
+                "throttled",
+                channel,
+                ip,
+            )
+            .await?;
+            tx.commit().await?;
+            let secs = self.config.throttle_window.num_seconds().max(1);
+            return Err(Error::RateLimited(std::time::Duration::from_secs(
+                u64::try_from(secs).unwrap_or(60),
+            )));
+        }
         let phc: Option<String> = row
             .as_ref()
             .map(|r| r.try_get("password_hash"))
@@ -96,24 +198,165 @@ impl Engine {
                 }
             })
             .await?;
-        match row {
-            Some(r) if ok => {
-                let m = staff_from_row(&r)?;
-                let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await?;
+        match known {
+            Some(m) if ok => {
+                record_staff_attempt(&mut tx, now, &email.key, Some(&m), "ok", channel, ip).await?;
                 self.audit(
                     &mut tx,
                     &format!("staff:{}", m.id),
                     "staff.signed_in",
                     &format!("staff:{}", m.id),
                     None,
-                    json!({}),
+                    json!({"channel": channel.as_str()}),
                 )
                 .await?;
                 tx.commit().await?;
                 Ok(Staff::from(m))
             }
-            _ => Err(Error::InvalidCredentials),
+            known => {
+                let reason = if known.is_some() {
+                    "wrong_password"
+                } else {
+                    "unknown_account"
+                };
+                record_staff_attempt(
+                    &mut tx,
+                    now,
+                    &email.key,
+                    known.as_ref(),
+                    reason,
+                    channel,
+                    ip,
+                )
+                .await?;
+                self.staff_failure_recorded(&mut tx, now, known.as_ref(), &email.key, channel, ip)
+                    .await?;
+                tx.commit().await?;
+                Err(Error::InvalidCredentials)
+            }
         }
+    }
+
+    /// After a failed staff sign-in was recorded: audit it, and on a burst alert the admins.
+    async fn staff_failure_recorded(
+        &self,
+        tx: &mut Tx,
+        at: chrono::DateTime<chrono::Utc>,
+        known: Option<&StaffMember>,
+        email_key: &str,
+        channel: StaffChannel,
+        ip: &str,
+    ) -> Result<()> {
+        // An unknown address is not written into the append-only log: it may be anybody's.
+        let target = known.map_or("staff:unknown".to_string(), |m| format!("staff:{}", m.id));
+        self.audit(
+            tx,
+            "system",
+            "staff.sign_in_failed",
+            &target,
+            None,
+            json!({"channel": channel.as_str(), "ip": ip}),
+        )
+        .await?;
+        let Some(m) = known else { return Ok(()) };
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM staff_sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+             AND at_us <= $3 AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(email_key)
+        .bind(to_us(at - self.config.throttle_window))
+        .bind(to_us(at))
+        .fetch_one(&mut **tx)
+        .await?;
+        // Exactly at the threshold: one alert per burst, not one per further failure.
+        if recent != self.config.staff_alert_failures {
+            return Ok(());
+        }
+        let admins: Vec<String> = sqlx::query_scalar(
+            "SELECT email FROM staff WHERE role = 'admin' AND status = 'active' AND id <> $1 ORDER BY created_us",
+        )
+        .bind(m.id.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+        let minutes = self.config.throttle_window.num_minutes();
+        for admin in admins.iter().chain(std::iter::once(&m.email)) {
+            enqueue(
+                tx,
+                self,
+                "staff_sign_in_alert",
+                admin,
+                "Repeated failed sign-ins to a staff account",
+                &format!(
+                    "There were {recent} failed sign-ins to the staff account {} in the last {minutes} minutes \
+                     (latest through the {}{}).\nIf this was not a colleague mistyping, review the audit log and \
+                     consider changing that password.\n",
+                    m.email,
+                    channel.describe(),
+                    if ip.is_empty() { String::new() } else { format!(" from {ip}") },
+                ),
+            )
+            .await?;
+        }
+        self.audit(
+            tx,
+            "system",
+            "staff.sign_in_alert_sent",
+            &format!("staff:{}", m.id),
+            None,
+            json!({"failures": recent, "notified": admins.len() + 1}),
+        )
+        .await
+    }
+
+    /// Move the console's failed vault sign-ins (kept beside the locked vault) into the
+    /// attempt table and the audit log, and alert on a burst as for any staff sign-in.
+    pub(crate) async fn import_vault_failures(
+        &self,
+        ring: &Keyring,
+        log: &mut SignInLog,
+    ) -> Result<()> {
+        if log.failures.is_empty() {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, role, status, version, email_key FROM staff WHERE status = 'active'",
+        )
+        .fetch_all(self.store.reader())
+        .await?;
+        let mut by_holder = std::collections::HashMap::new();
+        for r in &rows {
+            let key: String = r.try_get("email_key")?;
+            by_holder.insert(ring.holder_of(&key), (key, staff_from_row(r)?));
+        }
+        let mut tx = self.store.begin().await?;
+        for f in &log.failures {
+            let known = by_holder.get(&f.holder);
+            let (key, member) = match known {
+                Some((k, m)) => (k.as_str(), Some(m)),
+                None => ("", None),
+            };
+            let reason = if member.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            record_staff_attempt(
+                &mut tx,
+                crate::time::from_us(f.at_us),
+                key,
+                member,
+                reason,
+                StaffChannel::Vault,
+                "",
+            )
+            .await?;
+            let at = crate::time::from_us(f.at_us);
+            self.staff_failure_recorded(&mut tx, at, member, key, StaffChannel::Vault, "")
+                .await?;
+        }
+        tx.commit().await?;
+        log.clear()
     }
 
     /// Sign a staff member in for API use: checks the credentials and returns an opaque
@@ -122,8 +365,11 @@ impl Engine {
         &self,
         email: &str,
         password: &str,
+        ip: &str,
     ) -> Result<(String, Staff, chrono::DateTime<chrono::Utc>)> {
-        let staff = self.staff_sign_in(email, password).await?;
+        let staff = self
+            .staff_sign_in_via(email, password, StaffChannel::Api, ip)
+            .await?;
         let now = self.now();
         let (token, digest) = crate::tokens::new_token(self.entropy.as_ref());
         let absolute = now + self.config.staff_session_absolute;
@@ -204,6 +450,7 @@ impl Engine {
     ) -> Result<StaffMember> {
         actor.require(Permission::ManageStaff)?;
         let email = normalize::email(email)?;
+        normalize::check_single_script(&email)?;
         let name = normalize::text("display_name", display_name, 200)?;
         self.config
             .policy
@@ -335,7 +582,7 @@ impl Engine {
             return Ok(());
         };
         let v = v.lock().await;
-        let mut ring = Keyring::load(&v.path)?;
+        let mut ring = Keyring::load(&v.path, self.entropy.as_ref())?;
         match password {
             Some(pw) => {
                 let kdf = crate::password::Hasher::new_for_kdf(self.config.hash)?;
@@ -353,7 +600,22 @@ impl Engine {
             return Ok(vec![]);
         };
         let v = v.lock().await;
-        Ok(Keyring::load(&v.path)?.staff_holders())
+        let ring = Keyring::load(&v.path, self.entropy.as_ref())?;
+        let rows = sqlx::query("SELECT email, email_key FROM staff ORDER BY created_us")
+            .fetch_all(self.store.reader())
+            .await?;
+        let mut named = std::collections::HashMap::new();
+        for r in &rows {
+            named.insert(
+                ring.holder_of(&r.try_get::<String, _>("email_key")?),
+                r.try_get::<String, _>("email")?,
+            );
+        }
+        Ok(ring
+            .staff_holders()
+            .into_iter()
+            .map(|h| named.remove(&h).unwrap_or_else(|| "(unknown)".into()))
+            .collect())
     }
 
     /// All staff accounts (admins only).

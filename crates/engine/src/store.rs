@@ -66,6 +66,15 @@ impl Store {
         if !create && !path.exists() {
             return Err(Error::Vault(format!("{} does not exist", path.display())));
         }
+        // SQLite gives the WAL and shared-memory files the main file's mode: create it
+        // owner-only first, and tighten an existing vault that is more open.
+        if create && !path.exists() {
+            crate::files::private_parent(path)
+                .and_then(|()| crate::files::open_private(path, true).map(drop))
+                .map_err(|e| Error::Vault(format!("{}: {e}", path.display())))?;
+        }
+        crate::files::tighten_vault(path)
+            .map_err(|e| Error::Vault(format!("{}: {e}", path.display())))?;
         let url = sqlite_url(path, create)?;
         // sqlx logs each statement's text (at debug level); on a vault the first statement of
         // every connection is `PRAGMA key` with the data key in it, so vault connections

@@ -5,7 +5,15 @@
 //! laptop without a password or the recovery key reveals nothing.
 //!
 //! The file is rewritten atomically (write to a temporary file, fsync, rename) so a crash
-//! never leaves it half-written.
+//! never leaves it half-written, and it is owner-only (0600): its wraps are an offline
+//! guessing target. It names no one: a staff member's wrap is found by a keyed hash of their
+//! email key (SHA-256 under a random per-vault salt), not by the address (format 2; a format-1
+//! file, which named staff in clear, is converted the first time it is loaded).
+//!
+//! Failed console sign-ins cannot be written into a vault nobody has unlocked, so they go to
+//! `<vault>.signins` (owner-only, opaque holder ids and times only): the next failures of the
+//! same holder within the window are refused before any hashing ([`SignInLog`]), and the next
+//! successful unlock moves them into the vault's attempt table and audit log.
 
 use crate::clock::{Entropy, random_bytes};
 use crate::error::{Error, Result};
@@ -19,7 +27,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const RECOVERY_HOLDER: &str = "recovery";
 
 /// The data key in memory; never written anywhere unwrapped.
@@ -35,8 +43,13 @@ impl std::fmt::Debug for DataKey {
 /// One wrapped copy of the data key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Wrap {
-    /// `staff:<email key>` or `recovery`; bound into the AEAD as associated data.
+    /// `staff:<keyed hash of the email key>` or `recovery`; bound into the AEAD as associated
+    /// data (except for wraps converted from format 1, see `legacy_aad`).
     holder: String,
+    /// Converted from format 1: the associated data is still `staff:<email key>`, which the
+    /// person signing in supplies, so the address need not be kept here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    legacy_aad: bool,
     /// argon2id parameters for staff wraps; absent for the (full-entropy) recovery key.
     kdf: Option<HashParams>,
     salt: String,
@@ -47,6 +60,9 @@ struct Wrap {
 #[derive(Debug, Serialize, Deserialize)]
 struct KeyFile {
     format: u32,
+    /// Salt of the keyed hash that names staff wraps (format 2).
+    #[serde(default)]
+    holder_salt: String,
     wraps: Vec<Wrap>,
 }
 
@@ -57,8 +73,25 @@ pub fn key_file_path(vault: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn staff_holder(email_key: &str) -> String {
-    format!("staff:{email_key}")
+/// Path of the failed-sign-in log belonging to a vault.
+pub(crate) fn signin_log_path(vault: &Path) -> PathBuf {
+    let mut s = vault.as_os_str().to_owned();
+    s.push(".signins");
+    PathBuf::from(s)
+}
+
+/// The opaque name of a staff member's wrap: a keyed hash of their email key.
+fn staff_holder(salt: &str, email_key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"vestibule staff holder v2\0");
+    h.update(salt.as_bytes());
+    h.update(b"\0");
+    h.update(email_key.as_bytes());
+    let digest = h.finalize();
+    format!(
+        "staff:{}",
+        hex::encode(digest.get(..16).unwrap_or_default())
+    )
 }
 
 fn seal(key: &[u8; 32], holder: &str, data: &DataKey, e: &dyn Entropy) -> Result<(String, String)> {
@@ -76,7 +109,7 @@ fn seal(key: &[u8; 32], holder: &str, data: &DataKey, e: &dyn Entropy) -> Result
     Ok((B64.encode(nonce), B64.encode(ct)))
 }
 
-fn open(key: &[u8; 32], w: &Wrap) -> Result<DataKey> {
+fn open(key: &[u8; 32], w: &Wrap, aad: &str) -> Result<DataKey> {
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|e| Error::Internal(e.to_string()))?;
     let nonce = B64
         .decode(&w.nonce)
@@ -92,7 +125,7 @@ fn open(key: &[u8; 32], w: &Wrap) -> Result<DataKey> {
             Nonce::from_slice(&nonce),
             Payload {
                 msg: &ct,
-                aad: w.holder.as_bytes(),
+                aad: aad.as_bytes(),
             },
         )
         .map_err(|_| Error::VaultLocked)?;
@@ -162,8 +195,10 @@ impl Keyring {
             path,
             file: KeyFile {
                 format: FORMAT,
+                holder_salt: B64.encode(random_bytes::<16>(e)),
                 wraps: vec![Wrap {
                     holder: RECOVERY_HOLDER.into(),
+                    legacy_aad: false,
                     kdf: None,
                     salt: B64.encode(salt),
                     nonce,
@@ -174,20 +209,40 @@ impl Keyring {
         Ok((ring, data, recovery))
     }
 
-    pub(crate) fn load(vault: &Path) -> Result<Self> {
+    /// Load a key file, converting a format-1 file (staff named in clear) to format 2 and
+    /// saving it at once; tightens the file's permissions if they are too open.
+    pub(crate) fn load(vault: &Path, e: &dyn Entropy) -> Result<Self> {
         let path = key_file_path(vault);
+        crate::files::tighten(&path, 0o600)
+            .map_err(|err| Error::Vault(format!("{}: {err}", path.display())))?;
         let bytes = std::fs::read(&path).map_err(|e| {
             Error::Vault(format!("cannot read the key file {}: {e}", path.display()))
         })?;
-        let file: KeyFile = serde_json::from_slice(&bytes)
+        let mut file: KeyFile = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Vault(format!("the key file is damaged: {e}")))?;
-        if file.format != FORMAT {
-            return Err(Error::Vault(format!(
-                "unknown key file format {}",
-                file.format
-            )));
+        match file.format {
+            FORMAT => Ok(Self { path, file }),
+            1 => {
+                file.holder_salt = B64.encode(random_bytes::<16>(e));
+                for w in &mut file.wraps {
+                    if let Some(email_key) = w.holder.strip_prefix("staff:") {
+                        let named = staff_holder(&file.holder_salt, email_key);
+                        w.holder = named;
+                        w.legacy_aad = true;
+                    }
+                }
+                file.format = FORMAT;
+                let ring = Self { path, file };
+                ring.save()?;
+                Ok(ring)
+            }
+            other => Err(Error::Vault(format!("unknown key file format {other}"))),
         }
-        Ok(Self { path, file })
+    }
+
+    /// The opaque holder id of a staff email key in this vault.
+    pub(crate) fn holder_of(&self, email_key: &str) -> String {
+        staff_holder(&self.file.holder_salt, email_key)
     }
 
     pub(crate) fn save(&self) -> Result<()> {
@@ -196,7 +251,8 @@ impl Keyring {
         let tmp = self.path.with_extension("keys.tmp");
         let io = |e: std::io::Error| Error::Vault(format!("writing {}: {e}", self.path.display()));
         {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = crate::files::open_private(&tmp, true).map_err(io)?;
             f.write_all(&json).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
@@ -218,13 +274,14 @@ impl Keyring {
         hasher: &Hasher,
         e: &dyn Entropy,
     ) -> Result<()> {
-        let holder = staff_holder(email_key);
+        let holder = self.holder_of(email_key);
         let salt: [u8; 16] = random_bytes(e);
         let kek = hasher.derive_key(password.as_bytes(), &salt)?;
         let (nonce, ciphertext) = seal(&kek, &holder, data, e)?;
         self.file.wraps.retain(|w| w.holder != holder);
         self.file.wraps.push(Wrap {
             holder,
+            legacy_aad: false,
             kdf: Some(hasher.params()),
             salt: B64.encode(salt),
             nonce,
@@ -234,7 +291,7 @@ impl Keyring {
     }
 
     pub(crate) fn remove_staff(&mut self, email_key: &str) {
-        let holder = staff_holder(email_key);
+        let holder = self.holder_of(email_key);
         self.file.wraps.retain(|w| w.holder != holder);
     }
 
@@ -246,7 +303,7 @@ impl Keyring {
         password: &str,
         hasher: &Hasher,
     ) -> Result<DataKey> {
-        let holder = staff_holder(email_key);
+        let holder = self.holder_of(email_key);
         let Some(w) = self.file.wraps.iter().find(|w| w.holder == holder) else {
             let _ = hasher.derive_key(password.as_bytes(), b"no such staff member");
             return Err(Error::InvalidCredentials);
@@ -257,7 +314,12 @@ impl Keyring {
         let params = w.kdf.unwrap_or(hasher.params());
         let kdf = Hasher::new_for_kdf(params)?;
         let kek = kdf.derive_key(password.as_bytes(), &salt)?;
-        open(&kek, w).map_err(|e| match e {
+        let aad = if w.legacy_aad {
+            format!("staff:{email_key}")
+        } else {
+            w.holder.clone()
+        };
+        open(&kek, w, &aad).map_err(|e| match e {
             Error::VaultLocked => Error::InvalidCredentials,
             other => other,
         })
@@ -273,15 +335,141 @@ impl Keyring {
         let salt = B64
             .decode(&w.salt)
             .map_err(|_| Error::Vault("bad salt".into()))?;
-        open(&key.kek(&salt), w)
+        open(&key.kek(&salt), w, RECOVERY_HOLDER)
     }
 
-    /// Staff holders present (for tests and diagnostics).
+    /// Opaque ids of the staff wraps present (diagnostics).
     pub(crate) fn staff_holders(&self) -> Vec<String> {
         self.file
             .wraps
             .iter()
-            .filter_map(|w| w.holder.strip_prefix("staff:").map(str::to_owned))
+            .filter(|w| w.holder.starts_with("staff:"))
+            .map(|w| w.holder.clone())
             .collect()
+    }
+}
+
+/// One failed console sign-in waiting to be recorded in the vault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingFailure {
+    /// The holder id tried (a keyed hash; an unknown address gives an id no wrap has).
+    pub holder: String,
+    pub at_us: i64,
+}
+
+/// Failed console sign-ins of a vault that is not unlocked (`<vault>.signins`).
+pub(crate) struct SignInLog {
+    path: PathBuf,
+    pub failures: Vec<PendingFailure>,
+}
+
+/// Entries kept at most; the oldest go first (the log must not grow without bound).
+const SIGNIN_LOG_MAX: usize = 1000;
+
+impl SignInLog {
+    pub(crate) fn load(vault: &Path) -> Result<Self> {
+        let path = signin_log_path(vault);
+        let failures = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                tracing::warn!(path = %path.display(), "unreadable sign-in log; starting a new one");
+                Vec::new()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::Vault(format!("{}: {e}", path.display()))),
+        };
+        Ok(Self { path, failures })
+    }
+
+    /// Failures of `holder` at or after `since_us`.
+    pub(crate) fn recent(&self, holder: &str, since_us: i64) -> i64 {
+        let n = self
+            .failures
+            .iter()
+            .filter(|f| f.holder == holder && f.at_us >= since_us)
+            .count();
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    pub(crate) fn record(&mut self, holder: String, at_us: i64) -> Result<()> {
+        self.failures.push(PendingFailure { holder, at_us });
+        let excess = self.failures.len().saturating_sub(SIGNIN_LOG_MAX);
+        self.failures.drain(..excess);
+        self.save()
+    }
+
+    /// Forget the entries (after they were recorded in the vault).
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.failures.clear();
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Vault(format!("{}: {e}", self.path.display()))),
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        let json = serde_json::to_vec(&self.failures)
+            .map_err(|e| Error::Internal(format!("sign-in log: {e}")))?;
+        let tmp = self.path.with_extension("signins.tmp");
+        let io = |e: std::io::Error| Error::Vault(format!("writing {}: {e}", self.path.display()));
+        let _ = std::fs::remove_file(&tmp);
+        crate::files::write_private(&tmp, &json).map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeededEntropy;
+
+    fn kdf() -> Hasher {
+        Hasher::new_for_kdf(HashParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        })
+        .unwrap()
+    }
+
+    /// A key file as format 1 wrote it: the staff member's address in clear as the holder.
+    fn format_1_file(vault: &Path, e: &SeededEntropy) -> DataKey {
+        let data = DataKey(random_bytes(e));
+        let salt: [u8; 16] = random_bytes(e);
+        let kek = kdf().derive_key(b"old staff words", &salt).unwrap();
+        let holder = "staff:old@shop.example";
+        let (nonce, ciphertext) = seal(&kek, holder, &data, e).unwrap();
+        let file = serde_json::json!({"format": 1, "wraps": [{
+            "holder": holder, "kdf": {"m_kib": 64, "t": 1, "p": 1},
+            "salt": B64.encode(salt), "nonce": nonce, "ciphertext": ciphertext}]});
+        std::fs::write(key_file_path(vault), file.to_string()).unwrap();
+        data
+    }
+
+    #[test]
+    fn a_format_1_key_file_is_converted_and_names_no_one_afterwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("old.vault");
+        let e = SeededEntropy::new(5);
+        let data = format_1_file(&vault, &e);
+        let ring = Keyring::load(&vault, &e).unwrap();
+        let on_disk = std::fs::read_to_string(key_file_path(&vault)).unwrap();
+        assert!(!on_disk.contains("old@shop.example"), "{on_disk}");
+        assert!(on_disk.contains("\"format\": 2"), "{on_disk}");
+        // The converted wrap still opens with the same password, and only with it.
+        let key = ring
+            .unlock_staff("old@shop.example", "old staff words", &kdf())
+            .unwrap();
+        assert_eq!(key.0, data.0);
+        assert!(matches!(
+            ring.unlock_staff("old@shop.example", "wrong", &kdf()),
+            Err(Error::InvalidCredentials)
+        ));
+        let again = Keyring::load(&vault, &e).unwrap();
+        assert!(
+            again
+                .unlock_staff("old@shop.example", "old staff words", &kdf())
+                .is_ok()
+        );
     }
 }

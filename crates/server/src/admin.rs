@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, bearer};
+use crate::http::{ApiJson, Ctx, bearer};
 use crate::openapi::{BodyErrors, ById, Limited, QueryErrors, StaffAuth as StaffErrors, Versioned};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -84,9 +84,13 @@ struct StaffSession {
         (status = 403, description = "The staff account is disabled", body = crate::error::ErrorBody), Limited))]
 async fn create_session(
     State(s): State<AppState>,
+    Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<Credentials>,
 ) -> ApiResult<Response> {
-    let (token, staff, expires_at) = s.engine.staff_session_create(&b.email, &b.password).await?;
+    let (token, staff, expires_at) = s
+        .engine
+        .staff_session_create(&b.email, &b.password, &ctx.ip)
+        .await?;
     Ok(Json(StaffSession {
         token,
         staff,

@@ -29,13 +29,14 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_request))
         .routes(routes!(reset_confirm))
         .routes(routes!(confirm_email))
+        // Re-authentication behind a session is password guessing too.
+        .routes(routes!(change_password))
+        .routes(routes!(change_email))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sign_out))
-        .routes(routes!(change_password))
-        .routes(routes!(change_email))
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(me, update_me))
@@ -345,11 +346,12 @@ struct ChangePassword {
         (status = 422, description = "The new password is too weak or too common", body = crate::error::ErrorBody), Limited))]
 async fn change_password(
     State(s): State<AppState>,
+    Ctx(ctx): Ctx,
     CustomerToken(t): CustomerToken,
     ApiJson(b): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     s.engine
-        .change_password(&t, &b.current_password, &b.new_password)
+        .change_password(&t, &b.current_password, &b.new_password, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -364,14 +366,16 @@ struct ChangeEmail {
 /// Start changing the email address: a confirmation goes to the new address.
 #[utoipa::path(post, path = "/v1/email", tag = "customer", request_body = ChangeEmail,
     security(("customer_bearer" = []), ("customer_cookie" = [])),
-    responses((status = 202, description = "Check the new address", body = CheckYourEmail), BodyErrors, CustomerAuth,
-        (status = 409, description = "The address is taken", body = crate::error::ErrorBody), Limited))]
+    responses((status = 202, description = "Check the new address (answered the same whether or not the address has an account)", body = CheckYourEmail), BodyErrors, CustomerAuth, Limited))]
 async fn change_email(
     State(s): State<AppState>,
+    Ctx(ctx): Ctx,
     CustomerToken(t): CustomerToken,
     ApiJson(b): ApiJson<ChangeEmail>,
 ) -> ApiResult<Response> {
-    s.engine.change_email(&t, &b.password, &b.new_email).await?;
+    s.engine
+        .change_email(&t, &b.password, &b.new_email, &ctx)
+        .await?;
     Ok(check_your_email())
 }
 

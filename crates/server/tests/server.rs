@@ -149,6 +149,8 @@ fn client() -> reqwest::Client {
 }
 
 async fn token_from_outbox(s: &Server, kind: &str) -> String {
+    // Registration, reset requests and email changes finish in the background.
+    s.engine.settle().await.unwrap();
     let m = s.engine.outbox(&s.admin, 50).await.unwrap();
     let m = m.iter().find(|m| m.kind == kind).unwrap();
     let i = m.body.find("token=").unwrap() + 6;

@@ -110,7 +110,8 @@ async fn registration_and_reset_do_not_reveal_existing_accounts() {
             )
             .await
             .unwrap();
-        // ...and the owner hears about it instead.
+        // ...and the owner hears about it instead (once the deferred half has run).
+        h.engine.settle().await.unwrap();
         let msgs = h.engine.outbox(&h.admin, 50).await.unwrap();
         assert!(
             msgs.iter()
@@ -126,6 +127,7 @@ async fn registration_and_reset_do_not_reveal_existing_accounts() {
             .request_password_reset("not an email", &ctx())
             .await
             .unwrap();
+        h.engine.settle().await.unwrap();
         assert_eq!(h.engine.outbox(&h.admin, 50).await.unwrap().len(), before);
         // Unknown account and wrong password give the same error.
         let a = h
@@ -419,12 +421,12 @@ async fn change_password_needs_current_and_revokes_other_sessions() {
             .unwrap();
         assert!(matches!(
             h.engine
-                .change_password(&a.token, "wrong current", "fresh river stones")
+                .change_password(&a.token, "wrong current", "fresh river stones", &ctx())
                 .await,
             Err(Error::InvalidCredentials)
         ));
         h.engine
-            .change_password(&a.token, PW, "fresh river stones")
+            .change_password(&a.token, PW, "fresh river stones", &ctx())
             .await
             .unwrap();
         h.engine.validate_session(&a.token).await.unwrap();
@@ -448,7 +450,7 @@ async fn change_email_requires_confirmation_from_the_new_address() {
             .await
             .unwrap();
         h.engine
-            .change_email(&s.token, PW, "ivy.new@example.com")
+            .change_email(&s.token, PW, "ivy.new@example.com", &ctx())
             .await
             .unwrap();
         // Not changed until confirmed.
@@ -471,7 +473,7 @@ async fn change_email_requires_confirmation_from_the_new_address() {
             .unwrap();
         // Moving to a taken address changes nothing and reveals nothing.
         h.engine
-            .change_email(&s.token, PW, "taken@example.com")
+            .change_email(&s.token, PW, "taken@example.com", &ctx())
             .await
             .unwrap();
         assert_eq!(

@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
+mod hardening;
 mod oidc;
 mod search;
 mod settings;
@@ -135,6 +136,8 @@ pub fn ctx() -> RequestContext {
 
 /// The token in the newest outbox email of `kind` to `to`.
 pub async fn token_from_outbox(h: &Harness, kind: &str, to: &str) -> String {
+    // Registration, reset requests and email changes finish in the background.
+    h.engine.settle().await.unwrap();
     let msgs: Vec<OutboxMessage> = h.engine.outbox(&h.admin, 100).await.unwrap();
     let m = msgs
         .iter()

@@ -309,13 +309,13 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             .unwrap();
         assert!(matches!(
             h.engine
-                .staff_session_create("api@staff.example", "wrong")
+                .staff_session_create("api@staff.example", "wrong", "127.0.0.1")
                 .await,
             Err(Error::InvalidCredentials)
         ));
         let (token, who, _) = h
             .engine
-            .staff_session_create("API@staff.example", "api staff passphrase")
+            .staff_session_create("API@staff.example", "api staff passphrase", "127.0.0.1")
             .await
             .unwrap();
         assert_eq!(who.role, Role::Security);
@@ -331,14 +331,14 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
         ));
         let (token, _, _) = h
             .engine
-            .staff_session_create("api@staff.example", "api staff passphrase")
+            .staff_session_create("api@staff.example", "api staff passphrase", "127.0.0.1")
             .await
             .unwrap();
         h.engine.staff_sign_out(&token).await.unwrap();
         assert!(h.engine.staff_from_token(&token).await.is_err());
         let (token, _, _) = h
             .engine
-            .staff_session_create("api@staff.example", "api staff passphrase")
+            .staff_session_create("api@staff.example", "api staff passphrase", "127.0.0.1")
             .await
             .unwrap();
         h.engine.remove_staff(&h.admin, who.id).await.unwrap();
