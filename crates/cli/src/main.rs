@@ -100,7 +100,7 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// Public base URL (issuer); defaults to http://<listen>.
+        /// Public base URL (issuer); defaults to http(s)://<the address bound>.
         #[arg(long)]
         issuer: Option<String>,
         /// Extra origins allowed to make cookie-authenticated writes.
@@ -457,10 +457,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?
                 .0
             };
-            let scheme = if tls_cert.is_some() { "https" } else { "http" };
-            let mut config = vestibule_server::ServerConfig::new(
-                issuer.unwrap_or_else(|| format!("{scheme}://{listen}")),
-            );
+            // Without --issuer the server advertises the address it binds (port 0 included).
+            let mut config = vestibule_server::ServerConfig::new(issuer.unwrap_or_default());
             config.tls = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| vestibule_server::TlsFiles { cert, key });

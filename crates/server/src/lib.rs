@@ -10,6 +10,7 @@
 //! - `/healthz`, `/readyz` — liveness and readiness; `/metrics` — Prometheus metrics.
 
 mod admin;
+pub mod conn;
 mod customer;
 pub mod error;
 mod http;
@@ -25,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,7 +35,8 @@ use vestibule_engine::Engine;
 /// How the server presents itself.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The public base URL (issuer), e.g. `https://id.shop.example`.
+    /// The public base URL (issuer), e.g. `https://id.shop.example`. Empty: the scheme and
+    /// address [`serve`] actually binds.
     pub public_url: String,
     /// Origins allowed to make cookie-authenticated writes (the public URL's origin is always allowed).
     pub allowed_origins: Vec<String>,
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate chain and private key (PEM files); `None` serves
     /// plain HTTP for a TLS-terminating proxy in front.
     pub tls: Option<TlsFiles>,
+    /// Connection cap and timeouts (see [`conn`]).
+    pub limits: conn::Limits,
 }
 
 /// PEM files for HTTPS.
@@ -68,6 +71,7 @@ impl ServerConfig {
             ip_burst: 30,
             ip_replenish_ms: 1_000,
             tls: None,
+            limits: conn::Limits::default(),
         }
     }
 
@@ -162,31 +166,68 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        // A declared body larger than any we accept is refused before a byte of it is read.
+        .layer(axum::middleware::from_fn(refuse_oversized_bodies))
+        .layer(axum::middleware::map_response(
+            |mut resp: axum::response::Response| async move {
+                add_security_headers(resp.headers_mut());
+                resp
+            },
         ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        // API responses carry personal data and tokens: never cache them.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+}
+
+/// Headers on every answer, including the ones made outside the router (the connection
+/// layer's timeouts and its replacements for hyper's own error answers). The CSP is a default
+/// that pages with their own policy (the sign-in page) keep.
+pub(crate) const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    // API responses carry personal data and tokens: never cache them.
+    ("cache-control", "no-store"),
+];
+
+pub(crate) fn add_security_headers(h: &mut axum::http::HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        let name = header::HeaderName::from_static(name);
+        if name == header::CONTENT_SECURITY_POLICY && h.contains_key(&name) {
+            continue;
+        }
+        h.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+async fn refuse_oversized_bodies(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        let mut resp = error::ApiError::Http(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are at most {} KiB", MAX_BODY / 1024),
+        )
+        .into_response();
+        // The unread body is not drained: the connection ends with this answer.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
+    next.run(req).await
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests. Calls `on_bound` with
@@ -202,32 +243,26 @@ pub async fn serve(
         Some(files) => Some(tls::load(files)?),
         None => None,
     };
-    let app = router(engine, config).into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            on_bound(listener.local_addr()?);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(tls) => {
-            let listener = std::net::TcpListener::bind(listen)?;
-            listener.set_nonblocking(true)?;
-            on_bound(listener.local_addr()?);
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                // Finish in-flight requests; new connections are refused at once.
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-            });
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(app)
-                .await
-        }
+    let mut config = config;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    if config.public_url.is_empty() {
+        // No issuer given: the address actually bound (port 0 becomes the real port), so
+        // the advertised issuer and the CSRF origin are the ones clients use.
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        config.public_url = format!("{scheme}://{bound}");
     }
+    on_bound(bound);
+    let limits = config.limits.clone();
+    let app = router(engine, config);
+    conn::run(
+        listener,
+        app,
+        tls.map(tokio_rustls::TlsAcceptor::from),
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! provider, TLS 1.2 and 1.3 with rustls' safe defaults, ALPN for HTTP/2 and HTTP/1.1.
 
 use crate::TlsFiles;
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
@@ -16,7 +15,7 @@ fn bad(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> io::Err
 }
 
 /// Read and check the PEM files; errors name the file and what is wrong with it.
-pub fn load(files: &TlsFiles) -> io::Result<RustlsConfig> {
+pub fn load(files: &TlsFiles) -> io::Result<Arc<rustls::ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| bad("certificate", &files.cert, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -38,5 +37,5 @@ pub fn load(files: &TlsFiles) -> io::Result<RustlsConfig> {
     .with_single_cert(certs, key)
     .map_err(|e| bad("key does not match the certificate in", &files.cert, e))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(Arc::new(config))
 }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use vestibule_engine::{Config, Deps, Engine, HashParams, ManualClock, SeededEntropy, Staff};
 use vestibule_server::ServerConfig;
 
+#[path = "server/attacks.rs"]
+mod attacks;
+
 const ADMIN: &str = "owner@shop.example";
 const ADMIN_PW: &str = "correct horse battery staple";
 const PW: &str = "lantern orchard violet";
