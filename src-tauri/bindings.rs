@@ -53,6 +53,11 @@ fn command_table() -> Vec<(&'static str, String, String)> {
         ),
         ("customer_audit", n::<CustomerRef>(), n::<Vec<AuditEntry>>()),
         ("customer_risk", n::<CustomerRef>(), n::<CustomerRisk>()),
+        (
+            "customer_lookalikes",
+            n::<CustomerRef>(),
+            n::<Vec<CustomerSummary>>(),
+        ),
         ("set_customer_status", n::<StatusChange>(), n::<Customer>()),
         (
             "update_customer_profile",

@@ -11,8 +11,9 @@ use uuid::Uuid;
 use vestibule_engine::demo::{DemoAccount, demo_accounts};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
-    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, Deps, Engine, Permission,
-    ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, Staff, StaffMember, allows,
+    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Deps,
+    Engine, Permission, ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, Staff,
+    StaffMember, allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -305,6 +306,17 @@ pub async fn customer_audit(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<Au
 pub async fn customer_risk(console: Ctx<'_>, req: CustomerRef) -> Result<CustomerRisk> {
     let (engine, staff) = console.session().await?;
     Ok(engine.customer_risk(&staff, req.id).await?)
+}
+
+/// The record view asks for this when it opens a customer: other records whose address
+/// looks the same (Unicode confusables), shown as a warning so staff act on the right one.
+#[tauri::command]
+pub async fn customer_lookalikes(
+    console: Ctx<'_>,
+    req: CustomerRef,
+) -> Result<Vec<CustomerSummary>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_lookalikes(&staff, req.id).await?)
 }
 
 #[tauri::command]

@@ -54,6 +54,7 @@ pub fn run() {
             commands::customer_sessions,
             commands::customer_audit,
             commands::customer_risk,
+            commands::customer_lookalikes,
             commands::set_customer_status,
             commands::update_customer_profile,
             commands::mark_email_verified,

@@ -212,6 +212,23 @@ async fn support_agent_sees_and_does_only_what_the_role_allows() {
     assert_eq!(r["err"]["code"], "forbidden", "{r}");
     let r = app.invoke("list_staff", Value::Null).await;
     assert_eq!(r["err"]["code"], "forbidden", "{r}");
+
+    // Two customers whose addresses look the same (Latin "pace", Cyrillic "расе"): opening
+    // either warns which other record it could be confused with.
+    app.type_into("#customer-search", "grace pace").await;
+    app.find("#customer-results[data-query='grace pace']").await;
+    let hits = app
+        .client
+        .find_all(Locator::Css("[data-customer-id]"))
+        .await
+        .unwrap();
+    assert!(hits.len() >= 2, "both look-alike customers are listed");
+    hits[0].click().await.unwrap();
+    let warning = app
+        .wait_text("#lookalike-warning", "looks like another customer", 15)
+        .await;
+    assert!(warning.contains("@mail.example"), "{warning}");
+    app.shot("lookalike-warning").await;
     app.close().await;
 }
 

@@ -936,6 +936,17 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // Commands other than serve (which logs JSON) show the engine's warnings — a vault
+        // file readable by other users, say — as plain lines on stderr.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::WARN)
+            .without_time()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -271,7 +271,18 @@ impl Engine {
                     2 => format!("{}_{}", ascii_fold(first), i),
                     _ => format!("{}.{}.{}", ascii_fold(last), ascii_fold(first), i),
                 };
-                let email = format!("{local}@{domain}");
+                let mut email = format!("{local}@{domain}");
+                let (mut first, mut last) = (first, last);
+                // Two look-alike addresses (Latin "pace", Cyrillic "расе"), as an account from
+                // before mixed-script checks or a deliberate impostor: staff see a warning.
+                if i < 2 && opts.customers >= 2 {
+                    email = if i == 0 {
+                        "pace@mail.example".into()
+                    } else {
+                        "\u{0440}\u{0430}\u{0441}\u{0435}@mail.example".into()
+                    };
+                    (first, last) = ("Grace", "Pace");
+                }
                 let created = now - span_created
                     + Duration::seconds(rng.gen_range(0..span_created.num_seconds().max(1)));
                 let id =

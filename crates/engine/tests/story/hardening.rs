@@ -490,3 +490,35 @@ async fn bidi_controls_are_refused_in_attribute_names_and_values() {
         h.engine.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_seed_stopped_part_way_has_already_left_its_audit_entry() {
+    let h = sqlite(fast_config()).await;
+    let (engine, admin) = (h.engine.clone(), h.admin.clone());
+    let seeding = tokio::spawn(async move {
+        engine
+            .seed_demo(
+                &admin,
+                vestibule_engine::seed::SeedOptions {
+                    customers: 200_000,
+                    ..Default::default()
+                },
+                &mut |_| {},
+            )
+            .await
+    });
+    // Stopped as a killed process would be, as soon as it has begun: the entry is there.
+    let started = loop {
+        let log = h.engine.audit_log(&h.admin, 0, 1000).await.unwrap();
+        if let Some(e) = log.into_iter().find(|e| e.action == "demo.seed_started") {
+            break e;
+        }
+        tokio::task::yield_now().await;
+    };
+    seeding.abort();
+    let _ = seeding.await;
+    assert_eq!(started.diff["customers"], 200_000);
+    let log = h.engine.audit_log(&h.admin, 0, 1000).await.unwrap();
+    assert!(!log.iter().any(|e| e.action == "demo.seeded"));
+    h.engine.close().await;
+}

@@ -159,6 +159,7 @@ export interface Commands {
   customer_sessions: { req: CustomerRef; res: Array<SessionInfo> };
   customer_audit: { req: CustomerRef; res: Array<AuditEntry> };
   customer_risk: { req: CustomerRef; res: CustomerRisk };
+  customer_lookalikes: { req: CustomerRef; res: Array<CustomerSummary> };
   set_customer_status: { req: StatusChange; res: Customer };
   update_customer_profile: { req: ProfileEdit; res: Customer };
   mark_email_verified: { req: MarkVerified; res: Customer };
