@@ -1,7 +1,7 @@
 //! Engine configuration: password hashing and policy, session and token lifetimes,
 //! throttling, and what outgoing email looks like. Defaults follow OWASP ASVS 5 / NIST 800-63B.
 
-use crate::password::{HashParams, PasswordPolicy};
+use crate::credentials::password::{HashParams, PasswordPolicy};
 use chrono::Duration;
 
 #[derive(Debug, Clone)]

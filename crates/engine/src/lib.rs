@@ -19,51 +19,43 @@
     clippy::indexing_slicing
 )]
 
-mod audit;
-mod auth;
-mod clients;
+mod accounts;
 mod clock;
 mod config;
-mod customers;
-mod deferred;
+mod credentials;
 pub mod demo;
 mod error;
-mod files;
-mod hashpool;
-mod normalize;
 pub mod oidc;
 mod outbox;
-mod password;
-pub mod seed;
-mod settings;
-mod signing;
 mod staff;
-mod staffops;
-mod store;
+mod storage;
 mod time;
-mod tokens;
-mod vault;
 
-pub use audit::{AuditEntry, VerifyReport};
-pub use auth::{RegisterInput, RequestContext, SessionInfo, SignedIn};
-pub use clients::{NewClient, OidcClient, RegisteredClient};
-pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
-pub use config::Config;
-pub use customers::{
+/// The demo data generator (also reachable as `demo::seed`).
+pub use demo::seed;
+
+pub use accounts::normalize::{Email, email as normalize_email};
+pub use accounts::record::{
     Customer, CustomerRisk, CustomerStatus, CustomerSummary, ProfilePatch, RiskLevel, SearchPage,
     SignInAttempt,
 };
+pub use accounts::selfservice::{RegisterInput, RequestContext};
+pub use accounts::sessions::{SessionInfo, SignedIn};
+pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
+pub use config::Config;
+pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
 pub use error::{Error, ErrorCode, Result};
-pub use normalize::{Email, email as normalize_email};
+pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
+pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
-pub use password::{HashParams, Hasher, PasswordPolicy};
-pub use settings::ConsoleSettings;
-pub use signing::SigningAlg;
+pub use staff::audit::{AuditEntry, VerifyReport};
+pub use staff::ops::StaffChannel;
+pub use staff::settings::ConsoleSettings;
 pub use staff::{Permission, Role, Staff, StaffMember, allows};
-pub use staffops::StaffChannel;
-pub use store::{Backend, Store};
-pub use vault::{RecoveryKey, key_file_path};
+pub use storage::vault::{RecoveryKey, key_file_path};
+pub use storage::{Backend, Store};
 
+use accounts::normalize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -90,7 +82,7 @@ impl Deps {
 /// An open vault: where it is and its data key, kept to re-wrap when staff change.
 struct VaultHandle {
     path: PathBuf,
-    key: vault::DataKey,
+    key: storage::vault::DataKey,
 }
 
 /// The identity engine over one store. Cheap to clone; clones share pools and state.
@@ -102,10 +94,10 @@ pub struct Engine {
     hasher: Arc<Hasher>,
     config: Arc<Config>,
     /// One thread per core does all argon2id work, with a bounded queue in front.
-    hash_pool: Arc<hashpool::HashPool>,
+    hash_pool: Arc<credentials::hashpool::HashPool>,
     vault: Option<Arc<Mutex<VaultHandle>>>,
     /// The background worker for email-address flows (see the `deferred` module).
-    deferred: Arc<deferred::Worker>,
+    deferred: Arc<accounts::deferred::Worker>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -120,7 +112,7 @@ impl Engine {
     fn assemble(store: Store, deps: Deps, vault: Option<VaultHandle>) -> Result<Self> {
         let hasher = Arc::new(Hasher::new(deps.config.hash, deps.entropy.as_ref())?);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let hash_pool = hashpool::HashPool::new(
+        let hash_pool = credentials::hashpool::HashPool::new(
             hasher.clone(),
             cores,
             deps.config.hash_queue,
@@ -134,7 +126,7 @@ impl Engine {
             config: Arc::new(deps.config),
             hash_pool: Arc::new(hash_pool),
             vault: vault.map(|v| Arc::new(Mutex::new(v))),
-            deferred: deferred::Worker::new(),
+            deferred: accounts::deferred::Worker::new(),
         };
         engine.start_deferred_worker();
         Ok(engine)
@@ -160,7 +152,8 @@ impl Engine {
         deps.config
             .policy
             .check(admin_password, &[&email.key], false)?;
-        let (mut ring, key, recovery) = vault::Keyring::create(path, deps.entropy.as_ref())?;
+        let (mut ring, key, recovery) =
+            storage::vault::Keyring::create(path, deps.entropy.as_ref())?;
         let store = Store::open_sqlite(path, &key.0, true).await?;
         let engine = Engine::assemble(
             store,
@@ -195,9 +188,9 @@ impl Engine {
         deps: Deps,
     ) -> Result<(Engine, Staff)> {
         let email = normalize::email(staff_email).map_err(|_| Error::InvalidCredentials)?;
-        let ring = vault::Keyring::load(path, deps.entropy.as_ref())?;
+        let ring = storage::vault::Keyring::load(path, deps.entropy.as_ref())?;
         // Failures of a locked vault are kept beside it: throttle on them before hashing.
-        let mut log = vault::SignInLog::load(path)?;
+        let mut log = storage::vault::SignInLog::load(path)?;
         let holder = ring.holder_of(&email.key);
         let now = deps.clock.now();
         let since = time::to_us(now - deps.config.throttle_window);
@@ -244,7 +237,7 @@ impl Engine {
         recovery: &RecoveryKey,
         deps: Deps,
     ) -> Result<Engine> {
-        let ring = vault::Keyring::load(path, deps.entropy.as_ref())?;
+        let ring = storage::vault::Keyring::load(path, deps.entropy.as_ref())?;
         let key = ring.unlock_recovery(recovery)?;
         let store = Store::open_sqlite(path, &key.0, false).await?;
         Engine::assemble(

@@ -8,8 +8,8 @@
 //! of requests — database round trips, session checks — take a core as soon as they wake
 //! instead of waiting for a hash's time slice to end.
 
+use crate::credentials::password::Hasher;
 use crate::error::{Error, Result};
-use crate::password::Hasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -137,7 +137,7 @@ fn work(rx: &Mutex<Receiver<Job>>, hasher: &Hasher) {
 mod tests {
     use super::*;
     use crate::clock::SeededEntropy;
-    use crate::password::HashParams;
+    use crate::credentials::password::HashParams;
 
     fn pool(threads: usize, queue: usize) -> HashPool {
         let params = HashParams {

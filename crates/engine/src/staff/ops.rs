@@ -3,15 +3,15 @@
 //! log. On a vault, the key file is updated together with the database row.
 
 use crate::Engine;
-use crate::audit::{self, AuditEntry, VerifyReport};
+use crate::accounts::normalize::{self, Email};
 use crate::clock::new_id;
 use crate::error::{Error, Result};
-use crate::normalize::{self, Email};
 use crate::outbox::enqueue;
+use crate::staff::audit::{self, AuditEntry, VerifyReport};
 use crate::staff::{Permission, Role, Staff, StaffMember};
-use crate::store::Tx;
+use crate::storage::Tx;
+use crate::storage::vault::{Keyring, SignInLog};
 use crate::time::to_us;
-use crate::vault::{Keyring, SignInLog};
 use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
@@ -371,7 +371,7 @@ impl Engine {
             .staff_sign_in_via(email, password, StaffChannel::Api, ip)
             .await?;
         let now = self.now();
-        let (token, digest) = crate::tokens::new_token(self.entropy.as_ref());
+        let (token, digest) = crate::credentials::tokens::new_token(self.entropy.as_ref());
         let absolute = now + self.config.staff_session_absolute;
         let idle = (now + self.config.staff_session_idle).min(absolute);
         let mut tx = self.store.begin().await?;
@@ -404,7 +404,7 @@ impl Engine {
              WHERE s.token_hash = $1 AND s.revoked_us IS NULL AND s.idle_expires_us > $2 \
              AND s.absolute_expires_us > $2 AND t.status = 'active'",
         )
-        .bind(crate::tokens::digest(token))
+        .bind(crate::credentials::tokens::digest(token))
         .bind(to_us(now))
         .fetch_optional(self.store.reader())
         .await?
@@ -431,7 +431,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         sqlx::query("UPDATE staff_sessions SET revoked_us = $1, version = version + 1 WHERE token_hash = $2 AND revoked_us IS NULL")
             .bind(to_us(self.now()))
-            .bind(crate::tokens::digest(token))
+            .bind(crate::credentials::tokens::digest(token))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -585,7 +585,7 @@ impl Engine {
         let mut ring = Keyring::load(&v.path, self.entropy.as_ref())?;
         match password {
             Some(pw) => {
-                let kdf = crate::password::Hasher::new_for_kdf(self.config.hash)?;
+                let kdf = crate::credentials::password::Hasher::new_for_kdf(self.config.hash)?;
                 ring.set_staff(email_key, pw, &v.key, &kdf, self.entropy.as_ref())?;
             }
             None => ring.remove_staff(email_key),

@@ -16,8 +16,8 @@
 //! successful unlock moves them into the vault's attempt table and audit log.
 
 use crate::clock::{Entropy, random_bytes};
+use crate::credentials::password::{HashParams, Hasher};
 use crate::error::{Error, Result};
-use crate::password::{HashParams, Hasher};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -213,7 +213,7 @@ impl Keyring {
     /// saving it at once; tightens the file's permissions if they are too open.
     pub(crate) fn load(vault: &Path, e: &dyn Entropy) -> Result<Self> {
         let path = key_file_path(vault);
-        crate::files::tighten(&path, 0o600)
+        crate::storage::files::tighten(&path, 0o600)
             .map_err(|err| Error::Vault(format!("{}: {err}", path.display())))?;
         let bytes = std::fs::read(&path).map_err(|e| {
             Error::Vault(format!("cannot read the key file {}: {e}", path.display()))
@@ -252,7 +252,7 @@ impl Keyring {
         let io = |e: std::io::Error| Error::Vault(format!("writing {}: {e}", self.path.display()));
         {
             let _ = std::fs::remove_file(&tmp);
-            let mut f = crate::files::open_private(&tmp, true).map_err(io)?;
+            let mut f = crate::storage::files::open_private(&tmp, true).map_err(io)?;
             f.write_all(&json).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
@@ -413,7 +413,7 @@ impl SignInLog {
         let tmp = self.path.with_extension("signins.tmp");
         let io = |e: std::io::Error| Error::Vault(format!("writing {}: {e}", self.path.display()));
         let _ = std::fs::remove_file(&tmp);
-        crate::files::write_private(&tmp, &json).map_err(io)?;
+        crate::storage::files::write_private(&tmp, &json).map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 }

@@ -5,8 +5,8 @@
 //! audited with a diff.
 
 use crate::Engine;
-use crate::audit;
 use crate::error::{Error, Result};
+use crate::staff::audit;
 use crate::staff::{Permission, Staff};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -4,13 +4,13 @@
 //! Secrets are 256 random bits shown once and stored only as SHA-256.
 
 use crate::Engine;
-use crate::audit;
+use crate::accounts::normalize;
+use crate::credentials::tokens;
 use crate::error::{Error, Result};
-use crate::normalize;
-use crate::signing::SigningAlg;
+use crate::oidc::signing::SigningAlg;
+use crate::staff::audit;
 use crate::staff::{Permission, Staff};
 use crate::time::{from_us, to_us};
-use crate::tokens;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

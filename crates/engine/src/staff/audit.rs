@@ -9,7 +9,7 @@
 
 use crate::clock::{Entropy, new_id};
 use crate::error::{Error, Result};
-use crate::store::Tx;
+use crate::storage::Tx;
 use crate::time::{from_us, to_us};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,22 +1,23 @@
 //! Customer self-service flows: register, verify email, sign in and out, password reset,
-//! change password, change email, and the customer's own sessions. Each flow is one
+//! change password, change email, and the customer's own profile. Each flow is one
 //! transaction; every sign-in attempt is recorded. Responses never reveal whether an email
 //! address has an account: unknown addresses cost the same argon2id work as wrong passwords,
 //! registration and reset requests answer identically either way.
 
-use crate::customers::{
-    self, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
+use crate::accounts::deferred::Work;
+use crate::accounts::normalize;
+use crate::accounts::record::{
+    self as customers, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
     row_to_customer,
 };
-use crate::deferred::Work;
+use crate::accounts::sessions::{SessionInfo, SignedIn};
+use crate::credentials::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
 use crate::error::{Error, Result};
-use crate::normalize;
 use crate::outbox::{enqueue, enqueue_capped, recipient_over_cap};
-use crate::store::Tx;
-use crate::time::{from_us, to_us};
-use crate::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
+use crate::storage::Tx;
+use crate::time::to_us;
 use crate::{Engine, clock::new_id};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
@@ -30,7 +31,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    fn bounded(&self) -> (String, String) {
+    pub(crate) fn bounded(&self) -> (String, String) {
         let clean = |s: &str, n| s.chars().filter(|c| !c.is_control()).take(n).collect();
         (clean(&self.ip, 64), clean(&self.user_agent, 512))
     }
@@ -45,29 +46,6 @@ pub struct RegisterInput {
     pub locale: Option<String>,
     pub phone: Option<String>,
     pub attributes: Option<serde_json::Value>,
-}
-
-/// A session as shown to its owner or to staff (never the token).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SessionInfo {
-    pub id: Uuid,
-    pub customer_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub idle_expires_at: DateTime<Utc>,
-    pub absolute_expires_at: DateTime<Utc>,
-    pub ip: String,
-    pub user_agent: String,
-    pub device: String,
-}
-
-/// A successful sign-in: the opaque token to hand to the client, once.
-#[derive(Debug, Clone, Serialize)]
-pub struct SignedIn {
-    pub token: String,
-    pub session: SessionInfo,
 }
 
 /// What sign-in reads before hashing: the address's recent failures (for throttling) and
@@ -89,42 +67,10 @@ static SIGN_IN_READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Longest password accepted at sign-in; longer input is refused before any hashing work.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// "Firefox on Linux" from a user agent, for people reading sessions and attempts.
-pub(crate) fn device_label(user_agent: &str) -> String {
-    match woothee::parser::Parser::new().parse(user_agent) {
-        Some(r) if r.name != "UNKNOWN" => {
-            if r.os != "UNKNOWN" {
-                format!("{} on {}", r.name, r.os)
-            } else {
-                r.name.to_string()
-            }
-        }
-        _ => "Unknown device".into(),
-    }
-}
-
-fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionInfo> {
-    let id: String = r.try_get("id")?;
-    let cid: String = r.try_get("customer_id")?;
-    Ok(SessionInfo {
-        id: Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))?,
-        customer_id: Uuid::parse_str(&cid).map_err(|e| Error::Internal(e.to_string()))?,
-        created_at: from_us(r.try_get("created_us")?),
-        last_seen_at: from_us(r.try_get("last_seen_us")?),
-        idle_expires_at: from_us(r.try_get("idle_expires_us")?),
-        absolute_expires_at: from_us(r.try_get("absolute_expires_us")?),
-        ip: r.try_get("ip")?,
-        user_agent: r.try_get("user_agent")?,
-        device: r.try_get("device")?,
-    })
-}
-
-const SESSION_COLUMNS: &str = "id, customer_id, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device";
-
 impl Engine {
     /// Register a customer. Answers the same, in the same time, whether or not the address
     /// already has an account: the input is validated and the password hashed here, then the
-    /// rest is [deferred](crate::deferred) — a new account with its verification email, or a
+    /// rest is [deferred](crate::accounts::deferred) — a new account with its verification email, or a
     /// notice to the existing owner instead of a second account.
     pub async fn register(&self, input: RegisterInput, ctx: &RequestContext) -> Result<()> {
         let email = normalize::email(&input.email)?;
@@ -527,163 +473,8 @@ impl Engine {
         Ok(())
     }
 
-    async fn create_session(
-        &self,
-        tx: &mut Tx,
-        customer: Uuid,
-        ctx: &RequestContext,
-    ) -> Result<SignedIn> {
-        let now = self.now();
-        let (token, digest) = tokens::new_token(self.entropy.as_ref());
-        let id = new_id(now, self.entropy.as_ref());
-        let (ip, ua) = ctx.bounded();
-        let absolute = now + self.config.session_absolute;
-        let idle = (now + self.config.session_idle).min(absolute);
-        let device = device_label(&ua);
-        sqlx::query(
-            "INSERT INTO sessions (id, customer_id, token_hash, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(id.to_string())
-        .bind(customer.to_string())
-        .bind(digest)
-        .bind(to_us(now))
-        .bind(to_us(idle))
-        .bind(to_us(absolute))
-        .bind(&ip)
-        .bind(&ua)
-        .bind(&device)
-        .execute(&mut **tx)
-        .await?;
-        Ok(SignedIn {
-            token,
-            session: SessionInfo {
-                id,
-                customer_id: customer,
-                created_at: now,
-                last_seen_at: now,
-                idle_expires_at: idle,
-                absolute_expires_at: absolute,
-                ip,
-                user_agent: ua,
-                device,
-            },
-        })
-    }
-
-    /// Check a session token and extend its idle timeout. Unknown, revoked and expired
-    /// tokens all give [`Error::InvalidSession`].
-    pub async fn validate_session(&self, token: &str) -> Result<SessionInfo> {
-        if token.len() > 256 {
-            return Err(Error::InvalidSession);
-        }
-        let now = self.now();
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE token_hash = $1 AND revoked_us IS NULL \
-             AND idle_expires_us > $2 AND absolute_expires_us > $2 \
-             AND EXISTS (SELECT 1 FROM customers c WHERE c.id = s.customer_id AND c.status = 'active')"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tokens::digest(token))
-            .bind(to_us(now))
-            .fetch_optional(self.store.reader())
-            .await?
-            .ok_or(Error::InvalidSession)?;
-        let mut s = session_from_row(&row)?;
-        // Touch at most once a minute: validation is hot, writes are not free.
-        if now - s.last_seen_at > Duration::seconds(60) {
-            let idle = (now + self.config.session_idle).min(s.absolute_expires_at);
-            let mut tx = self.store.begin().await?;
-            sqlx::query("UPDATE sessions SET last_seen_us = $1, idle_expires_us = $2, version = version + 1 WHERE id = $3")
-                .bind(to_us(now))
-                .bind(to_us(idle))
-                .bind(s.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            s.last_seen_at = now;
-            s.idle_expires_at = idle;
-        }
-        Ok(s)
-    }
-
-    /// End the session this token belongs to. Unknown tokens are not an error.
-    pub async fn sign_out(&self, token: &str) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        sqlx::query("UPDATE sessions SET revoked_us = $1, version = version + 1 WHERE token_hash = $2 AND revoked_us IS NULL")
-            .bind(to_us(self.now()))
-            .bind(tokens::digest(token))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The signed-in customer's own valid sessions.
-    pub async fn my_sessions(&self, token: &str) -> Result<Vec<SessionInfo>> {
-        let s = self.validate_session(token).await?;
-        self.active_sessions(s.customer_id).await
-    }
-
-    /// Revoke one of the signed-in customer's own sessions.
-    pub async fn revoke_my_session(&self, token: &str, session: Uuid) -> Result<()> {
-        let s = self.validate_session(token).await?;
-        let mut tx = self.store.begin().await?;
-        let n = self
-            .revoke_all_sessions_tx(&mut tx, s.customer_id, Some(session))
-            .await?;
-        if n == 0 {
-            return Err(Error::NotFound("session"));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(crate) async fn active_sessions(&self, customer: Uuid) -> Result<Vec<SessionInfo>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_id = $1 AND revoked_us IS NULL \
-             AND idle_expires_us > $2 AND absolute_expires_us > $2 ORDER BY created_us DESC"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(customer.to_string())
-            .bind(to_us(self.now()))
-            .fetch_all(self.store.reader())
-            .await?;
-        rows.iter().map(session_from_row).collect()
-    }
-
-    /// Revoke a customer's sessions: one (`only`), or all except none. Returns how many.
-    pub(crate) async fn revoke_all_sessions_tx(
-        &self,
-        tx: &mut Tx,
-        customer: Uuid,
-        only: Option<Uuid>,
-    ) -> Result<u64> {
-        self.revoke_sessions_where(tx, customer, only, None).await
-    }
-
-    async fn revoke_sessions_where(
-        &self,
-        tx: &mut Tx,
-        customer: Uuid,
-        only: Option<Uuid>,
-        except: Option<Uuid>,
-    ) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_us = $1, version = version + 1 WHERE customer_id = $2 AND revoked_us IS NULL \
-             AND ($3 = '' OR id = $3) AND ($4 = '' OR id <> $4)",
-        )
-        .bind(to_us(self.now()))
-        .bind(customer.to_string())
-        .bind(only.map(|u| u.to_string()).unwrap_or_default())
-        .bind(except.map(|u| u.to_string()).unwrap_or_default())
-        .execute(&mut **tx)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Ask for a password-reset email. Always succeeds, whether or not the address has an
-    /// account, and in the same time: the lookup and the email are [deferred](crate::deferred).
+    /// account, and in the same time: the lookup and the email are [deferred](crate::accounts::deferred).
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext) -> Result<()> {
         let key = match normalize::email(email) {
             Ok(e) => e.key,
@@ -943,7 +734,7 @@ impl Engine {
         &self,
         token: &str,
         expected_version: i64,
-        patch: crate::customers::ProfilePatch,
+        patch: crate::accounts::record::ProfilePatch,
     ) -> Result<Customer> {
         if patch.tier.is_some() {
             return Err(Error::invalid(
@@ -964,7 +755,7 @@ impl Engine {
     /// Start changing the email address: a confirmation link goes to the new address; the
     /// address changes only when it is confirmed. Needs the current password (a sign-in
     /// attempt, as for [`Engine::change_password`]). Whether the new address already has an
-    /// account is only looked at by the [deferred](crate::deferred) half, so the answer and
+    /// account is only looked at by the [deferred](crate::accounts::deferred) half, so the answer and
     /// its timing are the same either way.
     pub async fn change_email(
         &self,

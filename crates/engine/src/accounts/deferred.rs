@@ -17,7 +17,7 @@
 
 use crate::Engine;
 use crate::error::{Error, Result};
-use crate::store::{Backend, Tx};
+use crate::storage::{Backend, Tx};
 use crate::time::to_us;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};

@@ -5,11 +5,11 @@
 //! exponential backoff; the error stays visible on the row.
 
 use crate::Engine;
+use crate::accounts::normalize;
 use crate::clock::new_id;
 use crate::error::{Error, Result};
-use crate::normalize;
 use crate::staff::{Permission, Staff};
-use crate::store::Tx;
+use crate::storage::Tx;
 use crate::time::{from_us, to_us};
 use chrono::{DateTime, Duration, Utc};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -45,7 +45,7 @@ impl Mailer {
     /// written owner-only (0600): they hold live verification and reset links.
     pub fn files(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        crate::files::private_dir(&dir)
+        crate::storage::files::private_dir(&dir)
             .map_err(|e| Error::Delivery(format!("{}: {e}", dir.display())))?;
         Ok(Mailer::Files(dir))
     }
@@ -63,10 +63,12 @@ impl Mailer {
             Mailer::Files(dir) => {
                 let bytes = m.formatted();
                 let path = dir.join(format!("{id}.eml"));
-                tokio::task::spawn_blocking(move || crate::files::write_private(&path, &bytes))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
+                tokio::task::spawn_blocking(move || {
+                    crate::storage::files::write_private(&path, &bytes)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
             }
             Mailer::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
         }

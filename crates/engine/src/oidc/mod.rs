@@ -5,12 +5,15 @@
 //! reuse detection that revokes the whole family, userinfo by scope, revocation and
 //! RP-initiated logout. Protocol errors are `Error::OAuth` with the RFC 6749 error code.
 
+pub(crate) mod clients;
+pub(crate) mod signing;
+
 use crate::Engine;
-use crate::clients::OidcClient;
-use crate::customers::{CUSTOMER_COLUMNS, Customer, row_to_customer};
+use crate::accounts::record::{CUSTOMER_COLUMNS, Customer, row_to_customer};
+use crate::credentials::tokens;
 use crate::error::{Error, Result};
+use crate::oidc::clients::OidcClient;
 use crate::time::{from_us, to_us};
-use crate::tokens;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -569,7 +572,7 @@ impl Engine {
 
     async fn issue_tokens(
         &self,
-        tx: &mut crate::store::Tx,
+        tx: &mut crate::storage::Tx,
         issuer: &str,
         client: &OidcClient,
         g: &Grant,
@@ -582,7 +585,7 @@ impl Engine {
             .await?
             .ok_or_else(|| oauth("invalid_grant", "the account no longer exists"))?;
         let customer = row_to_customer(&row)?;
-        if customer.status != crate::customers::CustomerStatus::Active {
+        if customer.status != crate::accounts::record::CustomerStatus::Active {
             return Err(oauth(
                 "invalid_grant",
                 "the account cannot sign in right now",

@@ -2,6 +2,10 @@
 //! staff-facing engine operation takes a [`Staff`] (the signed-in actor) and checks one
 //! [`Permission`] against the actor's [`Role`] before touching anything.
 
+pub(crate) mod audit;
+pub(crate) mod ops;
+pub(crate) mod settings;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -8,7 +8,7 @@
 use crate::Engine;
 use crate::error::{Error, Result};
 use crate::staff::{Permission, Staff};
-use crate::store::Backend;
+use crate::storage::Backend;
 use crate::time::to_us;
 use chrono::Duration;
 use rand::{Rng, SeedableRng};
@@ -480,7 +480,7 @@ impl Engine {
                     .bind(r.verified)
                     .bind(&r.phone)
                     .bind(&r.name)
-                    .bind(crate::normalize::search_key(&r.name))
+                    .bind(crate::accounts::normalize::search_key(&r.name))
                     .bind(&r.locale)
                     .bind(&r.attrs)
                     .bind(r.status)
@@ -489,7 +489,7 @@ impl Engine {
                     .bind(r.created_us)
                     .bind(r.created_us)
                     .bind(r.last_us)
-                    .bind(crate::normalize::email_skeleton(&r.key));
+                    .bind(crate::accounts::normalize::email_skeleton(&r.key));
             }
             q.execute(&mut *tx).await?;
         }

@@ -1,13 +1,17 @@
 //! Storage: connection pools for the two backends behind one API. SQL is written once in the
 //! engine's modules (sqlx's `Any` driver, `$n` placeholders that both SQLite and PostgreSQL
 //! accept); this module owns opening, keying, tuning and migrating, and the few statements
-//! whose dialects differ (search, see `customers`).
+//! whose dialects differ (search, see `accounts::search`). Beside it: the vault key file
+//! (`vault`) and owner-only files (`files`).
 //!
 //! SQLite: the vault file is SQLCipher-encrypted (the raw data key is given at open), WAL,
 //! `synchronous=FULL`, foreign keys, a busy timeout, one writer connection and a small pool of
 //! read-only readers. WAL checkpoints run on a connection of their own, from a background task,
 //! so no request waits behind one; the writer checkpoints only as a backstop when the WAL has
 //! grown large. PostgreSQL: one pool for both.
+
+pub(crate) mod files;
+pub(crate) mod vault;
 
 use crate::error::{Error, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
@@ -69,11 +73,11 @@ impl Store {
         // SQLite gives the WAL and shared-memory files the main file's mode: create it
         // owner-only first, and tighten an existing vault that is more open.
         if create && !path.exists() {
-            crate::files::private_parent(path)
-                .and_then(|()| crate::files::open_private(path, true).map(drop))
+            crate::storage::files::private_parent(path)
+                .and_then(|()| crate::storage::files::open_private(path, true).map(drop))
                 .map_err(|e| Error::Vault(format!("{}: {e}", path.display())))?;
         }
-        crate::files::tighten_vault(path)
+        crate::storage::files::tighten_vault(path)
             .map_err(|e| Error::Vault(format!("{}: {e}", path.display())))?;
         let url = sqlite_url(path, create)?;
         // sqlx logs each statement's text (at debug level); on a vault the first statement of

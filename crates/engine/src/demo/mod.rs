@@ -2,7 +2,9 @@
 //! demo only) and customers from the deterministic generator in `seed`. The CLI's `demo`
 //! command and the console's "open demo vault" both create them here.
 
-use crate::seed::{SeedOptions, SeedProgress};
+pub mod seed;
+
+use crate::demo::seed::{SeedOptions, SeedProgress};
 use crate::staff::Role;
 use crate::{Deps, Engine, Result};
 use serde::Serialize;

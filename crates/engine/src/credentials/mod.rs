@@ -1,0 +1,7 @@
+//! Secrets customers and staff prove: password policy and argon2id hashing (`password`) on a
+//! bounded pool of one thread per core (`hashpool`), and opaque tokens stored only as SHA-256
+//! (`tokens`).
+
+pub(crate) mod hashpool;
+pub(crate) mod password;
+pub(crate) mod tokens;
