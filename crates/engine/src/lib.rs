@@ -39,8 +39,8 @@ pub use accounts::record::{
     Customer, CustomerRisk, CustomerStatus, CustomerSummary, ProfilePatch, RiskLevel, SearchPage,
     SignInAttempt,
 };
-pub use accounts::selfservice::{RegisterInput, RequestContext};
-pub use accounts::sessions::{SessionInfo, SignedIn};
+pub use accounts::selfservice::RegisterInput;
+pub use accounts::sessions::{RequestContext, SessionInfo, SignedIn};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
 pub use config::Config;
 pub use credentials::password::{HashParams, Hasher, PasswordPolicy};

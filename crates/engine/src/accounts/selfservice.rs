@@ -10,7 +10,7 @@ use crate::accounts::record::{
     self as customers, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
     row_to_customer,
 };
-use crate::accounts::sessions::{SessionInfo, SignedIn};
+use crate::accounts::sessions::{RequestContext, SessionInfo, SignedIn};
 use crate::credentials::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
 use crate::error::{Error, Result};
 use crate::outbox::{enqueue, enqueue_capped, recipient_over_cap};
@@ -18,24 +18,10 @@ use crate::storage::Tx;
 use crate::time::to_us;
 use crate::{Engine, clock::new_id};
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
-
-/// Where a request came from; recorded with attempts and sessions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RequestContext {
-    pub ip: String,
-    pub user_agent: String,
-}
-
-impl RequestContext {
-    pub(crate) fn bounded(&self) -> (String, String) {
-        let clean = |s: &str, n| s.chars().filter(|c| !c.is_control()).take(n).collect();
-        (clean(&self.ip, 64), clean(&self.user_agent, 512))
-    }
-}
 
 /// What a new customer gives at registration.
 #[derive(Debug, Clone, Default, Deserialize)]

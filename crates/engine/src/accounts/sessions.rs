@@ -3,16 +3,29 @@
 //! listed and revoked by their owner or by staff.
 
 use crate::Engine;
-use crate::accounts::selfservice::RequestContext;
 use crate::clock::new_id;
 use crate::credentials::tokens;
 use crate::error::{Error, Result};
 use crate::storage::Tx;
 use crate::time::{from_us, to_us};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
+
+/// Where a request came from; recorded with attempts and sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequestContext {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl RequestContext {
+    pub(crate) fn bounded(&self) -> (String, String) {
+        let clean = |s: &str, n| s.chars().filter(|c| !c.is_control()).take(n).collect();
+        (clean(&self.ip, 64), clean(&self.user_agent, 512))
+    }
+}
 
 /// A session as shown to its owner or to staff (never the token).
 #[derive(Debug, Clone, Serialize, PartialEq)]
