@@ -1,5 +1,5 @@
 //! The UI's TypeScript types for every IPC request, response and error code, generated from
-//! the Rust types with ts-rs. The test fails when `ui/src/lib/ipc/bindings.ts` differs from
+//! the Rust types with ts-rs. The test fails when `ui/src/lib/shared/ipc/bindings.ts` differs from
 //! what the Rust types say; `VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console
 //! bindings` rewrites it. It also checks that the command table, `commands.in` (build.rs
 //! permissions) and the window's capability name the same commands.
@@ -14,7 +14,7 @@ use vestibule_engine::{
     Staff, StaffMember,
 };
 
-const PATH: &str = "ui/src/lib/ipc/bindings.ts";
+const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
 
 fn cfg() -> Config {
     Config::new().with_large_int("number")

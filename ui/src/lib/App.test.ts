@@ -1,8 +1,8 @@
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 import App from './App.svelte';
-import type { Backend } from './backend';
-import type { AppStatus, Permission, SessionView } from './ipc/bindings';
+import type { Backend } from './shared/backend';
+import type { AppStatus, Permission, SessionView } from './shared/ipc/bindings';
 
 afterEach(() => cleanup());
 

@@ -1,8 +1,8 @@
 // Search-as-you-type over keyset pages: a debounced query, results appended page by page as
 // the list scrolls, and answers to outdated queries dropped (typing fast never shows stale
 // results). Only pages the user scrolls to are fetched; nothing loads "all rows".
-import type { Backend } from './backend';
-import type { CustomerSummary } from './ipc/bindings';
+import type { Backend } from '../shared/backend';
+import type { CustomerSummary } from '../shared/ipc/bindings';
 
 export const PAGE_SIZE = 50;
 

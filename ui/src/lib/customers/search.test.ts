@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Backend } from './backend';
-import type { CustomerSummary, SearchPage, SearchRequest } from './ipc/bindings';
+import type { Backend } from '../shared/backend';
+import type { CustomerSummary, SearchPage, SearchRequest } from '../shared/ipc/bindings';
 import { CustomerSearch, PAGE_SIZE, type SearchState } from './search';
 
 function customer(i: number): CustomerSummary {
