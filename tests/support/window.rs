@@ -139,6 +139,15 @@ impl App {
         self.shots += 1;
         let dir = root().join("target/e2e-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
+        // WebKit paints after the DOM changes: wait two animation frames so the picture shows
+        // what the test has just seen in the DOM, not the frame before.
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(
             dir.join(format!("{}-{:02}-{label}.png", self.name, self.shots)),

@@ -225,6 +225,16 @@ mod tests {
         }
 
         #[test]
+        fn script_checks_and_skeletons_never_panic(s in "\\PC{0,80}") {
+            if let Ok(e) = email(&s) {
+                let _ = check_single_script(&e);
+                let skeleton = email_skeleton(&e.key);
+                // A skeleton is stable: the skeleton of a skeleton-equal address is the same.
+                prop_assert_eq!(email_skeleton(&e.key), skeleton);
+            }
+        }
+
+        #[test]
         fn text_never_panics_and_respects_bound(s in "\\PC{0,300}") {
             if let Ok(t) = text("name", &s, 100) {
                 prop_assert!(t.chars().count() <= 100);

@@ -522,3 +522,28 @@ async fn a_seed_stopped_part_way_has_already_left_its_audit_entry() {
     assert!(!log.iter().any(|e| e.action == "demo.seeded"));
     h.engine.close().await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn emails_written_to_a_folder_are_owner_only_in_an_owner_only_folder() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let h = sqlite(fast_config()).await;
+    verified_customer(&h, "eml@example.com", PW).await;
+    h.engine
+        .request_password_reset("eml@example.com", &ctx())
+        .await
+        .unwrap();
+    h.engine.settle().await.unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("outbox");
+    let files = vestibule_engine::Mailer::files(&dir).unwrap();
+    let (sent, _) = h.engine.deliver_outbox(&files).await.unwrap();
+    assert!(sent >= 2);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let path = f.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    h.engine.close().await;
+}
