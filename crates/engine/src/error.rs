@@ -117,6 +117,12 @@ impl Error {
         }
     }
 
+    /// Refused until a throttling window of `window` has passed.
+    pub(crate) fn throttled(window: chrono::Duration) -> Self {
+        let secs = window.num_seconds().max(1);
+        Error::RateLimited(Duration::from_secs(u64::try_from(secs).unwrap_or(60)))
+    }
+
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidInput {
             field,

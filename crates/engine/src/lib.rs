@@ -195,10 +195,7 @@ impl Engine {
         let now = deps.clock.now();
         let since = time::to_us(now - deps.config.throttle_window);
         if log.recent(&holder, since) >= deps.config.staff_throttle_failures {
-            let secs = deps.config.throttle_window.num_seconds().max(1);
-            return Err(Error::RateLimited(std::time::Duration::from_secs(
-                u64::try_from(secs).unwrap_or(60),
-            )));
+            return Err(Error::throttled(deps.config.throttle_window));
         }
         let kdf = Hasher::new_for_kdf(deps.config.hash)?;
         let key = match ring.unlock_staff(&email.key, password, &kdf) {
@@ -324,6 +321,20 @@ impl Engine {
         let pw = password.to_owned();
         let entropy = self.entropy.clone();
         self.hashing(move |h| h.hash(&pw, entropy.as_ref())).await?
+    }
+
+    /// Check `password` against a stored PHC string on the hashing pool; with none (no such
+    /// account) the same work is done against a dummy hash and the answer is false.
+    async fn verify_password(&self, stored: Option<String>, password: &str) -> Result<bool> {
+        let pw = password.to_owned();
+        self.hashing(move |h| match stored {
+            Some(phc) => h.verify(&pw, &phc).unwrap_or(false),
+            None => {
+                h.verify_dummy(&pw);
+                false
+            }
+        })
+        .await
     }
 
     /// Run argon2id work on the hashing pool (one thread per core); when its queue is full

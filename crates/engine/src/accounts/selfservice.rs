@@ -644,16 +644,7 @@ impl Engine {
             tx.commit().await?;
             return Err(self.throttled());
         }
-        let pw = password.to_owned();
-        let ok = self
-            .hashing(move |h| match phc {
-                Some(p) => h.verify(&pw, &p).unwrap_or(false),
-                None => {
-                    h.verify_dummy(&pw);
-                    false
-                }
-            })
-            .await?;
+        let ok = self.verify_password(phc, password).await?;
         let mut tx = self.store.begin().await?;
         if ok {
             self.record_attempt(&mut tx, &key, Some(c.id), "ok", "reauth", ctx)
@@ -692,10 +683,7 @@ impl Engine {
 
     /// The answer for a throttled account.
     fn throttled(&self) -> Error {
-        let secs = self.config.throttle_window.num_seconds().max(1);
-        Error::RateLimited(std::time::Duration::from_secs(
-            u64::try_from(secs).unwrap_or(60),
-        ))
+        Error::throttled(self.config.throttle_window)
     }
 
     async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {

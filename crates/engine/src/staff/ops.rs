@@ -179,25 +179,13 @@ impl Engine {
             )
             .await?;
             tx.commit().await?;
-            let secs = self.config.throttle_window.num_seconds().max(1);
-            return Err(Error::RateLimited(std::time::Duration::from_secs(
-                u64::try_from(secs).unwrap_or(60),
-            )));
+            return Err(Error::throttled(self.config.throttle_window));
         }
         let phc: Option<String> = row
             .as_ref()
             .map(|r| r.try_get("password_hash"))
             .transpose()?;
-        let pw = password.to_owned();
-        let ok = self
-            .hashing(move |h| match phc {
-                Some(p) => h.verify(&pw, &p).unwrap_or(false),
-                None => {
-                    h.verify_dummy(&pw);
-                    false
-                }
-            })
-            .await?;
+        let ok = self.verify_password(phc, password).await?;
         let mut tx = self.store.begin().await?;
         match known {
             Some(m) if ok => {
