@@ -62,18 +62,20 @@ fi
 
 # --- a private PostgreSQL server for the tests ---------------------------------------
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-pgdir="$root/target/test-postgres"
+# The throw-away cluster lives in a fresh directory under /tmp, not in the checkout: as root,
+# initdb runs as the postgres user, who cannot enter a checkout under /root (mode 0700).
+pgdir=$(mktemp -d "${TMPDIR:-/tmp}/vestibule-test-postgres.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-stop_pg() { run_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true; }
-stop_pg
-rm -rf "$pgdir"
-mkdir -p "$pgdir"
+run_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+stop_pg() {
+  run_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$pgdir"
+}
+trap stop_pg EXIT
 [ "$(id -u)" = 0 ] && chown postgres "$pgdir"
 run_pg "$pgbin/initdb" -D "$pgdir/data" -A trust -U vestibule --encoding=UTF8 >/dev/null
 run_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdir -c fsync=off -c max_connections=300" start >/dev/null
-trap stop_pg EXIT
 echo "==> PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 export VESTIBULE_TEST_POSTGRES="postgres://vestibule@127.0.0.1:$port"
 export VESTIBULE_REQUIRE_POSTGRES=1
