@@ -17,7 +17,7 @@ pub struct Email {
 
 /// Characters that have no business in an address: controls, bidi overrides, zero-width
 /// joiners and other invisible formatting that make two addresses look alike.
-fn is_invisible_or_control(c: char) -> bool {
+pub(crate) fn is_invisible_or_control(c: char) -> bool {
     c.is_control()
         || matches!(c as u32,
             0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF | 0x00AD)
@@ -96,10 +96,12 @@ pub(crate) fn email_skeleton(key: &str) -> String {
         .to_lowercase()
 }
 
-/// Bidirectional-text controls and other invisible formatting, which can make stored text
-/// display differently from what it is (`\u{202E}` reverses what follows).
-pub(crate) fn has_invisible_or_control(s: &str) -> bool {
-    s.chars().any(is_invisible_or_control)
+/// The lookup key of an address already stored (a customer's, an outbox recipient's). One
+/// that no longer parses (stored before a rule tightened) falls back to lower case.
+pub(crate) fn key_of_stored(address: &str) -> String {
+    email(address)
+        .map(|e| e.key)
+        .unwrap_or_else(|_| address.to_lowercase())
 }
 
 /// Parse a phone number into E.164. Numbers without a leading `+` are read in `region`.

@@ -220,8 +220,7 @@ pub(crate) fn check_attributes(v: &serde_json::Value, max_bytes: usize) -> Resul
 fn check_attribute_text(v: &serde_json::Value) -> Result<()> {
     let refused = |s: &str, allow_breaks: bool| {
         s.chars().any(|c| {
-            !(allow_breaks && matches!(c, '\n' | '\t'))
-                && normalize::has_invisible_or_control(c.encode_utf8(&mut [0; 4]))
+            !(allow_breaks && matches!(c, '\n' | '\t')) && normalize::is_invisible_or_control(c)
         })
     };
     match v {

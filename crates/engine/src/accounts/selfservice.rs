@@ -625,9 +625,7 @@ impl Engine {
                 "passwords are at most 1024 bytes",
             ));
         }
-        let key = normalize::email(&c.email)
-            .map(|e| e.key)
-            .unwrap_or_else(|_| c.email.to_lowercase());
+        let key = normalize::key_of_stored(&c.email);
         let now = self.now();
         let failures: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
@@ -743,9 +741,7 @@ impl Engine {
         normalize::check_single_script(&email)?;
         let (c, phc) = self.customer_with_hash(s.customer_id).await?;
         self.reauthenticate(&s, &c, phc, password, ctx).await?;
-        let own_key = normalize::email(&c.email)
-            .map(|e| e.key)
-            .unwrap_or_else(|_| c.email.to_lowercase());
+        let own_key = normalize::key_of_stored(&c.email);
         if own_key == email.key {
             return Err(Error::invalid(
                 "email",

@@ -96,17 +96,10 @@ pub(crate) async fn enqueue(
     .bind(subject)
     .bind(body)
     .bind(to_us(now))
-    .bind(recipient_key(to))
+    .bind(normalize::key_of_stored(to))
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// The per-recipient cap's key: the normalised address.
-fn recipient_key(to: &str) -> String {
-    normalize::email(to)
-        .map(|e| e.key)
-        .unwrap_or_else(|_| to.to_lowercase())
 }
 
 /// Has this address already been sent [`crate::Config::emails_per_recipient_per_hour`]
@@ -117,7 +110,7 @@ pub(crate) async fn recipient_over_cap(tx: &mut Tx, engine: &Engine, to: &str) -
     let since = to_us(engine.now() - Duration::hours(1));
     let sent: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2")
-            .bind(recipient_key(to))
+            .bind(normalize::key_of_stored(to))
             .bind(since)
             .fetch_one(&mut **tx)
             .await?;
