@@ -183,13 +183,16 @@ enum ClientsCommand {
         /// Exact redirect URI (repeat for several).
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send the browser afterwards (repeatable; exact).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
         /// A public client (single-page or native app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
         /// Extra browser origin allowed to call the token/userinfo endpoints (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
-        /// How ID tokens for this client are signed: RS256 (default) or EdDSA.
+        /// How ID tokens for this client are signed: RS256 (default), Ed25519 or EdDSA.
         #[arg(long = "id-token-alg")]
         id_token_alg: Option<String>,
     },
@@ -609,6 +612,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 db,
                 name,
                 redirect_uris,
+                post_logout_redirect_uris,
                 public,
                 allowed_origins,
                 id_token_alg,
@@ -624,6 +628,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         vestibule_engine::NewClient {
                             name,
                             redirect_uris,
+                            post_logout_redirect_uris,
                             public,
                             allowed_origins,
                             id_token_alg,
@@ -639,6 +644,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         "name": reg.client.name,
                         "public": reg.client.public,
                         "redirect_uris": reg.client.redirect_uris,
+                        "post_logout_redirect_uris": reg.client.post_logout_redirect_uris,
                         "allowed_origins": reg.client.allowed_origins,
                         "id_token_alg": reg.client.id_token_alg,
                     }),

@@ -6,9 +6,11 @@
 //! Contact points:
 //! - [`Engine`] — open a store ([`Engine::create_vault`], [`Engine::unlock_vault`],
 //!   [`Engine::init_postgres`], [`Engine::connect_postgres`]) and call flows on it.
-//! - Customer self-service flows live in `auth` (register, verify, sign in/out, reset,
-//!   change password/email, own sessions); staff operations in `customers` and `staffops`;
-//!   each is one transaction that also appends to the audit log.
+//! - A folder per domain: `accounts` (customer records, self-service flows, sessions, search,
+//!   support actions), `credentials` (passwords, tokens), `oidc` (the provider), `staff`
+//!   (roles, staff operations, audit, settings), `frontdoor` (what the hosted pages need:
+//!   branding), `outbox`, `storage`. Each flow is one transaction that also appends to the
+//!   audit log.
 //! - [`Error`] — the one error type, with stable codes.
 //! - Time and randomness come from [`Clock`] and [`Entropy`] given in [`Deps`].
 
@@ -25,6 +27,7 @@ mod config;
 mod credentials;
 pub mod demo;
 mod error;
+mod frontdoor;
 pub mod oidc;
 mod outbox;
 mod staff;
@@ -45,6 +48,7 @@ pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClo
 pub use config::Config;
 pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
 pub use error::{Error, ErrorCode, Result};
+pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
 pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};

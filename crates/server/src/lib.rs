@@ -17,6 +17,7 @@ mod http;
 mod metrics;
 mod oidc;
 mod openapi;
+mod pages;
 mod tls;
 
 use axum::Router;
@@ -140,6 +141,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(credentials)
         .merge(customer::routes())
         .merge(oidc::routes())
+        .routes(routes!(pages::logo))
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state
@@ -198,7 +200,10 @@ pub(crate) const SECURITY_HEADERS: [(&str, &str); 6] = [
 pub(crate) fn add_security_headers(h: &mut axum::http::HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
         let name = header::HeaderName::from_static(name);
-        if name == header::CONTENT_SECURITY_POLICY && h.contains_key(&name) {
+        // Pages keep their own policy; the logo its cache lifetime.
+        if (name == header::CONTENT_SECURITY_POLICY || name == header::CACHE_CONTROL)
+            && h.contains_key(&name)
+        {
             continue;
         }
         h.insert(name, HeaderValue::from_static(value));

@@ -5,30 +5,29 @@
 //! `Authorization: Basic` header or the form, and renders RFC 6749 errors.
 
 use crate::AppState;
-use crate::customer::{constant_eq, cookie, cookie_names, new_csrf, session_cookies};
+use crate::customer::{cookie, cookie_names, session_cookies};
 use crate::error::OAuthErrorBody;
 use crate::http::{Ctx, bearer};
 use crate::openapi::OAuthErrors;
+use crate::pages::{self, Chrome, signin};
 use axum::Json;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vestibule_engine::Error;
 use vestibule_engine::oidc::{
-    AuthRequest, Authorization, AuthorizeParams, ClientAuth, SCOPES, TokenRequest, TokenResponse,
-    redirect_with,
+    AuthRequest, Authorization, AuthorizeParams, ClientAuth, LogoutRequest, SCOPES, TokenRequest,
+    TokenResponse, redirect_with,
 };
+use vestibule_engine::{Error, SigningAlg};
 
 /// The sign-in page's form post: limited per IP like the other credential endpoints.
 pub fn credential_routes() -> OpenApiRouter<AppState> {
@@ -39,11 +38,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(discovery))
         .routes(routes!(jwks))
-        .routes(routes!(authorize))
+        .routes(routes!(authorize, authorize_post))
         .routes(routes!(token))
         .routes(routes!(userinfo, userinfo_post))
         .routes(routes!(revoke))
-        .routes(routes!(logout))
+        .routes(routes!(logout, logout_post))
         // CORS preflights of the endpoints browser clients call (not API operations).
         .route("/oauth2/token", options(preflight))
         .route("/oauth2/userinfo", options(preflight))
@@ -69,6 +68,7 @@ struct Discovery {
     grant_types_supported: Vec<&'static str>,
     subject_types_supported: Vec<&'static str>,
     id_token_signing_alg_values_supported: Vec<&'static str>,
+    ui_locales_supported: Vec<&'static str>,
     scopes_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -100,7 +100,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
         response_modes_supported: vec!["query"],
         grant_types_supported: vec!["authorization_code", "refresh_token"],
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec!["RS256", "EdDSA"],
+        id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
+        ui_locales_supported: vec!["en-US", "de"],
         scopes_supported: SCOPES.to_vec(),
         token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
@@ -151,80 +152,36 @@ async fn jwks(State(s): State<AppState>) -> Response {
 
 // ---- the authorization endpoint and its sign-in page ----------------------------------
 
-const CSRF_COOKIE: &str = "__Host-vestibule_oidc_csrf";
-const DEV_CSRF_COOKIE: &str = "vestibule_oidc_csrf";
-
-const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f6fa;color:#1b1f2e;margin:0;display:grid;place-items:center;min-height:100vh}\
-main{background:#fff;border:1px solid #dde1ea;border-radius:10px;padding:28px;width:min(400px,92vw)}\
-h1{font-size:1.3rem;margin:0 0 6px}p{margin:0 0 14px;color:#5c647a}label{display:block;font-weight:500;margin:12px 0 4px}\
-input{width:100%;box-sizing:border-box;padding:9px;border:1px solid #c9cedb;border-radius:6px;font:inherit}\
-button{margin-top:18px;width:100%;padding:10px;border:0;border-radius:6px;background:#3346c8;color:#fff;font:inherit;cursor:pointer}\
-.error{background:#fbe9e7;color:#c0362c;padding:10px;border-radius:6px}\
-@media (prefers-color-scheme:dark){body{background:#12141c;color:#e6e8f0}main{background:#1b1e29;border-color:#30354a}input{background:#12141c;color:#e6e8f0;border-color:#30354a}p{color:#9aa1b8}}";
-
-fn style_csp() -> String {
-    let hash = STANDARD.encode(Sha256::digest(PAGE_STYLE.as_bytes()));
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{PAGE_STYLE}</style></head><body><main>{body}</main></body></html>",
-        esc(title)
-    );
-    let mut r = (status, Html(html)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&style_csp()) {
-        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    r
-}
-
-fn error_page(e: &Error) -> Response {
-    let (title, detail) = match e {
-        Error::OAuth { description, .. } => ("This sign-in link is not valid", description.clone()),
-        _ => ("Something went wrong", "please try again later".to_owned()),
+/// The error page for a request that cannot go back to its client (unknown client, bad
+/// redirect URI, malformed parameters): what went wrong and what to do next.
+fn error_page(c: &Chrome, e: &Error) -> Response {
+    let detail = match e {
+        Error::OAuth { description, .. } => description.clone(),
+        _ => c.t("error-generic"),
     };
-    page(
+    pages::message(
         StatusCode::BAD_REQUEST,
-        title,
-        &format!(
-            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p>Go back to the site you came from and try again.</p>",
-            esc(title),
-            esc(&detail)
-        ),
+        c,
+        c.t("error-request-title"),
+        Some(detail),
+        vec![c.t("error-request-next")],
     )
 }
 
 fn see_other(url: &str) -> Response {
     match HeaderValue::from_str(url) {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(&Error::OAuth {
-            error: "invalid_request",
-            description: "bad redirect".into(),
-        }),
+        Err(_) => (StatusCode::BAD_REQUEST, "bad redirect").into_response(),
     }
 }
 
-fn redirect_error(iss: &str, req_uri: &str, state: Option<&str>, e: &Error) -> Response {
+fn redirect_error(
+    c: &Chrome,
+    iss: &str,
+    req_uri: &str,
+    state: Option<&str>,
+    e: &Error,
+) -> Response {
     match e {
         Error::OAuth { error, description } => see_other(&redirect_with(
             req_uri,
@@ -235,68 +192,43 @@ fn redirect_error(iss: &str, req_uri: &str, state: Option<&str>, e: &Error) -> R
                 ("iss", Some(iss)),
             ],
         )),
-        other => error_page(other),
+        other => error_page(c, other),
     }
 }
 
-fn csrf_cookie_name(s: &AppState) -> &'static str {
-    if s.config.insecure_dev_cookies {
-        DEV_CSRF_COOKIE
-    } else {
-        CSRF_COOKIE
-    }
-}
-
+/// The sign-in page for an authorization request (`raw_query` is carried by the form).
 fn sign_in_page(
     s: &AppState,
+    c: &Chrome,
     jar: CookieJar,
     raw_query: &str,
     req: &AuthRequest,
-    error: Option<&str>,
+    error: Option<String>,
     email: &str,
 ) -> Response {
-    let csrf = new_csrf();
-    let mut c = Cookie::new(csrf_cookie_name(s), csrf.clone());
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Strict);
-    c.set_secure(!s.config.insecure_dev_cookies);
-    let jar = jar.add(c);
+    let (jar, csrf) = pages::form_token(s, jar);
     let email = if email.is_empty() {
         req.login_hint.clone().unwrap_or_default()
     } else {
         email.to_owned()
     };
-    let err = error
-        .map(|m| {
-            format!(
-                "<p class=\"error\" id=\"signin-error\" role=\"alert\">{}</p>",
-                esc(m)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Sign in</h1><p>to continue to <strong>{client}</strong></p>{err}\
-         <form method=\"post\" action=\"/oauth2/authorize\">\
-         <input type=\"hidden\" name=\"params\" value=\"{params}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"email\">Email</label>\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\" {focus_email}>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required {focus_pw}>\
-         <button type=\"submit\">Sign in</button></form>",
-        client = esc(&req.client_name),
-        params = esc(raw_query),
-        email = esc(&email),
-        focus_email = if email.is_empty() { "autofocus" } else { "" },
-        focus_pw = if email.is_empty() { "" } else { "autofocus" },
-    );
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::OK
     };
-    (jar, page(status, "Sign in", &body)).into_response()
+    let page = signin::SignInPage {
+        c,
+        action: "/oauth2/signin",
+        client: Some(req.client_name.clone()),
+        params: raw_query.to_owned(),
+        csrf,
+        email,
+        error,
+    };
+    // The post ends in a redirect to the client: allow its origin as a form target.
+    let target = crate::origin_of(&req.redirect_uri).to_owned();
+    (jar, pages::render(status, c, &page, &[&target])).into_response()
 }
 
 fn parse_params(raw: &str) -> Result<AuthorizeParams, Error> {
@@ -312,22 +244,52 @@ fn parse_params(raw: &str) -> Result<AuthorizeParams, Error> {
         })
 }
 
+/// The page chrome for an authorization request's raw parameters (its `ui_locales`).
+async fn chrome_for(s: &AppState, headers: &HeaderMap, raw: &str) -> Chrome {
+    let ui = parse_params(raw).ok().and_then(|p| p.ui_locales);
+    pages::chrome(s, headers, ui.as_deref(), None).await
+}
+
 /// Parse and validate an authorization request (the page's query, or the same query carried
 /// by the sign-in form): the issuer and the request, or the response to send instead — an
 /// error page while the client or redirect URI is unverified, a redirect with the error after.
-async fn validated(s: &AppState, raw: &str) -> Result<(String, AuthRequest), Box<Response>> {
-    let p = parse_params(raw).map_err(|e| Box::new(error_page(&e)))?;
+async fn validated(
+    s: &AppState,
+    c: &Chrome,
+    raw: &str,
+) -> Result<(String, AuthRequest), Box<Response>> {
+    let p = parse_params(raw).map_err(|e| Box::new(error_page(c, &e)))?;
     let client = s
         .engine
         .authorize_client(&p)
         .await
-        .map_err(|e| Box::new(error_page(&e)))?;
+        .map_err(|e| Box::new(error_page(c, &e)))?;
     let iss = issuer(s);
     let req = s.engine.authorize_request(&client, &p).map_err(|e| {
         let uri = p.redirect_uri.clone().unwrap_or_default();
-        Box::new(redirect_error(&iss, &uri, p.state.as_deref(), &e))
+        Box::new(redirect_error(c, &iss, &uri, p.state.as_deref(), &e))
     })?;
     Ok((iss, req))
+}
+
+/// Both forms of the authorization endpoint: the parameters as a query or a form body.
+async fn authorize_raw(s: AppState, jar: CookieJar, headers: HeaderMap, raw: String) -> Response {
+    let c = chrome_for(&s, &headers, &raw).await;
+    let (iss, req) = match validated(&s, &c, &raw).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let (session_name, _) = cookie_names(&s);
+    let session = jar.get(session_name).map(|c| c.value().to_owned());
+    match s
+        .engine
+        .authorize_with_session(&iss, &req, session.as_deref())
+        .await
+    {
+        Ok(Authorization::Redirect(url)) => see_other(&url),
+        Ok(Authorization::SignIn(req)) => sign_in_page(&s, &c, jar, &raw, &req, None, ""),
+        Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
+    }
 }
 
 /// The authorization endpoint: validate the request, then redirect (with a code or an
@@ -340,23 +302,51 @@ async fn validated(s: &AppState, raw: &str) -> Result<(String, AuthRequest), Box
         (status = 400, description = "The client or redirect URI cannot be trusted: an error page (never a redirect)",
             content_type = "text/html", body = String),
         (status = 429, description = "Too many requests from this address", body = crate::error::ErrorBody)))]
-async fn authorize(State(s): State<AppState>, jar: CookieJar, uri: Uri) -> Response {
+async fn authorize(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let raw = uri.query().unwrap_or("").to_owned();
-    let (iss, req) = match validated(&s, &raw).await {
-        Ok(v) => v,
-        Err(r) => return *r,
+    authorize_raw(s, jar, headers, raw).await
+}
+
+/// The authorization endpoint by POST (OpenID Connect Core 3.1.2.1): the same parameters,
+/// form-encoded in the body.
+#[utoipa::path(post, path = "/oauth2/authorize", tag = "oidc",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "The authorization request's parameters (as for GET), form-encoded"),
+    responses(
+        (status = 200, description = "The sign-in page", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client's redirect URI with `code` or `error`",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "The client or redirect URI cannot be trusted, or the body is not a form: an error page",
+            content_type = "text/html", body = String)))]
+async fn authorize_post(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let raw = match std::str::from_utf8(&body) {
+        Ok(r) if is_form => r.trim().to_owned(),
+        _ => {
+            let c = pages::chrome(&s, &headers, None, None).await;
+            return error_page(
+                &c,
+                &Error::OAuth {
+                    error: "invalid_request",
+                    description: "send the authorization request as a query or as application/x-www-form-urlencoded".into(),
+                },
+            );
+        }
     };
-    let (session_name, _) = cookie_names(&s);
-    let session = jar.get(session_name).map(|c| c.value().to_owned());
-    match s
-        .engine
-        .authorize_with_session(&iss, &req, session.as_deref())
-        .await
-    {
-        Ok(Authorization::Redirect(url)) => see_other(&url),
-        Ok(Authorization::SignIn(req)) => sign_in_page(&s, jar, &raw, &req, None, ""),
-        Err(e) => redirect_error(&iss, &req.redirect_uri, req.state.as_deref(), &e),
-    }
+    authorize_raw(s, jar, headers, raw).await
 }
 
 /// The sign-in page's form.
@@ -371,14 +361,14 @@ struct SignInForm {
 }
 
 /// The sign-in page's form post.
-#[utoipa::path(post, path = "/oauth2/authorize", tag = "oidc",
+#[utoipa::path(post, path = "/oauth2/signin", tag = "oidc",
     request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The sign-in page again, with what went wrong", content_type = "text/html", body = String),
         (status = 303, description = "Signed in: back to the client with a code",
             headers(("Location" = String, description = "The redirect"))),
         (status = 400, description = "The request cannot be trusted or the form is incomplete: an error page",
             content_type = "text/html", body = String),
+        (status = 401, description = "The sign-in page again, with what went wrong", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed: a page asking to try again", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody),
         (status = 503, description = "At hashing capacity", body = crate::error::ErrorBody)))]
@@ -390,29 +380,22 @@ async fn authorize_submit(
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return error_page(&Error::OAuth {
-            error: "invalid_request",
-            description: "the sign-in form was incomplete".into(),
-        });
+        let c = pages::chrome(&s, &headers, None, None).await;
+        return error_page(
+            &c,
+            &Error::OAuth {
+                error: "invalid_request",
+                description: "the sign-in form was incomplete".into(),
+            },
+        );
     };
+    let c = chrome_for(&s, &headers, &f.params).await;
     // CSRF: the form's token must match the cookie set with the page, and a browser's
     // Origin (when sent) must be this server.
-    let cookie_token = jar.get(csrf_cookie_name(&s)).map(|c| c.value().to_owned());
-    let origin_ok = headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .is_none_or(|o| o == crate::origin_of(&s.config.public_url));
-    let token_ok = cookie_token
-        .as_deref()
-        .is_some_and(|c| !c.is_empty() && constant_eq(c.as_bytes(), f.csrf.as_bytes()));
-    if !origin_ok || !token_ok {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "<h1>Please try again</h1><p class=\"error\" role=\"alert\">This sign-in form expired or was sent from another site. Go back to the site you came from and start again.</p>",
-        );
+    if !pages::form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return pages::form_refused(&c);
     }
-    let (iss, req) = match validated(&s, &f.params).await {
+    let (iss, req) = match validated(&s, &c, &f.params).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -422,17 +405,8 @@ async fn authorize_submit(
     let signed = match result {
         Ok(signed) => signed,
         Err(e) => {
-            let msg = match &e {
-                Error::InvalidCredentials => {
-                    "The email address or password is not correct.".to_owned()
-                }
-                Error::RateLimited(_) | Error::Overloaded(_) | Error::AccountUnavailable(_) => {
-                    e.to_string()
-                }
-                Error::InvalidInput { message, .. } => message.clone(),
-                _ => "Signing in failed; please try again.".to_owned(),
-            };
-            return sign_in_page(&s, jar, &f.params, &req, Some(&msg), &f.email);
+            let msg = signin::error_message(&c, &e);
+            return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email);
         }
     };
     let (jar, _) = session_cookies(&s, jar, &signed);
@@ -448,7 +422,7 @@ async fn authorize_submit(
         .await
     {
         Ok(url) => (jar, see_other(&url)).into_response(),
-        Err(e) => redirect_error(&iss, &req.redirect_uri, req.state.as_deref(), &e),
+        Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
 }
 
@@ -686,13 +660,13 @@ fn bearer_error(description: &str) -> Response {
 
 async fn userinfo_for(s: &AppState, headers: &HeaderMap, token: Option<String>) -> Response {
     let Some(token) = token else {
-        return with_cors(
-            s,
-            headers,
-            None,
-            bearer_error("send the access token as a Bearer token"),
-        )
-        .await;
+        // No credentials at all: a challenge without an error code (RFC 6750 §3.1).
+        let mut r = StatusCode::UNAUTHORIZED.into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"vestibule\""),
+        );
+        return with_cors(s, headers, None, r).await;
     };
     let r = match s.engine.userinfo(&token).await {
         Ok(claims) => Json(claims).into_response(),
@@ -733,7 +707,8 @@ async fn userinfo_post(
     userinfo_for(&s, &headers, token).await
 }
 
-/// Token revocation (RFC 7009): 200 whether or not the token was known.
+/// Token revocation (RFC 7009): 200 whether or not the token was known; a token of another
+/// client is refused (400 `unauthorized_client`).
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oidc",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked (or never valid)"), OAuthErrors))]
@@ -759,59 +734,171 @@ async fn revoke(
     with_cors(&s, &headers, Some(&auth.client_id), r).await
 }
 
-#[derive(Deserialize, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct LogoutQuery {
+/// The logout confirmation page (`templates/logout.html`).
+#[derive(askama::Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    c: &'a Chrome,
+    lead: String,
+    csrf: String,
     id_token_hint: Option<String>,
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
 }
 
-/// RP-initiated logout: ends the browser session; redirects to a registered
-/// post_logout_redirect_uri when the id_token_hint proves which client asks.
-#[utoipa::path(get, path = "/oauth2/logout", tag = "oidc", params(LogoutQuery),
+/// The logout form: an RP's POST logout request, or the confirmation page's answer.
+#[derive(Deserialize, Default, ToSchema)]
+struct LogoutForm {
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    ui_locales: Option<String>,
+    /// The confirmation page's CSRF token (present only when the customer answered it).
+    csrf: Option<String>,
+    /// `yes` to sign out, `no` to stay signed in.
+    confirm: Option<String>,
+}
+
+/// RP-initiated logout by GET: ends the browser session when the `id_token_hint` shows the
+/// customer's own relying party asks, otherwise asks the customer first.
+#[utoipa::path(get, path = "/oauth2/logout", tag = "oidc", params(LogoutRequest),
     responses(
-        (status = 200, description = "Signed out page", content_type = "text/html", body = String),
+        (status = 200, description = "The confirmation page, or the signed-out page", content_type = "text/html", body = String),
         (status = 303, description = "Signed out; back to the client",
             headers(("Location" = String, description = "The redirect"))),
         (status = 400, description = "A bad hint or redirect: an error page", content_type = "text/html", body = String)))]
 async fn logout(
     State(s): State<AppState>,
     jar: CookieJar,
-    q: Result<Query<LogoutQuery>, QueryRejection>,
+    headers: HeaderMap,
+    q: Result<Query<LogoutRequest>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
-        return error_page(&Error::OAuth {
-            error: "invalid_request",
-            description: "the logout parameters are malformed".into(),
-        });
+        let c = pages::chrome(&s, &headers, None, None).await;
+        return error_page(
+            &c,
+            &Error::OAuth {
+                error: "invalid_request",
+                description: "the logout parameters are malformed".into(),
+            },
+        );
     };
+    logout_request(s, jar, headers, q, None).await
+}
+
+/// RP-initiated logout by POST (§2: the OP must support both), and the confirmation page's
+/// answer.
+#[utoipa::path(post, path = "/oauth2/logout", tag = "oidc",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The confirmation page, or the signed-out / still-signed-in page", content_type = "text/html", body = String),
+        (status = 303, description = "Signed out; back to the client",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "A bad hint or redirect: an error page", content_type = "text/html", body = String),
+        (status = 403, description = "The confirmation's CSRF check failed", content_type = "text/html", body = String)))]
+async fn logout_post(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        let c = pages::chrome(&s, &headers, None, None).await;
+        return error_page(
+            &c,
+            &Error::OAuth {
+                error: "invalid_request",
+                description: "send the logout request as application/x-www-form-urlencoded".into(),
+            },
+        );
+    };
+    let req = LogoutRequest {
+        id_token_hint: f.id_token_hint,
+        client_id: f.client_id,
+        post_logout_redirect_uri: f.post_logout_redirect_uri,
+        state: f.state,
+        ui_locales: f.ui_locales,
+    };
+    let answer = f.csrf.map(|t| (t, f.confirm.as_deref() == Some("yes")));
+    logout_request(s, jar, headers, req, answer).await
+}
+
+async fn logout_request(
+    s: AppState,
+    jar: CookieJar,
+    headers: HeaderMap,
+    req: LogoutRequest,
+    answer: Option<(String, bool)>,
+) -> Response {
+    let c = pages::chrome(&s, &headers, req.ui_locales.as_deref(), None).await;
     let (session_name, csrf_name) = cookie_names(&s);
     let session = jar.get(session_name).map(|c| c.value().to_owned());
-    match s
-        .engine
-        .end_session(
-            q.id_token_hint.as_deref(),
-            q.post_logout_redirect_uri.as_deref(),
-            q.state.as_deref(),
-            session.as_deref(),
-        )
-        .await
-    {
-        Ok(target) => {
-            let jar = jar
-                .add(cookie(&s, session_name, String::new(), true, 0))
-                .add(cookie(&s, csrf_name, String::new(), false, 0));
-            let r = match target {
-                Some(url) => see_other(&url),
-                None => page(
+    let plan = match s.engine.plan_logout(&req, session.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&c, &e),
+    };
+    let confirmed = match &answer {
+        Some((token, yes)) => {
+            if !pages::form_is_ours(&s, &jar, &headers, token) {
+                return pages::form_refused(&c);
+            }
+            if !yes {
+                return pages::message(
                     StatusCode::OK,
-                    "Signed out",
-                    "<h1>You are signed out</h1><p>You can close this window.</p>",
-                ),
-            };
-            (jar, r).into_response()
+                    &c,
+                    c.t("logout-kept-title"),
+                    None,
+                    vec![c.t("logout-kept")],
+                );
+            }
+            true
         }
-        Err(e) => error_page(&e),
+        None => false,
+    };
+    if plan.ask && !confirmed {
+        let (jar, csrf) = pages::form_token(&s, jar);
+        let lead = match &plan.client_name {
+            Some(client) => {
+                let args = [("client", client.as_str()), ("org", c.brand.name.as_str())];
+                c.targs("logout-lead-client", &args)
+            }
+            None => c.t1("logout-lead", "org", &c.brand.name),
+        };
+        let page = LogoutPage {
+            c: &c,
+            lead,
+            csrf,
+            id_token_hint: req.id_token_hint.clone().filter(|h| !h.is_empty()),
+            post_logout_redirect_uri: req
+                .post_logout_redirect_uri
+                .clone()
+                .filter(|u| !u.is_empty()),
+            state: req.state.clone(),
+        };
+        let targets: Vec<String> = plan
+            .redirect
+            .iter()
+            .map(|u| crate::origin_of(u).to_owned())
+            .collect();
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        return (jar, pages::render(StatusCode::OK, &c, &page, &targets)).into_response();
     }
+    if let Err(e) = s.engine.end_session(&plan, session.as_deref()).await {
+        return error_page(&c, &e);
+    }
+    let jar = jar
+        .add(cookie(&s, session_name, String::new(), true, 0))
+        .add(cookie(&s, csrf_name, String::new(), false, 0));
+    let r = match plan.redirect {
+        Some(url) => see_other(&url),
+        None => pages::message(
+            StatusCode::OK,
+            &c,
+            c.t("logout-done-title"),
+            None,
+            vec![c.t("logout-done")],
+        ),
+    };
+    (jar, r).into_response()
 }

@@ -30,6 +30,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
     tags(
         (name = "customer", description = "Customers registering, signing in and managing their own account"),
         (name = "oidc", description = "The OpenID Connect provider"),
+        (name = "pages", description = "The hosted pages customers see (HTML) and what they load"),
         (name = "admin", description = "Staff: support, security and administration (remote consoles)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

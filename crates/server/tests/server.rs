@@ -923,7 +923,9 @@ async fn rp_http(
 
 fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#39;", "'")
+        .replace("&#38;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
@@ -968,7 +970,7 @@ async fn browser_sign_in(s: &Server, browser: &reqwest::Client, auth_url: &str) 
         "accessible form"
     );
     let r = browser
-        .post(format!("{}/oauth2/authorize", s.base))
+        .post(format!("{}/oauth2/signin", s.base))
         .form(&[
             ("params", hidden(&html, "params")),
             ("csrf", hidden(&html, "csrf")),
@@ -1010,6 +1012,7 @@ async fn a_relying_party_signs_customers_in_with_openid_connect() {
                 vestibule_engine::NewClient {
                     name: "Shop website".into(),
                     redirect_uris: vec!["https://shop.example/cb".into()],
+                    post_logout_redirect_uris: vec!["https://shop.example/bye".into()],
                     ..Default::default()
                 },
             )
@@ -1150,7 +1153,7 @@ async fn a_relying_party_signs_customers_in_with_openid_connect() {
             .get(format!("{}/oauth2/logout", s.base))
             .query(&[
                 ("id_token_hint", id_token.to_string().as_str()),
-                ("post_logout_redirect_uri", "https://shop.example/cb"),
+                ("post_logout_redirect_uri", "https://shop.example/bye"),
                 ("state", "bye"),
             ])
             .send()
@@ -1257,7 +1260,7 @@ async fn authorization_errors_follow_the_basic_op_rules() {
         assert_eq!(r.status(), StatusCode::OK);
         // The sign-in form refuses a post without the page's CSRF cookie.
         let r = nav
-            .post(format!("{}/oauth2/authorize", s.base))
+            .post(format!("{}/oauth2/signin", s.base))
             .form(&[
                 ("params", "x"),
                 ("csrf", "y"),
@@ -1295,7 +1298,7 @@ async fn authorization_errors_follow_the_basic_op_rules() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        // JWKS publishes RS256 and EdDSA keys.
+        // JWKS publishes an RSA and an Ed25519 key.
         let jwks: Value = nav
             .get(format!("{}/oauth2/jwks", s.base))
             .send()
@@ -1304,15 +1307,18 @@ async fn authorization_errors_follow_the_basic_op_rules() {
             .json()
             .await
             .unwrap();
-        let algs: Vec<&str> = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["alg"].as_str().unwrap())
-            .collect();
+        // The RSA key is for RS256; the Ed25519 key carries no `alg`, as it signs under
+        // both names (Ed25519, and the deprecated EdDSA).
+        let keys = jwks["keys"].as_array().unwrap();
         assert!(
-            algs.contains(&"RS256") && algs.contains(&"EdDSA"),
-            "{algs:?}"
+            keys.iter()
+                .any(|k| k["kty"] == "RSA" && k["alg"] == "RS256"),
+            "{keys:?}"
+        );
+        assert!(
+            keys.iter()
+                .any(|k| k["crv"] == "Ed25519" && k.get("alg").is_none()),
+            "{keys:?}"
         );
         s.stop().await;
     }
@@ -1557,7 +1563,10 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/userinfo", "get"),
         ("/oauth2/userinfo", "post"),
         ("/oauth2/revoke", "post"),
+        ("/oauth2/signin", "post"),
         ("/oauth2/logout", "get"),
+        ("/oauth2/logout", "post"),
+        ("/branding/logo", "get"),
         ("/admin/v1/sessions", "post"),
         ("/admin/v1/sessions", "delete"),
         ("/admin/v1/customers", "get"),
@@ -1737,6 +1746,224 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             );
             assert!(text.contains("passed"), "{text}");
         }
+        s.stop().await;
+    }
+}
+
+/// The OpenID Connect conformance gaps of issue 11, over real HTTP: POST authorization
+/// requests, logout that asks unless the hint proves who asks (GET and POST), no stray `?`,
+/// bare bearer challenges, refusing to revoke another client's token, both Ed25519 names, and
+/// the sign-in page in the browser's language with a form policy that allows the redirect.
+#[tokio::test]
+async fn oidc_endpoints_follow_the_specifications_over_http() {
+    for s in servers(true).await {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        registered(&s, &client(), "rp@example.com").await;
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop website".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    post_logout_redirect_uris: vec!["https://shop.example/bye".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let verifier = "v".repeat(43);
+        let challenge = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()))
+        };
+        let form = [
+            ("client_id", reg.client.id.as_str()),
+            ("redirect_uri", "https://shop.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid email offline_access"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+
+        // OIDC Core 3.1.2.1: the authorization endpoint takes POST with a form body. The page
+        // speaks the browser's language and lets its form lead to the client's origin.
+        let page = browser
+            .post(format!("{}/oauth2/authorize", s.base))
+            .header("accept-language", "de-DE,de;q=0.9")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("form-action 'self' https://shop.example"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe") && !csp.contains("script-src"),
+            "{csp}"
+        );
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        assert!(html.contains(">Anmelden</h1>"), "{html}");
+        let r = browser
+            .post(format!("{}/oauth2/signin", s.base))
+            .form(&[
+                ("params", hidden(&html, "params")),
+                ("csrf", hidden(&html, "csrf")),
+                ("email", "rp@example.com".to_owned()),
+                ("password", PW.to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let code = param(&location(&r), "code").unwrap();
+        let tokens: Value = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "https://shop.example/cb"),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let me = |c: &reqwest::Client| {
+            let c = c.clone();
+            let url = format!("{}/v1/me", s.base);
+            async move { c.get(url).send().await.unwrap().status() }
+        };
+        assert_eq!(me(&browser).await, StatusCode::OK);
+
+        // RP-Initiated Logout §2: a GET without a hint (an image tag on any page) only asks.
+        let r = browser
+            .get(format!("{}/oauth2/logout", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let ask = r.text().await.unwrap();
+        assert!(ask.contains("name=\"confirm\" value=\"yes\""), "{ask}");
+        assert_eq!(me(&browser).await, StatusCode::OK, "still signed in");
+        // The confirmation refuses a post that is not from its own page.
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth2/logout", s.base))
+            .form(&[("csrf", hidden(&ask, "csrf").as_str()), ("confirm", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // "Stay signed in" changes nothing.
+        let r = browser
+            .post(format!("{}/oauth2/logout", s.base))
+            .form(&[("csrf", hidden(&ask, "csrf").as_str()), ("confirm", "no")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(me(&browser).await, StatusCode::OK);
+
+        // Userinfo with no credentials: a challenge without an error code (RFC 6750 §3.1).
+        let r = reqwest::Client::new()
+            .get(format!("{}/oauth2/userinfo", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.starts_with("Bearer") && !challenge.contains("error"),
+            "{challenge}"
+        );
+
+        // RFC 7009 §2.1: another client cannot revoke this client's token, and is told so.
+        let other = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Other".into(),
+                    redirect_uris: vec!["https://other.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth2/revoke", s.base))
+            .basic_auth(&other.client.id, other.client_secret.as_deref())
+            .form(&[("token", access.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "unauthorized_client"
+        );
+
+        // POST logout with the customer's own hint: no question, back to a registered
+        // post-logout URI — not a login redirect URI — and without a stray `?`.
+        let r = browser
+            .post(format!("{}/oauth2/logout", s.base))
+            .form(&[
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", "https://shop.example/cb"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "login redirect URIs are not logout ones"
+        );
+        let r = browser
+            .post(format!("{}/oauth2/logout", s.base))
+            .form(&[
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", "https://shop.example/bye"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "https://shop.example/bye");
+        assert_eq!(me(&browser).await, StatusCode::UNAUTHORIZED, "signed out");
+
+        // Discovery names both Ed25519 algorithms and the page languages.
+        let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", s.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let algs = meta["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap();
+        for a in ["RS256", "Ed25519", "EdDSA"] {
+            assert!(algs.iter().any(|v| v == a), "{a} in {algs:?}");
+        }
+        assert_eq!(meta["ui_locales_supported"], json!(["en-US", "de"]));
         s.stop().await;
     }
 }

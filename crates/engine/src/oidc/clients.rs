@@ -27,6 +27,8 @@ pub struct OidcClient {
     /// Public clients (single-page and native apps) have no secret and must use PKCE.
     pub public: bool,
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     /// Browser origins allowed to call the token and userinfo endpoints (CORS).
     pub allowed_origins: Vec<String>,
     /// How this client's ID tokens are signed.
@@ -43,12 +45,16 @@ pub struct OidcClient {
 pub struct NewClient {
     pub name: String,
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (same rules as redirect URIs).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     pub public: bool,
     /// Extra CORS origins; the origins of https redirect URIs are always allowed.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// RS256 (the default every relying party supports) or EdDSA.
+    /// RS256 (the default every relying party supports), Ed25519, or EdDSA (the same key under
+    /// the name RFC 9864 deprecates).
     #[serde(default)]
     pub id_token_alg: Option<SigningAlg>,
 }
@@ -121,11 +127,13 @@ fn check_origin(raw: &str) -> Result<String> {
 fn row_to_client(r: &sqlx::any::AnyRow) -> Result<OidcClient> {
     let uris: String = r.try_get("redirect_uris")?;
     let origins: String = r.try_get("allowed_origins")?;
+    let logout_uris: String = r.try_get("post_logout_redirect_uris")?;
     Ok(OidcClient {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         public: r.try_get::<i64, _>("public")? != 0,
         redirect_uris: serde_json::from_str(&uris).unwrap_or_default(),
+        post_logout_redirect_uris: serde_json::from_str(&logout_uris).unwrap_or_default(),
         allowed_origins: serde_json::from_str(&origins).unwrap_or_default(),
         id_token_alg: SigningAlg::parse(&r.try_get::<String, _>("id_token_alg")?)?,
         created_at: from_us(r.try_get("created_us")?),
@@ -133,8 +141,8 @@ fn row_to_client(r: &sqlx::any::AnyRow) -> Result<OidcClient> {
     })
 }
 
-const COLUMNS: &str =
-    "id, name, public, redirect_uris, allowed_origins, id_token_alg, created_us, version";
+const COLUMNS: &str = "id, name, public, redirect_uris, post_logout_redirect_uris, allowed_origins, \
+     id_token_alg, created_us, version";
 
 impl Engine {
     /// Register a client (admins). Returns the secret once for confidential clients.
@@ -158,6 +166,24 @@ impl Engine {
             let u = check_redirect_uri(u, new.public)?;
             if !uris.contains(&u) {
                 uris.push(u);
+            }
+        }
+        if new.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(Error::invalid(
+                "post_logout_redirect_uris",
+                "register at most 10 post-logout redirect URIs",
+            ));
+        }
+        let mut logout_uris: Vec<String> = Vec::new();
+        for u in &new.post_logout_redirect_uris {
+            let u = check_redirect_uri(u, new.public).map_err(|e| match e {
+                Error::InvalidInput { message, .. } => {
+                    Error::invalid("post_logout_redirect_uris", message)
+                }
+                other => other,
+            })?;
+            if !logout_uris.contains(&u) {
+                logout_uris.push(u);
             }
         }
         let mut origins: Vec<String> = Vec::new();
@@ -191,10 +217,12 @@ impl Engine {
         let uris_json = serde_json::to_string(&uris).map_err(|e| Error::Internal(e.to_string()))?;
         let origins_json =
             serde_json::to_string(&origins).map_err(|e| Error::Internal(e.to_string()))?;
+        let logout_json =
+            serde_json::to_string(&logout_uris).map_err(|e| Error::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
         sqlx::query(
-            "INSERT INTO oidc_clients (id, name, secret_hash, public, redirect_uris, allowed_origins, id_token_alg, created_us, updated_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)",
+            "INSERT INTO oidc_clients (id, name, secret_hash, public, redirect_uris, allowed_origins, id_token_alg, created_us, updated_us, \
+             post_logout_redirect_uris) VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7, $9)",
         )
         .bind(&id)
         .bind(&name)
@@ -204,6 +232,7 @@ impl Engine {
         .bind(&origins_json)
         .bind(to_us(now))
         .bind(new.id_token_alg.unwrap_or(SigningAlg::RS256).as_str())
+        .bind(&logout_json)
         .execute(&mut *tx)
         .await?;
         self.audit(
@@ -212,7 +241,8 @@ impl Engine {
             "client.registered",
             &format!("client:{id}"),
             None,
-            json!({"name": name, "public": new.public, "redirect_uris": uris, "allowed_origins": origins}),
+            json!({"name": name, "public": new.public, "redirect_uris": uris,
+                "post_logout_redirect_uris": logout_uris, "allowed_origins": origins}),
         )
         .await?;
         tx.commit().await?;
@@ -316,6 +346,11 @@ impl OidcClient {
     /// Exact, case-sensitive match against the registered redirect URIs.
     pub fn allows_redirect(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|u| u == uri)
+    }
+
+    /// Exact match against the registered post-logout redirect URIs.
+    pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|u| u == uri)
     }
 
     /// Whether a browser `Origin` header may call this client's endpoints.

@@ -53,6 +53,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    /// Preferred languages for the pages (space-separated BCP 47 tags).
+    pub ui_locales: Option<String>,
 }
 
 /// A validated authorization request.
@@ -69,6 +71,7 @@ pub struct AuthRequest {
     pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
 }
 
 /// What the browser should see next.
@@ -77,7 +80,7 @@ pub enum Authorization {
     /// Send the browser to this URL (the client's redirect URI with `code` or `error`).
     Redirect(String),
     /// Show the sign-in page for this request.
-    SignIn(AuthRequest),
+    SignIn(Box<AuthRequest>),
 }
 
 /// How a client authenticated at the token or revocation endpoint.
@@ -132,8 +135,36 @@ pub struct IdClaims {
     pub name: Option<String>,
 }
 
+/// An RP-initiated logout request (RP-Initiated Logout 1.0 §2), by GET or POST.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct LogoutRequest {
+    pub id_token_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+/// What a logout request leads to.
+#[derive(Debug, Clone)]
+pub struct LogoutPlan {
+    /// Ask the customer before ending the browser's session.
+    pub ask: bool,
+    /// Where to send the browser afterwards (registered for the client), with `state`.
+    pub redirect: Option<String>,
+    /// The client asking, when known (named on the confirmation page).
+    pub client_name: Option<String>,
+    end_hinted: Option<(Uuid, Uuid)>,
+}
+
 /// Append query parameters to a redirect URI (keeping any it already has).
 pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    if params.iter().all(|(_, v)| v.is_none()) {
+        // Nothing to add: the URI as registered (no stray `?`).
+        return uri.to_owned();
+    }
     match url::Url::parse(uri) {
         Ok(mut u) => {
             {
@@ -206,7 +237,10 @@ struct Grant {
     client_id: String,
     customer_id: Uuid,
     session_id: String,
+    /// The grant's scope: what a refresh token carries on.
     scope: String,
+    /// A narrower scope for this access token and ID token (a refresh asking for less).
+    access_scope: Option<String>,
     nonce: Option<String>,
     auth_time: DateTime<Utc>,
     code_hash: Option<Vec<u8>>,
@@ -307,6 +341,7 @@ impl Engine {
             prompt_none,
             max_age,
             login_hint: bounded("login_hint", p.login_hint.as_ref(), 320)?,
+            ui_locales: bounded("ui_locales", p.ui_locales.as_ref(), 200)?,
         })
     }
 
@@ -342,7 +377,7 @@ impl Engine {
                     ("iss", Some(issuer)),
                 ],
             ))),
-            _ => Ok(Authorization::SignIn(req.clone())),
+            _ => Ok(Authorization::SignIn(Box::new(req.clone()))),
         }
     }
 
@@ -438,12 +473,17 @@ impl Engine {
         .await?;
         let Some(row) = row else {
             // Used before (or unknown): a replayed code revokes what it was exchanged for.
-            let n = sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE code_hash = $2 AND revoked_us IS NULL")
-                .bind(to_us(now))
-                .bind(&digest)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            // Every token issued from it — including those obtained by refreshing them, which
+            // share the code's token family (RFC 6749 §4.1.2).
+            let n = sqlx::query(
+                "UPDATE oidc_tokens SET revoked_us = $1 WHERE revoked_us IS NULL AND family_id IN \
+                 (SELECT family_id FROM oidc_tokens WHERE code_hash = $2)",
+            )
+            .bind(to_us(now))
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             tx.commit().await?;
             if n > 0 {
                 tracing::warn!(client = %client.id, revoked = n, "authorization code reused; tokens revoked");
@@ -481,6 +521,7 @@ impl Engine {
             customer_id,
             session_id: row.try_get("session_id")?,
             scope: row.try_get("scope")?,
+            access_scope: None,
             nonce: row.try_get("nonce")?,
             auth_time: from_us(row.try_get("auth_time_us")?),
             code_hash: Some(digest),
@@ -540,16 +581,20 @@ impl Engine {
                 "the refresh token is invalid, expired or already used",
             ));
         };
+        // RFC 6749 §6: a refresh may narrow the scope of the new access token (and ID
+        // token); the new refresh token keeps the grant's original scope, so a client that
+        // asks for less once (mod_auth_openidc sends its configured scope every time) can
+        // still refresh next time.
         let scope: String = row.try_get("scope")?;
-        let scope = match req.scope.as_deref() {
-            None | Some("") => scope,
+        let narrowed = match req.scope.as_deref() {
+            None | Some("") => None,
             Some(asked) => {
                 let have = scope_set(&scope);
                 let want = scope_set(asked);
                 if !want.iter().all(|s| have.contains(s)) {
                     return Err(oauth("invalid_scope", "a refresh cannot widen the scope"));
                 }
-                want.join(" ")
+                Some(want.join(" "))
             }
         };
         let grant = Grant {
@@ -559,6 +604,7 @@ impl Engine {
                 .map_err(|e| Error::Internal(e.to_string()))?,
             session_id: row.try_get("session_id")?,
             scope,
+            access_scope: narrowed,
             nonce: row.try_get("nonce")?,
             auth_time: from_us(row.try_get("auth_time_us")?),
             code_hash: None,
@@ -592,16 +638,20 @@ impl Engine {
             ));
         }
         let now = self.now();
-        let scopes = scope_set(&g.scope);
-        let store = |kind: &'static str, ttl: Duration| {
+        let grant_scopes = scope_set(&g.scope);
+        let access_scope = g.access_scope.clone().unwrap_or_else(|| g.scope.clone());
+        let scopes = scope_set(&access_scope);
+        let store = |kind: &'static str, ttl: Duration, scope: String| {
             let (token, digest) = tokens::new_token(self.entropy.as_ref());
-            (token, digest, kind, now + ttl)
+            (token, digest, kind, now + ttl, scope)
         };
-        let mut issued = vec![store("access", ACCESS_TOKEN_TTL)];
-        if scopes.contains(&"offline_access") {
-            issued.push(store("refresh", REFRESH_TOKEN_TTL));
+        let mut issued = vec![store("access", ACCESS_TOKEN_TTL, access_scope.clone())];
+        // A refresh token while the grant has offline_access — also when this refresh asked
+        // for a narrower access token (the presented refresh token is already spent).
+        if grant_scopes.contains(&"offline_access") {
+            issued.push(store("refresh", REFRESH_TOKEN_TTL, g.scope.clone()));
         }
-        for (_, digest, kind, expires) in &issued {
+        for (_, digest, kind, expires, scope) in &issued {
             sqlx::query(
                 "INSERT INTO oidc_tokens (token_hash, kind, family_id, client_id, customer_id, session_id, scope, nonce, \
                  auth_time_us, code_hash, created_us, expires_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
@@ -612,7 +662,7 @@ impl Engine {
             .bind(&g.client_id)
             .bind(g.customer_id.to_string())
             .bind(&g.session_id)
-            .bind(&g.scope)
+            .bind(scope)
             .bind(g.nonce.as_deref())
             .bind(to_us(g.auth_time))
             .bind(g.code_hash.clone())
@@ -673,21 +723,30 @@ impl Engine {
     }
 
     /// RFC 7009 revocation: a refresh token revokes its family, an access token itself.
-    /// Unknown tokens and other clients' tokens are ignored (the answer is the same).
+    /// Unknown tokens are ignored (§2.2: the answer is the same as for a revoked one); a token
+    /// issued to another client is refused with `unauthorized_client` and left alone (§2.1).
     pub async fn revoke_token(&self, auth: &ClientAuth, token: &str) -> Result<()> {
         let client = self.token_client(auth).await?;
         let digest = tokens::digest(token);
         let now = to_us(self.now());
         let mut tx = self.store.begin().await?;
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT kind, family_id FROM oidc_tokens WHERE token_hash = $1 AND client_id = $2",
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT kind, family_id, client_id FROM oidc_tokens WHERE token_hash = $1",
         )
         .bind(&digest)
-        .bind(&client.id)
         .fetch_optional(&mut *tx)
         .await?;
+        if row
+            .as_ref()
+            .is_some_and(|(_, _, owner)| *owner != client.id)
+        {
+            return Err(oauth(
+                "unauthorized_client",
+                "this token was issued to another client; only that client may revoke it",
+            ));
+        }
         match row {
-            Some((kind, family)) if kind == "refresh" => {
+            Some((kind, family, _)) if kind == "refresh" => {
                 sqlx::query("UPDATE oidc_tokens SET revoked_us = $1 WHERE family_id = $2 AND revoked_us IS NULL")
                     .bind(now)
                     .bind(&family)
@@ -707,45 +766,100 @@ impl Engine {
         Ok(())
     }
 
-    /// RP-initiated logout: end the session named by the `id_token_hint` (and the browser's
-    /// own session), then return where to send the browser, if the client asked and the
-    /// address is registered for it.
-    pub async fn end_session(
+    /// RP-initiated logout, first step: check the request and decide whether the customer
+    /// must be asked. The browser's session ends without asking only when the
+    /// `id_token_hint` proves it is that customer's relying party asking (or there is no
+    /// browser session to end); otherwise — no hint, or a hint for someone else — any page
+    /// could be signing the customer out, so they are asked (RP-Initiated Logout 1.0 §2).
+    /// A `post_logout_redirect_uri` must be registered as such for the client named by the
+    /// hint or by `client_id`.
+    pub async fn plan_logout(
         &self,
-        id_token_hint: Option<&str>,
-        post_logout_redirect_uri: Option<&str>,
-        state: Option<&str>,
+        req: &LogoutRequest,
         browser_session: Option<&str>,
-    ) -> Result<Option<String>> {
-        let hint: Option<IdClaims> = match id_token_hint {
-            Some(t) => Some(self.verify_jwt(t, None).await?),
+    ) -> Result<LogoutPlan> {
+        let hint: Option<IdClaims> = match req.id_token_hint.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(self.verify_jwt(t, None).await.map_err(|_| {
+                oauth(
+                    "invalid_request",
+                    "the id_token_hint is not a valid ID token from this provider",
+                )
+            })?),
             None => None,
         };
-        let redirect = match (post_logout_redirect_uri, &hint) {
-            (Some(uri), Some(h)) => {
-                let client = self
-                    .client(&h.aud)
+        let client_id = match (&hint, req.client_id.as_deref().filter(|c| !c.is_empty())) {
+            (Some(h), Some(c)) if h.aud != c => {
+                return Err(oauth(
+                    "invalid_request",
+                    "client_id does not match the id_token_hint",
+                ));
+            }
+            (Some(h), _) => Some(h.aud.clone()),
+            (None, c) => c.map(str::to_owned),
+        };
+        let client = match &client_id {
+            Some(id) => Some(
+                self.client(id)
                     .await?
-                    .ok_or_else(|| oauth("invalid_request", "unknown client"))?;
-                if !client.allows_redirect(uri) {
+                    .ok_or_else(|| oauth("invalid_request", "unknown client"))?,
+            ),
+            None => None,
+        };
+        let redirect = match (
+            req.post_logout_redirect_uri
+                .as_deref()
+                .filter(|u| !u.is_empty()),
+            &client,
+        ) {
+            (Some(uri), Some(c)) => {
+                if !c.allows_post_logout_redirect(uri) {
                     return Err(oauth(
                         "invalid_request",
                         "post_logout_redirect_uri is not registered for this client",
                     ));
                 }
-                Some(redirect_with(uri, &[("state", state)]))
+                Some(redirect_with(uri, &[("state", req.state.as_deref())]))
             }
             (Some(_), None) => {
                 return Err(oauth(
                     "invalid_request",
-                    "post_logout_redirect_uri needs an id_token_hint",
+                    "post_logout_redirect_uri needs an id_token_hint or client_id",
                 ));
             }
             _ => None,
         };
-        if let Some(h) = &hint
-            && let (Ok(customer), Ok(session)) = (Uuid::parse_str(&h.sub), Uuid::parse_str(&h.sid))
-        {
+        let browser = match browser_session {
+            Some(t) => self.validate_session(t).await.ok(),
+            None => None,
+        };
+        let hinted = hint
+            .as_ref()
+            .and_then(|h| Some((Uuid::parse_str(&h.sub).ok()?, Uuid::parse_str(&h.sid).ok()?)));
+        let ask = match (&browser, hinted) {
+            (None, _) => false,
+            (Some(b), Some((customer, _))) => b.customer_id != customer,
+            (Some(_), None) => true,
+        };
+        // The hinted session ends too when it belongs to whoever this browser is (or the
+        // browser has none): never another customer's session on someone else's say-so.
+        let end_hinted = hinted
+            .filter(|(customer, _)| browser.as_ref().is_none_or(|b| b.customer_id == *customer));
+        Ok(LogoutPlan {
+            ask,
+            redirect,
+            client_name: client.map(|c| c.name),
+            end_hinted,
+        })
+    }
+
+    /// RP-initiated logout, second step (at once, or after the customer confirmed): end the
+    /// browser's session and the hinted one if it is theirs.
+    pub async fn end_session(
+        &self,
+        plan: &LogoutPlan,
+        browser_session: Option<&str>,
+    ) -> Result<()> {
+        if let Some((customer, session)) = plan.end_hinted {
             let mut tx = self.store.begin().await?;
             self.revoke_all_sessions_tx(&mut tx, customer, Some(session))
                 .await?;
@@ -754,6 +868,6 @@ impl Engine {
         if let Some(t) = browser_session {
             self.sign_out(t).await?;
         }
-        Ok(redirect)
+        Ok(())
     }
 }

@@ -26,22 +26,29 @@ pub const ROTATE_AFTER: Duration = Duration::days(90);
 /// How long a retired key stays published: longer than any token it signed lives.
 pub const RETIRED_KEY_PUBLISHED_FOR: Duration = Duration::days(2);
 
-/// The JWS algorithms the provider signs with.
+/// The JWS algorithms the provider signs with. `Ed25519` (RFC 9864, fully specified) and
+/// `EdDSA` (the polymorphic name it deprecates) sign with the same Ed25519 key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SigningAlg {
     RS256,
     EdDSA,
+    Ed25519,
 }
 
+/// The kinds of key the provider keeps, one current key each.
+const KEY_ALGS: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::EdDSA];
+
 impl SigningAlg {
-    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::EdDSA];
+    /// Every algorithm, in the order discovery advertises them.
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::Ed25519, SigningAlg::EdDSA];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::RS256 => "RS256",
             SigningAlg::EdDSA => "EdDSA",
+            SigningAlg::Ed25519 => "Ed25519",
         }
     }
 
@@ -49,15 +56,38 @@ impl SigningAlg {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
-            .ok_or_else(|| Error::invalid("id_token_alg", "RS256 or EdDSA"))
+            .ok_or_else(|| Error::invalid("id_token_alg", "RS256, Ed25519 or EdDSA"))
+    }
+
+    /// The stored key this algorithm signs with.
+    fn key_alg(self) -> SigningAlg {
+        match self {
+            SigningAlg::Ed25519 => SigningAlg::EdDSA,
+            a => a,
+        }
     }
 
     fn jwt(self) -> Algorithm {
         match self {
             SigningAlg::RS256 => Algorithm::RS256,
-            SigningAlg::EdDSA => Algorithm::EdDSA,
+            SigningAlg::EdDSA | SigningAlg::Ed25519 => Algorithm::EdDSA,
         }
     }
+}
+
+/// A JWS header as sent, parsed without assuming the algorithm is one jsonwebtoken knows.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+fn raw_header(token: &str) -> Result<RawHeader> {
+    let head = token.split('.').next().ok_or(Error::InvalidToken)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| Error::InvalidToken)?;
+    serde_json::from_slice(&bytes).map_err(|_| Error::InvalidToken)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -84,7 +114,7 @@ fn generate(alg: SigningAlg, seed: [u8; 32]) -> Result<(String, Vec<u8>, serde_j
             let thumb = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
             (der, thumb, json!({"kty": "RSA", "n": n, "e": e}))
         }
-        SigningAlg::EdDSA => {
+        SigningAlg::EdDSA | SigningAlg::Ed25519 => {
             use ed25519_dalek::pkcs8::EncodePrivateKey;
             let key = ed25519_dalek::SigningKey::generate(&mut rng);
             let der = key
@@ -132,7 +162,7 @@ impl Engine {
                 fresh.push(r.try_get::<String, _>("alg")?);
             }
         }
-        if SigningAlg::ALL
+        if KEY_ALGS
             .iter()
             .all(|a| fresh.iter().any(|f| f == a.as_str()))
         {
@@ -144,7 +174,7 @@ impl Engine {
     /// Retire the current keys and generate new ones.
     async fn rotate_keys_now(&self, actor: Option<&Staff>) -> Result<()> {
         let mut generated = vec![];
-        for alg in SigningAlg::ALL {
+        for alg in KEY_ALGS {
             let seed: [u8; 32] = random_bytes(self.entropy.as_ref());
             let key = self.hashing(move |_| generate(alg, seed)).await??;
             generated.push((alg, key));
@@ -201,14 +231,21 @@ impl Engine {
         .bind(to_us(self.now()))
         .fetch_all(self.store.reader())
         .await?;
-        let keys = rows
-            .iter()
-            .map(|r| {
-                let s: String = r.try_get("public_jwk")?;
-                serde_json::from_str::<serde_json::Value>(&s)
-                    .map_err(|e| Error::Internal(format!("stored jwk: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let s: String = r.try_get("public_jwk")?;
+            let mut jwk = serde_json::from_str::<serde_json::Value>(&s)
+                .map_err(|e| Error::Internal(format!("stored jwk: {e}")))?;
+            // The Ed25519 key signs as `Ed25519` (RFC 9864) and as `EdDSA`: published without
+            // an `alg` (optional, RFC 7517 §4.4) so relying parties accept it for either, and
+            // libraries that know only one of the names still parse the set.
+            if jwk.get("kty").and_then(|v| v.as_str()) == Some("OKP")
+                && let Some(o) = jwk.as_object_mut()
+            {
+                o.remove("alg");
+            }
+            keys.push(jwk);
+        }
         Ok(json!({ "keys": keys }))
     }
 
@@ -223,7 +260,7 @@ impl Engine {
             "SELECT kid, private_der FROM oidc_keys WHERE alg = $1 AND retired_us IS NULL \
              ORDER BY created_us DESC LIMIT 1",
         )
-        .bind(alg.as_str())
+        .bind(alg.key_alg().as_str())
         .fetch_one(self.store.reader())
         .await?;
         let kid: String = row.try_get("kid")?;
@@ -231,6 +268,7 @@ impl Engine {
         let key = match alg {
             SigningAlg::RS256 => EncodingKey::from_rsa_der(&der),
             SigningAlg::EdDSA => EncodingKey::from_ed_der(&der),
+            SigningAlg::Ed25519 => return sign_ed25519(&kid, &der, claims),
         };
         let mut header = Header::new(alg.jwt());
         header.kid = Some(kid);
@@ -247,8 +285,9 @@ impl Engine {
         token: &str,
         audience: Option<&str>,
     ) -> Result<T> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::InvalidToken)?;
-        let kid = header.kid.ok_or(Error::InvalidToken)?;
+        let raw = raw_header(token)?;
+        let kid = raw.kid.ok_or(Error::InvalidToken)?;
+        let fully_specified = raw.alg == SigningAlg::Ed25519.as_str();
         let row = sqlx::query(
             "SELECT alg, public_jwk FROM oidc_keys WHERE kid = $1 AND (expires_us IS NULL OR expires_us > $2)",
         )
@@ -258,11 +297,18 @@ impl Engine {
         .await?
         .ok_or(Error::InvalidToken)?;
         let alg = SigningAlg::parse(&row.try_get::<String, _>("alg")?)?;
+        let jwk: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("public_jwk")?)
+            .map_err(|e| Error::Internal(format!("stored jwk: {e}")))?;
+        if fully_specified {
+            if alg != SigningAlg::EdDSA {
+                return Err(Error::InvalidToken);
+            }
+            return verify_ed25519(token, &jwk, audience);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::InvalidToken)?;
         if header.alg != alg.jwt() {
             return Err(Error::InvalidToken);
         }
-        let jwk: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("public_jwk")?)
-            .map_err(|e| Error::Internal(format!("stored jwk: {e}")))?;
         let mut v = Validation::new(alg.jwt());
         v.validate_exp = false;
         v.required_spec_claims.clear();
@@ -274,4 +320,64 @@ impl Engine {
             .map_err(|_| Error::InvalidToken)?;
         Ok(data.claims)
     }
+}
+
+/// A compact JWS with `alg: Ed25519` (RFC 9864), which jsonwebtoken does not name: the
+/// header and payload as JSON, signed with ed25519-dalek.
+fn sign_ed25519<T: Serialize>(kid: &str, der: &[u8], claims: &T) -> Result<String> {
+    use ed25519_dalek::Signer as _;
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    let key = ed25519_dalek::SigningKey::from_pkcs8_der(der)
+        .map_err(|e| Error::Internal(format!("stored Ed25519 key: {e}")))?;
+    let header = json!({"alg": "Ed25519", "typ": "JWT", "kid": kid});
+    let payload =
+        serde_json::to_vec(claims).map_err(|e| Error::Internal(format!("claims: {e}")))?;
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(&payload));
+    let sig = key.sign(input.as_bytes());
+    Ok(format!("{input}.{}", b64(&sig.to_bytes())))
+}
+
+fn verify_ed25519<T: DeserializeOwned>(
+    token: &str,
+    jwk: &serde_json::Value,
+    audience: Option<&str>,
+) -> Result<T> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::InvalidToken);
+    };
+    let x = jwk.get("x").and_then(|v| v.as_str()).unwrap_or_default();
+    let x: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(x)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Internal("stored Ed25519 key".into()))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+        .map_err(|e| Error::Internal(format!("stored Ed25519 key: {e}")))?;
+    let sig: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(sig)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::InvalidToken)?;
+    key.verify_strict(
+        format!("{h}.{p}").as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .map_err(|_| Error::InvalidToken)?;
+    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| Error::InvalidToken)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|_| Error::InvalidToken)?;
+    if let Some(a) = audience {
+        let ok = match value.get("aud") {
+            Some(serde_json::Value::String(s)) => s == a,
+            Some(serde_json::Value::Array(v)) => v.iter().any(|x| x.as_str() == Some(a)),
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::InvalidToken);
+        }
+    }
+    serde_json::from_value(value).map_err(|_| Error::InvalidToken)
 }

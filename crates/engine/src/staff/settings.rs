@@ -42,16 +42,53 @@ struct Stored {
     idle_lock_minutes: u32,
 }
 
+/// One settings document's stored JSON and version (`None` when never set).
+pub(crate) async fn read_raw<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    key: &str,
+) -> Result<Option<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT value, version FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(ex)
+            .await?,
+    )
+}
+
+/// Store a settings document inside the caller's transaction, if its version is still
+/// `expected` (0: never stored); otherwise `Conflict` (someone saved in between).
+pub(crate) async fn write_raw(
+    tx: &mut crate::storage::Tx,
+    key: &str,
+    value: &str,
+    expected: i64,
+    what: &'static str,
+) -> Result<()> {
+    let current = read_raw(&mut **tx, key).await?.map_or(0, |(_, v)| v);
+    if current != expected {
+        return Err(Error::Conflict(what));
+    }
+    if current == 0 {
+        sqlx::query("INSERT INTO settings (key, value, version) VALUES ($1, $2, 1)")
+            .bind(key)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query("UPDATE settings SET value = $1, version = version + 1 WHERE key = $2")
+            .bind(value)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Read the settings inside a transaction (defaults when never set).
 pub(crate) async fn load<'e>(
     ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
 ) -> Result<ConsoleSettings> {
-    let row: Option<(String, i64)> =
-        sqlx::query_as("SELECT value, version FROM settings WHERE key = $1")
-            .bind(KEY)
-            .fetch_optional(ex)
-            .await?;
-    Ok(match row {
+    Ok(match read_raw(ex, KEY).await? {
         None => ConsoleSettings::default(),
         Some((value, version)) => {
             let s: Stored = serde_json::from_str(&value)
@@ -86,27 +123,12 @@ impl Engine {
         }
         let mut tx = self.store.begin().await?;
         let before = load(&mut *tx).await?;
-        if before.version != new.version {
-            return Err(Error::Conflict("the settings"));
-        }
         let value = serde_json::to_string(&Stored {
             require_access_reason: new.require_access_reason,
             idle_lock_minutes: new.idle_lock_minutes,
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
-        if before.version == 0 {
-            sqlx::query("INSERT INTO settings (key, value, version) VALUES ($1, $2, 1)")
-                .bind(KEY)
-                .bind(&value)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("UPDATE settings SET value = $1, version = version + 1 WHERE key = $2")
-                .bind(&value)
-                .bind(KEY)
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_raw(&mut tx, KEY, &value, new.version, "the settings").await?;
         let after = load(&mut *tx).await?;
         self.audit(
             &mut tx,

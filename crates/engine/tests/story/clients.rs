@@ -11,6 +11,7 @@ fn web_app() -> NewClient {
             "https://shop.example/auth/callback".into(),
             "http://localhost:3000/cb".into(),
         ],
+        post_logout_redirect_uris: vec!["https://shop.example/signed-out".into()],
         public: false,
         allowed_origins: vec!["https://admin.shop.example".into()],
         id_token_alg: None,

@@ -12,6 +12,30 @@ use vestibule_engine::{Error, NewClient, OidcClient, SigningAlg};
 
 const ISS: &str = "https://id.shop.example";
 const REDIRECT: &str = "https://shop.example/cb";
+const SIGNED_OUT: &str = "https://shop.example/signed-out";
+
+/// RP-initiated logout as the server runs it: plan, then end the session (as if confirmed).
+async fn logout(
+    e: &vestibule_engine::Engine,
+    hint: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+    browser: Option<&str>,
+) -> Result<vestibule_engine::oidc::LogoutPlan, Error> {
+    let plan = e
+        .plan_logout(
+            &vestibule_engine::oidc::LogoutRequest {
+                id_token_hint: hint.map(str::to_owned),
+                post_logout_redirect_uri: uri.map(str::to_owned),
+                state: state.map(str::to_owned),
+                ..Default::default()
+            },
+            browser,
+        )
+        .await?;
+    e.end_session(&plan, browser).await?;
+    Ok(plan)
+}
 const VERIFIER: &str = "a-very-long-code-verifier-with-enough-entropy-0123456789";
 const PW: &str = "lantern orchard violet";
 
@@ -41,6 +65,7 @@ async fn setup(h: &Harness, alg: Option<SigningAlg>) -> (OidcClient, String, uui
             NewClient {
                 name: "Shop".into(),
                 redirect_uris: vec![REDIRECT.into()],
+                post_logout_redirect_uris: vec![SIGNED_OUT.into()],
                 id_token_alg: alg,
                 ..Default::default()
             },
@@ -138,7 +163,7 @@ async fn code_flow_with_pkce_issues_verifiable_tokens_once() {
             // No browser session yet: show the sign-in page.
             assert_eq!(
                 e.authorize_with_session(ISS, &req, None).await.unwrap(),
-                Authorization::SignIn(req.clone())
+                Authorization::SignIn(Box::new(req.clone()))
             );
             let code = code_for(&h, &req).await;
             let auth = ClientAuth {
@@ -442,7 +467,7 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
             .iter()
             .map(|k| k["kid"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(before.len(), 2, "RS256 + EdDSA");
+        assert_eq!(before.len(), 2, "RS256 + Ed25519");
         e.rotate_signing_keys(&h.admin).await.unwrap();
         let after = e.jwks().await.unwrap();
         assert_eq!(
@@ -463,21 +488,21 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
         let parts: Vec<&str> = id_token.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let unsigned = format!("{none_header}.{}.", parts[1]);
-        assert!(matches!(
-            e.end_session(Some(&unsigned), None, None, None).await,
-            Err(Error::InvalidToken)
-        ));
+        assert_eq!(
+            oauth_code(
+                logout(e, Some(&unsigned), None, None, None)
+                    .await
+                    .unwrap_err()
+            ),
+            "invalid_request"
+        );
         let forged = format!(
             "{}.{}.{}",
             parts[0],
             parts[1],
             URL_SAFE_NO_PAD.encode([0u8; 256])
         );
-        assert!(
-            e.end_session(Some(&forged), None, None, None)
-                .await
-                .is_err()
-        );
+        assert!(logout(e, Some(&forged), None, None, None).await.is_err());
 
         // A fresh token's hint logs out and redirects only to a registered address.
         let s = e.sign_in("oidc@example.com", PW, &ctx()).await.unwrap();
@@ -498,22 +523,275 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
         let hint = t.id_token.unwrap();
         assert_eq!(
             oauth_code(
-                e.end_session(Some(&hint), Some("https://evil.example/"), None, None)
+                logout(e, Some(&hint), Some("https://evil.example/"), None, None)
                     .await
                     .unwrap_err()
             ),
             "invalid_request"
         );
-        let to = e
-            .end_session(Some(&hint), Some(REDIRECT), Some("bye"), None)
+        // A login redirect URI is not a post-logout one (registered apart, §3.1).
+        assert_eq!(
+            oauth_code(
+                logout(e, Some(&hint), Some(REDIRECT), None, None)
+                    .await
+                    .unwrap_err()
+            ),
+            "invalid_request"
+        );
+        assert!(e.validate_session(&s.token).await.is_ok(), "nothing ended");
+        // Without a state, no stray `?`.
+        let plan = e
+            .plan_logout(
+                &vestibule_engine::oidc::LogoutRequest {
+                    id_token_hint: Some(hint.clone()),
+                    post_logout_redirect_uri: Some(SIGNED_OUT.into()),
+                    ..Default::default()
+                },
+                Some(&s.token),
+            )
             .await
-            .unwrap()
             .unwrap();
+        assert_eq!(plan.redirect.as_deref(), Some(SIGNED_OUT));
+        assert!(
+            !plan.ask,
+            "the hint names this browser's customer: no question"
+        );
+        let to = logout(
+            e,
+            Some(&hint),
+            Some(SIGNED_OUT),
+            Some("bye"),
+            Some(&s.token),
+        )
+        .await
+        .unwrap()
+        .redirect
+        .unwrap();
         assert_eq!(query(&to, "state").as_deref(), Some("bye"));
         assert!(
             e.validate_session(&s.token).await.is_err(),
             "the session ended"
         );
+        h.engine.close().await;
+    }
+}
+
+/// The conformance gaps found when the provider was tried as relying parties use it
+/// (issue 11): each is a behaviour the specifications require.
+#[tokio::test]
+async fn conformance_gaps_are_closed() {
+    for h in backends().await {
+        let e = &h.engine;
+        let (client, secret, alice) = setup(&h, None).await;
+        let auth = ClientAuth {
+            client_id: client.id.clone(),
+            client_secret: Some(secret.clone()),
+        };
+        let p = params(&client, "openid email offline_access");
+        let c = e.authorize_client(&p).await.unwrap();
+        let req = e.authorize_request(&c, &p).unwrap();
+
+        // RFC 6749 §4.1.2: a replayed code revokes every token issued from it, including
+        // those obtained by refreshing.
+        let code = code_for(&h, &req).await;
+        let first = e.token(ISS, &auth, &exchange(&code)).await.unwrap();
+        let refreshed = e
+            .token(
+                ISS,
+                &auth,
+                &TokenRequest {
+                    grant_type: Some("refresh_token".into()),
+                    refresh_token: first.refresh_token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(e.userinfo(&refreshed.access_token).await.is_ok());
+        assert_eq!(
+            oauth_code(e.token(ISS, &auth, &exchange(&code)).await.unwrap_err()),
+            "invalid_grant"
+        );
+        assert!(matches!(
+            e.userinfo(&refreshed.access_token).await,
+            Err(Error::InvalidToken)
+        ));
+        let again = e
+            .token(
+                ISS,
+                &auth,
+                &TokenRequest {
+                    grant_type: Some("refresh_token".into()),
+                    refresh_token: refreshed.refresh_token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(oauth_code(again.unwrap_err()), "invalid_grant");
+
+        // RFC 6749 §6: a refresh asking for a narrower scope without offline_access narrows
+        // the access token but still rotates the refresh token with the grant's scope.
+        let code = code_for(&h, &req).await;
+        let t = e.token(ISS, &auth, &exchange(&code)).await.unwrap();
+        let narrow = |rt: Option<String>| TokenRequest {
+            grant_type: Some("refresh_token".into()),
+            refresh_token: rt,
+            scope: Some("openid".into()),
+            ..Default::default()
+        };
+        let n1 = e.token(ISS, &auth, &narrow(t.refresh_token)).await.unwrap();
+        assert_eq!(n1.scope, "openid");
+        assert!(n1.refresh_token.is_some(), "the refresh token rotates");
+        let info = e.userinfo(&n1.access_token).await.unwrap();
+        assert!(info.get("email").is_none(), "the access token is narrowed");
+        let n2 = e
+            .token(ISS, &auth, &narrow(n1.refresh_token.clone()))
+            .await
+            .expect("the next refresh is not treated as reuse");
+        let wide = e
+            .token(
+                ISS,
+                &auth,
+                &TokenRequest {
+                    grant_type: Some("refresh_token".into()),
+                    refresh_token: n2.refresh_token,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wide.scope, "email offline_access openid",
+            "the grant is intact"
+        );
+
+        // RFC 7009 §2.1: another client's token is refused, not silently kept.
+        let other = e
+            .register_client(
+                &h.admin,
+                NewClient {
+                    name: "Other".into(),
+                    redirect_uris: vec!["https://other.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let other_auth = ClientAuth {
+            client_id: other.client.id.clone(),
+            client_secret: other.client_secret.clone(),
+        };
+        assert_eq!(
+            oauth_code(
+                e.revoke_token(&other_auth, &wide.access_token)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthorized_client"
+        );
+        assert!(e.userinfo(&wide.access_token).await.is_ok(), "left alone");
+        e.revoke_token(&other_auth, "never-issued").await.unwrap();
+        e.revoke_token(&auth, &wide.access_token).await.unwrap();
+        assert!(e.userinfo(&wide.access_token).await.is_err());
+
+        // RP-Initiated Logout §2: without a hint, or with someone else's, the customer is
+        // asked; another customer's session never ends on that hint.
+        let code = code_for(&h, &req).await;
+        let t = e.token(ISS, &auth, &exchange(&code)).await.unwrap();
+        let alice_hint = t.id_token.unwrap();
+        let alice_sessions = e.customer_sessions(&h.admin, alice).await.unwrap().len();
+        verified_customer(&h, "bob@example.com", PW).await;
+        let bob = e.sign_in("bob@example.com", PW, &ctx()).await.unwrap();
+        let plan = |hint: Option<String>| vestibule_engine::oidc::LogoutRequest {
+            id_token_hint: hint,
+            ..Default::default()
+        };
+        let p = e.plan_logout(&plan(None), Some(&bob.token)).await.unwrap();
+        assert!(p.ask, "no hint: ask");
+        let p = e
+            .plan_logout(&plan(Some(alice_hint.clone())), Some(&bob.token))
+            .await
+            .unwrap();
+        assert!(p.ask, "a hint for another customer: ask");
+        e.end_session(&p, Some(&bob.token)).await.unwrap();
+        assert!(
+            e.validate_session(&bob.token).await.is_err(),
+            "bob confirmed"
+        );
+        assert_eq!(
+            e.customer_sessions(&h.admin, alice).await.unwrap().len(),
+            alice_sessions,
+            "alice's sessions are untouched"
+        );
+        let p = e.plan_logout(&plan(None), None).await.unwrap();
+        assert!(!p.ask, "no browser session: nothing to ask about");
+        h.engine.close().await;
+    }
+}
+
+/// ID tokens for a client registered with `Ed25519` carry the fully specified algorithm
+/// (RFC 9864) and verify with the published key; `EdDSA` still works.
+#[tokio::test]
+async fn ed25519_is_fully_specified_and_eddsa_still_accepted() {
+    use ed25519_dalek::Verifier as _;
+    for h in backends().await {
+        let e = &h.engine;
+        let (client, secret, _) = setup(&h, Some(SigningAlg::Ed25519)).await;
+        let auth = ClientAuth {
+            client_id: client.id.clone(),
+            client_secret: Some(secret),
+        };
+        let p = params(&client, "openid");
+        let c = e.authorize_client(&p).await.unwrap();
+        let req = e.authorize_request(&c, &p).unwrap();
+        let code = code_for(&h, &req).await;
+        let t = e.token(ISS, &auth, &exchange(&code)).await.unwrap();
+        let token = t.id_token.unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "Ed25519");
+        let jwks = e.jwks().await.unwrap();
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .expect("published");
+        assert_eq!(jwk["crv"], "Ed25519");
+        assert!(jwk.get("alg").is_none(), "usable as Ed25519 and EdDSA");
+        let x: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let sig: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(parts[2])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        ed25519_dalek::VerifyingKey::from_bytes(&x)
+            .unwrap()
+            .verify(
+                format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .expect("an independent Ed25519 check passes");
+        // The provider accepts its own Ed25519 token as a logout hint; a tampered one not.
+        let plan = vestibule_engine::oidc::LogoutRequest {
+            id_token_hint: Some(token.clone()),
+            post_logout_redirect_uri: Some(SIGNED_OUT.into()),
+            ..Default::default()
+        };
+        assert!(e.plan_logout(&plan, None).await.is_ok());
+        let mut bad = plan.clone();
+        bad.id_token_hint = Some(format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            URL_SAFE_NO_PAD.encode([7u8; 64])
+        ));
+        assert!(e.plan_logout(&bad, None).await.is_err());
         h.engine.close().await;
     }
 }

@@ -147,3 +147,91 @@ async fn demo_vault_has_every_role_and_customers() {
         engine.close().await;
     }
 }
+
+/// The hosted pages' branding: public to read, admins change it, every change audited, and
+/// an accent without AA contrast, a non-https support link or a logo that is not the image it
+/// claims is refused with nothing changed.
+#[tokio::test]
+async fn branding_is_validated_audited_and_versioned() {
+    use base64::Engine as _;
+    use vestibule_engine::{Branding, Logo};
+    for h in backends().await {
+        let e = &h.engine;
+        let initial = e.branding().await.unwrap();
+        assert_eq!(initial, Branding::default());
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\nIHDR");
+        let wanted = Branding {
+            name: "  Shop Example ".into(),
+            accent: "#0B6E4F".into(),
+            support_url: Some("https://help.shop.example/".into()),
+            logo: Some(Logo {
+                content_type: "image/png".into(),
+                base64: png.clone(),
+            }),
+            version: 0,
+        };
+        for (bad, field) in [
+            (
+                Branding {
+                    accent: "#f0c040".into(),
+                    ..wanted.clone()
+                },
+                "accent",
+            ),
+            (
+                Branding {
+                    accent: "green".into(),
+                    ..wanted.clone()
+                },
+                "accent",
+            ),
+            (
+                Branding {
+                    name: " ".into(),
+                    ..wanted.clone()
+                },
+                "name",
+            ),
+            (
+                Branding {
+                    support_url: Some("javascript:alert(1)".into()),
+                    ..wanted.clone()
+                },
+                "support_url",
+            ),
+            (
+                Branding {
+                    logo: Some(Logo {
+                        content_type: "image/svg+xml".into(),
+                        base64: png.clone(),
+                    }),
+                    ..wanted.clone()
+                },
+                "logo",
+            ),
+        ] {
+            let err = e.update_branding(&h.admin, &bad).await.unwrap_err();
+            assert_eq!(err.field(), Some(field), "{bad:?}");
+        }
+        assert_eq!(e.branding().await.unwrap(), initial, "nothing changed");
+        let saved = e.update_branding(&h.admin, &wanted).await.unwrap();
+        assert_eq!(saved.name, "Shop Example");
+        assert_eq!(saved.accent, "#0b6e4f");
+        assert_eq!(saved.version, 1);
+        assert!(matches!(
+            e.update_branding(&h.admin, &wanted).await,
+            Err(Error::Conflict(_))
+        ));
+        let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();
+        let change = log
+            .iter()
+            .find(|a| a.action == "settings.branding_updated")
+            .unwrap();
+        assert_eq!(
+            change.diff["accent"],
+            serde_json::json!(["#3346c8", "#0b6e4f"])
+        );
+        assert_eq!(change.diff["logo"], serde_json::json!([null, "image/png"]));
+        h.engine.close().await;
+    }
+}

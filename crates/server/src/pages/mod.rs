@@ -1,0 +1,297 @@
+//! The hosted pages' shared machinery: the language of a page (`ui_locales`, then the
+//! customer's locale, then `Accept-Language`; English and German Fluent catalogues in
+//! `locales/`), the organisation's branding around every page (`templates/layout.html`), and
+//! the answer itself — rendered by askama (escaped by default), with a strict Content
+//! Security Policy: no script, the one inline stylesheet allowed by its hash, forms only to
+//! this server and, on pages that continue an OpenID Connect request, to that client's
+//! redirect origin (browsers apply `form-action` to the redirect after a post).
+//!
+//! Each page family lives in its own module and renders its own templates.
+
+pub(crate) mod signin;
+
+use crate::AppState;
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use fluent_templates::{Loader, static_loader};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use unic_langid::{LanguageIdentifier, langid};
+use vestibule_engine::Branding;
+
+static_loader! {
+    static LOCALES = {
+        locales: "./locales",
+        fallback_language: "en-US",
+        // Plain text into HTML-escaped templates: no Unicode isolation marks around arguments.
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+/// The languages the pages are written in, the first being the fallback.
+const AVAILABLE: [LanguageIdentifier; 2] = [langid!("en-US"), langid!("de")];
+
+const PAGE_CSS: &str = include_str!("../../assets/pages.css");
+
+/// The language for a page: the first of `ui_locales` (OIDC), the customer's own locale,
+/// and the browser's `Accept-Language` that we have a catalogue for.
+pub(crate) fn negotiate(
+    ui_locales: Option<&str>,
+    customer_locale: Option<&str>,
+    accept_language: Option<&str>,
+) -> LanguageIdentifier {
+    let mut wanted: Vec<LanguageIdentifier> = Vec::new();
+    for list in [ui_locales, customer_locale].into_iter().flatten() {
+        wanted.extend(
+            list.split([' ', ','])
+                .filter_map(|t| t.trim().parse::<LanguageIdentifier>().ok()),
+        );
+    }
+    if let Some(a) = accept_language {
+        wanted.extend(fluent_langneg::accepted_languages::parse(a));
+    }
+    let [fallback, ..] = &AVAILABLE;
+    fluent_langneg::negotiate_languages(
+        &wanted,
+        &AVAILABLE,
+        Some(fallback),
+        fluent_langneg::NegotiationStrategy::Lookup,
+    )
+    .first()
+    .map_or_else(|| fallback.clone(), |l| (*l).clone())
+}
+
+/// What every page has around its content: language, branding and the stylesheet.
+pub(crate) struct Chrome {
+    pub lang: String,
+    langid: LanguageIdentifier,
+    pub brand: Branding,
+    pub style: String,
+}
+
+impl Chrome {
+    /// A message of the page's language.
+    pub fn t(&self, id: &str) -> String {
+        LOCALES.lookup(&self.langid, id)
+    }
+
+    /// A message with one text argument.
+    pub fn t1(&self, id: &str, name: &str, value: &str) -> String {
+        let args: HashMap<Cow<'static, str>, fluent_templates::fluent_bundle::FluentValue> =
+            HashMap::from([(Cow::Owned(name.to_owned()), value.to_owned().into())]);
+        LOCALES.lookup_with_args(&self.langid, id, &args)
+    }
+
+    /// A message with several text arguments.
+    pub fn targs(&self, id: &str, args: &[(&str, &str)]) -> String {
+        let args: HashMap<Cow<'static, str>, fluent_templates::fluent_bundle::FluentValue> = args
+            .iter()
+            .map(|(k, v)| (Cow::Owned((*k).to_owned()), (*v).to_owned().into()))
+            .collect();
+        LOCALES.lookup_with_args(&self.langid, id, &args)
+    }
+
+    /// A message with one number argument (plural rules apply).
+    pub fn tn(&self, id: &str, name: &str, value: u64) -> String {
+        let args: HashMap<Cow<'static, str>, fluent_templates::fluent_bundle::FluentValue> =
+            HashMap::from([(Cow::Owned(name.to_owned()), value.into())]);
+        LOCALES.lookup_with_args(&self.langid, id, &args)
+    }
+}
+
+/// The chrome for a request: its language and the organisation's current branding.
+pub(crate) async fn chrome(
+    s: &AppState,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+    customer_locale: Option<&str>,
+) -> Chrome {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let langid = negotiate(ui_locales, customer_locale, accept);
+    let brand = match s.engine.branding().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the branding failed; using the defaults");
+            Branding::default()
+        }
+    };
+    let style = format!(":root{{--accent:{}}}\n{PAGE_CSS}", brand.accent);
+    Chrome {
+        lang: langid.to_string(),
+        langid,
+        brand,
+        style,
+    }
+}
+
+/// Render a page with its status and a policy allowing its forms to post to this server and
+/// to `form_origins`.
+pub(crate) fn render(
+    status: StatusCode,
+    c: &Chrome,
+    page: &impl Template,
+    form_origins: &[&str],
+) -> Response {
+    let html = match page.render() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response();
+        }
+    };
+    let hash = STANDARD.encode(Sha256::digest(c.style.as_bytes()));
+    let mut forms = String::from("'self'");
+    for o in form_origins {
+        // Origins come from registered redirect URIs; keep only what a source may hold.
+        if o.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ":/.-[]".contains(ch))
+        {
+            forms.push(' ');
+            forms.push_str(o);
+        }
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self'; form-action {forms}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut r = (status, Html(html)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+const FORM_COOKIE: &str = "__Host-vestibule_form";
+const DEV_FORM_COOKIE: &str = "vestibule_form";
+
+fn form_cookie_name(s: &AppState) -> &'static str {
+    if s.config.insecure_dev_cookies {
+        DEV_FORM_COOKIE
+    } else {
+        FORM_COOKIE
+    }
+}
+
+/// A CSRF token for a page's form, and the `SameSite=Strict` cookie it must match.
+pub(crate) fn form_token(s: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    let token = crate::customer::new_csrf();
+    let mut c = Cookie::new(form_cookie_name(s), token.clone());
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_secure(!s.config.insecure_dev_cookies);
+    (jar.add(c), token)
+}
+
+/// Whether a posted form is our own: its token matches the page's cookie and a browser's
+/// `Origin`, when sent, is this server.
+pub(crate) fn form_is_ours(
+    s: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    token: &str,
+) -> bool {
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| o == crate::origin_of(&s.config.public_url));
+    let cookie_ok = jar.get(form_cookie_name(s)).is_some_and(|c| {
+        !c.value().is_empty()
+            && crate::customer::constant_eq(c.value().as_bytes(), token.as_bytes())
+    });
+    origin_ok && cookie_ok
+}
+
+/// The page for a form that failed the CSRF check.
+pub(crate) fn form_refused(c: &Chrome) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        c,
+        c.t("error-csrf-title"),
+        Some(c.t("error-csrf")),
+        vec![],
+    )
+}
+
+/// A page with a heading, an optional alert and some paragraphs (errors, confirmations).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct Message<'a> {
+    pub c: &'a Chrome,
+    pub title: String,
+    pub alert: Option<String>,
+    pub paragraphs: Vec<String>,
+}
+
+pub(crate) fn message(
+    status: StatusCode,
+    c: &Chrome,
+    title: String,
+    alert: Option<String>,
+    paragraphs: Vec<String>,
+) -> Response {
+    render(
+        status,
+        c,
+        &Message {
+            c,
+            title,
+            alert,
+            paragraphs,
+        },
+        &[],
+    )
+}
+
+/// The organisation's logo, as uploaded by an admin (shown on every hosted page).
+#[utoipa::path(get, path = "/branding/logo", tag = "pages",
+    responses((status = 200, description = "The logo (PNG, JPEG or SVG)", content_type = "image/*", body = Vec<u8>),
+        (status = 404, description = "No logo is set")))]
+pub(crate) async fn logo(axum::extract::State(s): axum::extract::State<AppState>) -> Response {
+    let logo = s.engine.branding().await.ok().and_then(|b| b.logo);
+    let Some(logo) = logo else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(bytes) = STANDARD.decode(logo.base64.as_bytes()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut r = bytes.into_response();
+    if let Ok(v) = HeaderValue::from_str(&logo.content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    // Public and small; an SVG opened on its own still runs no script (the default CSP).
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::negotiate;
+
+    #[test]
+    fn languages_are_negotiated_in_order() {
+        assert_eq!(negotiate(None, None, None).to_string(), "en-US");
+        assert_eq!(
+            negotiate(None, None, Some("de-DE,de;q=0.9,en;q=0.5")).to_string(),
+            "de"
+        );
+        assert_eq!(negotiate(Some("de"), None, Some("en-US")).to_string(), "de");
+        assert_eq!(negotiate(None, Some("de-AT"), Some("en")).to_string(), "de");
+        assert_eq!(
+            negotiate(Some("fr"), None, Some("fr-FR")).to_string(),
+            "en-US"
+        );
+        assert_eq!(negotiate(None, None, Some("en-GB")).to_string(), "en-US");
+    }
+}
