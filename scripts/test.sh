@@ -4,10 +4,11 @@
 # console, cargo-nextest, tauri-driver, schemathesis, the UI's npm packages), starts a throw-away
 # PostgreSQL server on a free loopback port, then runs: the UI's type check and vitest
 # suite; cargo fmt and clippy; the whole Rust suite with cargo-nextest against both the
-# encrypted SQLite vault and PostgreSQL (schemathesis against the server's /openapi.json
-# among them); and the console's real-window tests (the app built
+# encrypted SQLite vault and PostgreSQL (schemathesis against the server's /openapi.json and
+# the hosted pages walked in headless Chromium among them); and the console's real-window tests (the app built
 # with the UI embedded, under Xvfb, driven through tauri-driver + WebKitWebDriver).
-# Screenshots of every screen the window tests visit land in target/e2e-screenshots/.
+# Screenshots of every screen the window tests visit land in target/e2e-screenshots/, of every
+# hosted page (both themes) in target/page-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,8 +26,9 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 # The desktop console (Tauri v2 on WebKitGTK) and its real-window tests.
+# Debian's Chromium walks the hosted pages (tests/browser, playwright-core + axe-core).
 for p in build-essential libwebkit2gtk-4.1-dev libsoup-3.0-dev librsvg2-dev \
-         libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth; do
+         libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -59,6 +61,11 @@ if [ ! -d ui/node_modules ] || [ "${CI:-}" = true ]; then
   echo "==> npm ci (ui/)"
   (cd ui && npm ci --no-audit --no-fund)
 fi
+if [ ! -d tests/browser/node_modules ] || [ "${CI:-}" = true ]; then
+  echo "==> npm ci (tests/browser/: playwright-core, axe-core)"
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+export VESTIBULE_REQUIRE_BROWSER=1
 
 # --- a private PostgreSQL server for the tests ---------------------------------------
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -96,4 +103,4 @@ echo "==> console: real-window tests under Xvfb (tauri-driver + WebKitWebDriver)
 rm -rf target/e2e-screenshots
 PATH="$HOME/.cargo/bin:$PATH" xvfb-run -a -s "-screen 0 1280x800x24" \
   cargo nextest run --workspace --locked --run-ignored only -j 1 --no-fail-fast
-echo "==> screenshots: target/e2e-screenshots/"
+echo "==> screenshots: target/e2e-screenshots/ (console), target/page-screenshots/ (hosted pages)"

@@ -200,8 +200,10 @@ pub(crate) const SECURITY_HEADERS: [(&str, &str); 6] = [
 pub(crate) fn add_security_headers(h: &mut axum::http::HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
         let name = header::HeaderName::from_static(name);
-        // Pages keep their own policy; the logo its cache lifetime.
-        if (name == header::CONTENT_SECURITY_POLICY || name == header::CACHE_CONTROL)
+        // Pages keep their own policies; the logo its cache lifetime.
+        if (name == header::CONTENT_SECURITY_POLICY
+            || name == header::CACHE_CONTROL
+            || name == header::REFERRER_POLICY)
             && h.contains_key(&name)
         {
             continue;

@@ -11,6 +11,8 @@ use vestibule_server::ServerConfig;
 
 #[path = "server/attacks.rs"]
 mod attacks;
+#[path = "server/pages.rs"]
+mod pages;
 
 const ADMIN: &str = "owner@shop.example";
 const ADMIN_PW: &str = "correct horse battery staple";

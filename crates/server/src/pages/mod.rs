@@ -166,6 +166,13 @@ pub(crate) fn render(
     if let Ok(v) = HeaderValue::from_str(&csp) {
         r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    // `same-origin`, not the API's `no-referrer`: under `no-referrer` browsers send
+    // `Origin: null` with a form post, and the forms' CSRF check needs the real origin. Other
+    // sites still learn nothing (no referrer leaves this origin).
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     r
 }
 
@@ -293,5 +300,9 @@ mod tests {
             "en-US"
         );
         assert_eq!(negotiate(None, None, Some("en-GB")).to_string(), "en-US");
+        assert_eq!(
+            negotiate(Some("en"), None, Some("de-DE")).to_string(),
+            "en-US"
+        );
     }
 }

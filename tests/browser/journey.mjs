@@ -1,0 +1,202 @@
+// The customer's journey through the hosted pages, in headless Chromium (Debian's package)
+// driven by playwright-core, against a real Vestibule server that the Rust test
+// (crates/server/tests/server/pages.rs) started and filled. Every page is screenshotted in the
+// light and the dark theme and checked with axe-core (no serious or critical violations);
+// the script prints one JSON line of findings and exits non-zero on the first failure.
+//
+// Environment: VESTIBULE_BASE (http://localhost:PORT), VESTIBULE_CLIENT_ID,
+// VESTIBULE_CLIENT_SECRET, VESTIBULE_REDIRECT, VESTIBULE_EMAIL, VESTIBULE_PASSWORD,
+// VESTIBULE_SHOTS (directory for the PNGs), CHROMIUM (default /usr/bin/chromium).
+
+import { chromium } from 'playwright-core';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const require = createRequire(import.meta.url);
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const base = env('VESTIBULE_BASE');
+const clientId = env('VESTIBULE_CLIENT_ID');
+const clientSecret = env('VESTIBULE_CLIENT_SECRET');
+const redirect = env('VESTIBULE_REDIRECT');
+const email = env('VESTIBULE_EMAIL');
+const password = env('VESTIBULE_PASSWORD');
+const shots = env('VESTIBULE_SHOTS');
+mkdirSync(shots, { recursive: true });
+
+const findings = { pages: [], axe: [] };
+const axeSource = readFileSync(require.resolve('axe-core'), 'utf8');
+const b64url = (buf) => buf.toString('base64url');
+
+function authorizeUrl(extra = {}) {
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash('sha256').update(verifier).digest());
+  const q = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: redirect,
+    response_type: 'code',
+    scope: 'openid email profile',
+    state: b64url(randomBytes(8)),
+    nonce: b64url(randomBytes(8)),
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  return { url: `${base}/oauth2/authorize?${q}`, verifier };
+}
+
+/** axe-core on the page as it is now: no serious or critical violations. */
+async function checkA11y(page, name) {
+  // Through DevTools, not a <script> tag: the pages' policy rightly blocks injected scripts,
+  // and the test keeps that policy on (it must not hide a CSP violation).
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { resultTypes: ['violations'] }),
+  );
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  findings.axe.push({ page: name, violations: result.violations.map((v) => `${v.impact}:${v.id}`) });
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+    [],
+    `accessibility violations on ${name}`,
+  );
+}
+
+/** Screenshot and accessibility check of the current page in the current theme. */
+async function visit(page, name, theme) {
+  await checkA11y(page, `${name}-${theme}`);
+  const file = `${shots}/${name}-${theme}.png`;
+  await page.screenshot({ path: file, fullPage: true });
+  findings.pages.push(file);
+}
+
+async function exchange(code, verifier) {
+  const r = await fetch(`${base}/oauth2/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirect,
+      code_verifier: verifier,
+    }),
+  });
+  assert.equal(r.status, 200, `token exchange: ${await r.clone().text()}`);
+  return r.json();
+}
+
+let current = null;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+try {
+  for (const theme of ['light', 'dark']) {
+    const context = await browser.newContext({ colorScheme: theme, locale: 'en-US' });
+    const page = await context.newPage();
+    current = page;
+    const cspErrors = [];
+    // Policy violations and script errors (a 401 or 404 answer is logged too; not those).
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) cspErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => cspErrors.push(String(e)));
+
+    // Sign-in page of an OIDC authorization request; keyboard order email → password → button.
+    const { url, verifier } = authorizeUrl();
+    await page.goto(url);
+    assert.equal(await page.locator('h1').textContent(), 'Sign in');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'email', 'autofocus');
+    await visit(page, 'signin', theme);
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'password');
+    await page.keyboard.type('not the password');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'BUTTON');
+    await page.keyboard.press('Enter');
+    await page.waitForLoadState();
+
+    // A wrong password: the error is announced and tied to the field.
+    const alert = page.locator('#signin-error');
+    assert.match(await alert.textContent(), /not correct/);
+    assert.equal(await page.locator('#password').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.locator('#password').getAttribute('aria-describedby'), 'signin-error');
+    assert.equal(await page.locator('#email').inputValue(), email, 'the address is kept');
+    await visit(page, 'signin-error', theme);
+
+    // The right password: back to the client with a code (the form's redirect is allowed by
+    // the page's form-action), exchanged as a relying party would.
+    await page.fill('#password', password);
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(redirect)), page.click('button[type=submit]')]);
+    const back = new URL(page.url());
+    assert.equal(back.searchParams.get('iss'), base);
+    const tokens = await exchange(back.searchParams.get('code'), verifier);
+    assert.ok(tokens.id_token && tokens.access_token);
+
+    // Logout without a hint asks; "stay signed in" keeps the session, "sign out" ends it.
+    await page.goto(`${base}/oauth2/logout`);
+    assert.equal(await page.locator('h1').textContent(), 'Sign out?');
+    await visit(page, 'logout-confirm', theme);
+    await page.click('button[value=no]');
+    assert.equal(await page.locator('h1').textContent(), 'You are still signed in');
+    await visit(page, 'logout-kept', theme);
+    const again = authorizeUrl({ prompt: 'none' });
+    await page.goto(again.url);
+    assert.ok(new URL(page.url()).searchParams.get('code'), 'still signed in: prompt=none gives a code');
+    await page.goto(`${base}/oauth2/logout`);
+    await page.click('button[value=yes]');
+    assert.equal(await page.locator('h1').textContent(), 'You are signed out');
+    await visit(page, 'logout-done', theme);
+    const after = authorizeUrl({ prompt: 'none' });
+    await page.goto(after.url);
+    assert.equal(new URL(page.url()).searchParams.get('error'), 'login_required');
+
+    // A request that cannot go back to its client: an error page saying what to do next.
+    await page.goto(`${base}/oauth2/authorize?client_id=vst_nobody&redirect_uri=${encodeURIComponent(redirect)}`);
+    assert.equal(await page.locator('h1').textContent(), 'This sign-in link is not valid');
+    await visit(page, 'error-request', theme);
+
+    assert.deepEqual(cspErrors, [], 'no CSP or script errors in the console');
+    await context.close();
+  }
+
+  // German, chosen by the browser's language, and by ui_locales over it.
+  const de = await browser.newContext({ locale: 'de-DE' });
+  const page = await de.newPage();
+  await page.goto(authorizeUrl().url);
+  assert.equal(await page.locator('html').getAttribute('lang'), 'de');
+  assert.equal(await page.locator('h1').textContent(), 'Anmelden');
+  await visit(page, 'signin-de', 'light');
+  await page.goto(authorizeUrl({ ui_locales: 'en' }).url);
+  assert.equal(await page.locator('h1').textContent(), 'Sign in');
+  await de.close();
+} catch (e) {
+  // Where the journey stood: the address and what the page said.
+  if (current) {
+    console.error(`at ${current.url()}`);
+    console.error((await current.locator('body').innerText().catch(() => '')).slice(0, 2000));
+    await current.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(findings));
