@@ -2,6 +2,7 @@
 //! throttling, and what outgoing email looks like. Defaults follow OWASP ASVS 5 / NIST 800-63B.
 
 use crate::credentials::password::{HashParams, PasswordPolicy};
+use crate::credentials::sealed::FactorKey;
 use chrono::Duration;
 
 #[derive(Debug, Clone)]
@@ -52,6 +53,9 @@ pub struct Config {
     pub public_url: String,
     /// `From:` of outgoing email.
     pub mail_from: String,
+    /// Seals TOTP secrets and keys recovery-code digests on PostgreSQL (the operator's key
+    /// file). A vault derives its own from its data key and ignores this.
+    pub factor_key: Option<FactorKey>,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             max_attributes_bytes: 16 * 1024,
             public_url: "http://localhost:8080".into(),
             mail_from: "Vestibule <no-reply@localhost>".into(),
+            factor_key: None,
         }
     }
 }

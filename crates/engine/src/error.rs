@@ -73,6 +73,17 @@ pub enum Error {
         error: &'static str,
         description: String,
     },
+    /// The password was right and the account has a second factor: the sign-in continues
+    /// with [`crate::Engine::complete_sign_in`] (callers of the one-step sign-in see this).
+    #[error("a second factor is needed to finish signing in")]
+    SecondFactorRequired,
+    /// A sensitive change (email, password, factors, recovery codes) needs a sign-in within
+    /// the last few minutes or a second factor now: re-authenticate, then try again.
+    #[error("confirm it is you: sign in again or use your second factor, then try again")]
+    StepUpRequired,
+    /// The operator has not configured what this needs (named).
+    #[error("not available on this server: {0} is not configured")]
+    NotConfigured(&'static str),
     /// An invariant the engine relies on was broken; this is a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,6 +116,9 @@ impl Error {
             Error::Storage(_) | Error::Migration(_) => ErrorCode::Storage,
             Error::Delivery(_) => ErrorCode::Delivery,
             Error::OAuth { .. } => ErrorCode::OAuth,
+            Error::SecondFactorRequired => ErrorCode::SecondFactorRequired,
+            Error::StepUpRequired => ErrorCode::StepUpRequired,
+            Error::NotConfigured(_) => ErrorCode::NotConfigured,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -155,6 +169,9 @@ pub enum ErrorCode {
     Delivery,
     #[serde(rename = "oauth")]
     OAuth,
+    SecondFactorRequired,
+    StepUpRequired,
+    NotConfigured,
     Internal,
 }
 
@@ -179,6 +196,9 @@ impl ErrorCode {
             ErrorCode::Storage => "storage",
             ErrorCode::Delivery => "delivery",
             ErrorCode::OAuth => "oauth",
+            ErrorCode::SecondFactorRequired => "second_factor_required",
+            ErrorCode::StepUpRequired => "step_up_required",
+            ErrorCode::NotConfigured => "not_configured",
             ErrorCode::Internal => "internal",
         }
     }

@@ -8,7 +8,8 @@
 //!   [`Engine::init_postgres`], [`Engine::connect_postgres`]) and call flows on it.
 //! - A folder per domain: `accounts` (customer records, self-service flows, sessions, search,
 //!   support actions), `credentials` (passwords, tokens), `oidc` (the provider), `staff`
-//!   (roles, staff operations, audit, settings), `frontdoor` (what the hosted pages need:
+//!   (roles, staff operations, audit, settings), `factors` (TOTP, recovery codes, the
+//!   second sign-in step, recent authentication), `frontdoor` (what the hosted pages need:
 //!   branding), `outbox`, `storage`. Each flow is one transaction that also appends to the
 //!   audit log.
 //! - [`Error`] — the one error type, with stable codes.
@@ -27,6 +28,7 @@ mod config;
 mod credentials;
 pub mod demo;
 mod error;
+mod factors;
 mod frontdoor;
 pub mod oidc;
 mod outbox;
@@ -43,11 +45,16 @@ pub use accounts::record::{
     SignInAttempt,
 };
 pub use accounts::selfservice::RegisterInput;
-pub use accounts::sessions::{RequestContext, SessionInfo, SignedIn};
+pub use accounts::sessions::{RECENT_AUTH, RequestContext, SessionInfo, SignedIn};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
 pub use config::Config;
 pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
+pub use credentials::sealed::FactorKey;
 pub use error::{Error, ErrorCode, Result};
+pub use factors::challenge::{Challenge, FactorProof, SignInStep};
+pub use factors::stepup::StepUpProof;
+pub use factors::totp::TotpEnrolment;
+pub use factors::{Factor, FactorKind};
 pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
 pub use oidc::signing::SigningAlg;
@@ -102,6 +109,8 @@ pub struct Engine {
     vault: Option<Arc<Mutex<VaultHandle>>>,
     /// The background worker for email-address flows (see the `deferred` module).
     deferred: Arc<accounts::deferred::Worker>,
+    /// Seals factor secrets (derived from a vault's data key, or the operator's on PostgreSQL).
+    factor_key: Option<Arc<FactorKey>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,7 +131,13 @@ impl Engine {
             deps.config.hash_queue,
             deps.config.hash_nice,
         )?;
+        let factor_key = match &vault {
+            Some(v) => Some(FactorKey::for_vault(&v.key.0)),
+            None => deps.config.factor_key.clone(),
+        }
+        .map(Arc::new);
         let engine = Self {
+            factor_key,
             store,
             clock: deps.clock,
             entropy: deps.entropy,
@@ -363,6 +378,17 @@ impl Engine {
             .rows_affected();
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// A factor's stored (sealed) secret, for the test that it is not in the clear.
+    #[doc(hidden)]
+    pub async fn raw_factor_secret_for_test(&self, factor: uuid::Uuid) -> Result<Vec<u8>> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM customer_factors WHERE id = $1")
+                .bind(factor.to_string())
+                .fetch_one(self.store.reader())
+                .await?,
+        )
     }
 
     /// The bare FTS5 trigram query search builds on, for the benchmark's baseline.

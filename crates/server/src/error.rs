@@ -79,7 +79,11 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::InvalidCredentials | Error::InvalidSession | Error::VaultLocked => {
             StatusCode::UNAUTHORIZED
         }
-        Error::AccountUnavailable(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::AccountUnavailable(_) | Error::Forbidden(_) | Error::StepUpRequired => {
+            StatusCode::FORBIDDEN
+        }
+        Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+        Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::OAuth { error, .. } if *error == "invalid_client" => StatusCode::UNAUTHORIZED,
         Error::OAuth { .. } => StatusCode::BAD_REQUEST,

@@ -10,7 +10,7 @@ use crate::accounts::record::{
     self as customers, CUSTOMER_COLUMNS, Customer, CustomerStatus, check_attributes, check_locale,
     row_to_customer,
 };
-use crate::accounts::sessions::{RequestContext, SessionInfo, SignedIn};
+use crate::accounts::sessions::{RequestContext, SessionInfo};
 use crate::credentials::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL};
 use crate::error::{Error, Result};
 use crate::outbox::{enqueue, enqueue_capped, recipient_over_cap};
@@ -49,6 +49,14 @@ static SIGN_IN_READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         columns.join(", ")
     )
 });
+
+/// A proven password (see [`Engine::check_sign_in_password`]).
+pub(crate) struct PasswordChecked {
+    pub customer: Customer,
+    pub email_key: String,
+    /// The password rehashed with the current parameters, when the stored hash is older.
+    pub new_hash: Option<String>,
+}
 
 /// Longest password accepted at sign-in; longer input is refused before any hashing work.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -316,14 +324,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Sign in with email and password. Every attempt is recorded; repeated failures on one
-    /// account are throttled for a while rather than locking the account.
-    pub async fn sign_in(
+    /// The password half of signing in: the customer whose password this is, or the failure
+    /// (recorded as an attempt: unknown address and wrong password are the same error in the
+    /// same time; throttled and unavailable accounts are refused). What follows — a session
+    /// or a second-factor challenge — is `factors::challenge`'s.
+    pub(crate) async fn check_sign_in_password(
         &self,
         email: &str,
         password: &str,
         ctx: &RequestContext,
-    ) -> Result<SignedIn> {
+    ) -> Result<PasswordChecked> {
         let email = normalize::email(email).map_err(|_| Error::InvalidCredentials)?;
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(Error::invalid(
@@ -386,8 +396,8 @@ impl Engine {
             Some(pw) => Some(self.hash_password(&pw).await?),
             None => None,
         };
-        let mut tx = self.store.begin().await?;
         let Some((customer, _)) = found.filter(|_| matches) else {
+            let mut tx = self.store.begin().await?;
             let reason = if customer_id.is_some() {
                 "wrong_password"
             } else {
@@ -405,34 +415,21 @@ impl Engine {
             CustomerStatus::Erased => Some("erased"),
         };
         if let Some(why) = refused {
+            let mut tx = self.store.begin().await?;
             self.record_attempt(&mut tx, &email.key, customer_id, why, "password", ctx)
                 .await?;
             tx.commit().await?;
             return Err(Error::AccountUnavailable(why));
         }
-        self.record_attempt(&mut tx, &email.key, customer_id, "ok", "password", ctx)
-            .await?;
-        let signed_in = self.create_session(&mut tx, customer.id, ctx).await?;
-        sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
-            .bind(to_us(now))
-            .bind(customer.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if let Some(h) = new_hash {
-            // Only if nobody changed the password meanwhile.
-            sqlx::query("UPDATE customers SET password_hash = $1 WHERE id = $2 AND version = $3")
-                .bind(h)
-                .bind(customer.id.to_string())
-                .bind(customer.version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(signed_in)
+        Ok(PasswordChecked {
+            customer,
+            email_key: email.key,
+            new_hash,
+        })
     }
 
     /// Record a sign-in attempt; `reason` "ok" is a success, anything else a failure.
-    async fn record_attempt(
+    pub(crate) async fn record_attempt(
         &self,
         tx: &mut Tx,
         email_key: &str,
@@ -574,6 +571,10 @@ impl Engine {
         let s = self.validate_session(token).await?;
         let (c, phc) = self.customer_with_hash(s.customer_id).await?;
         self.reauthenticate(&s, &c, phc, current, ctx).await?;
+        if c.mfa_enabled {
+            // The password alone is not enough for an account with a second factor.
+            s.require_recent_auth(self.now())?;
+        }
         self.config.policy.check(
             new_password,
             &[&c.email.to_lowercase(), &c.display_name],
@@ -611,7 +612,7 @@ impl Engine {
     /// sign-in attempt on the account (method `reauth`): recorded, refused while the account
     /// is throttled, and after [`crate::Config::reauth_failures_per_session`] failures the
     /// session itself is ended, so a stolen session cannot be used to guess the password.
-    async fn reauthenticate(
+    pub(crate) async fn reauthenticate(
         &self,
         s: &SessionInfo,
         c: &Customer,
@@ -684,7 +685,7 @@ impl Engine {
         Error::throttled(self.config.throttle_window)
     }
 
-    async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {
+    pub(crate) async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {
         let sql = format!("SELECT password_hash, {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -741,6 +742,9 @@ impl Engine {
         normalize::check_single_script(&email)?;
         let (c, phc) = self.customer_with_hash(s.customer_id).await?;
         self.reauthenticate(&s, &c, phc, password, ctx).await?;
+        if c.mfa_enabled {
+            s.require_recent_auth(self.now())?;
+        }
         let own_key = normalize::key_of_stored(&c.email);
         if own_key == email.key {
             return Err(Error::invalid(

@@ -41,6 +41,25 @@ pub struct SessionInfo {
     pub ip: String,
     pub user_agent: String,
     pub device: String,
+    /// How the customer proved who they are (RFC 8176 values: `pwd`, `otp`, `mfa`, …).
+    pub amr: Vec<String>,
+    /// When they last did (sign-in or step-up): "recent authentication" is measured from here.
+    pub auth_at: DateTime<Utc>,
+}
+
+/// How recent an authentication a sensitive change needs (email, password, factors,
+/// recovery codes).
+pub const RECENT_AUTH: Duration = Duration::minutes(5);
+
+impl SessionInfo {
+    /// `StepUpRequired` unless this session was authenticated within [`RECENT_AUTH`] of `now`.
+    pub fn require_recent_auth(&self, now: DateTime<Utc>) -> Result<()> {
+        if now - self.auth_at <= RECENT_AUTH {
+            Ok(())
+        } else {
+            Err(Error::StepUpRequired)
+        }
+    }
 }
 
 /// A successful sign-in: the opaque token to hand to the client, once.
@@ -77,16 +96,25 @@ pub(crate) fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionInfo> {
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
         device: r.try_get("device")?,
+        amr: r
+            .try_get::<String, _>("amr")?
+            .split(' ')
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        auth_at: from_us(r.try_get("auth_us")?),
     })
 }
 
-pub(crate) const SESSION_COLUMNS: &str = "id, customer_id, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device";
+pub(crate) const SESSION_COLUMNS: &str = "id, customer_id, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device, amr, auth_us";
 
 impl Engine {
+    /// A new session for `customer`, authenticated by `amr` (RFC 8176 method values).
     pub(crate) async fn create_session(
         &self,
         tx: &mut Tx,
         customer: Uuid,
+        amr: &[&str],
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
         let now = self.now();
@@ -97,8 +125,8 @@ impl Engine {
         let idle = (now + self.config.session_idle).min(absolute);
         let device = device_label(&ua);
         sqlx::query(
-            "INSERT INTO sessions (id, customer_id, token_hash, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO sessions (id, customer_id, token_hash, created_us, last_seen_us, idle_expires_us, absolute_expires_us, ip, user_agent, device, amr, auth_us) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $4)",
         )
         .bind(id.to_string())
         .bind(customer.to_string())
@@ -109,6 +137,7 @@ impl Engine {
         .bind(&ip)
         .bind(&ua)
         .bind(&device)
+        .bind(amr.join(" "))
         .execute(&mut **tx)
         .await?;
         Ok(SignedIn {
@@ -123,6 +152,8 @@ impl Engine {
                 ip,
                 user_agent: ua,
                 device,
+                amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+                auth_at: now,
             },
         })
     }

@@ -55,6 +55,8 @@ pub enum Permission {
     MarkEmailVerified,
     RevokeSessions,
     UnlockCustomers,
+    /// Remove a customer's lost second factor (with a reason).
+    RemoveFactors,
     LockCustomers,
     DisableCustomers,
     ReviewRisk,
@@ -69,7 +71,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ReadCustomers,
         Permission::EditCustomers,
         Permission::ResendVerification,
@@ -77,6 +79,7 @@ impl Permission {
         Permission::MarkEmailVerified,
         Permission::RevokeSessions,
         Permission::UnlockCustomers,
+        Permission::RemoveFactors,
         Permission::LockCustomers,
         Permission::DisableCustomers,
         Permission::ReviewRisk,
@@ -100,6 +103,7 @@ impl Permission {
             Permission::MarkEmailVerified => "marking email addresses verified",
             Permission::RevokeSessions => "revoking customer sessions",
             Permission::UnlockCustomers => "unlocking accounts",
+            Permission::RemoveFactors => "removing customers' second factors",
             Permission::LockCustomers => "locking accounts",
             Permission::DisableCustomers => "disabling accounts",
             Permission::ReviewRisk => "reviewing risky sign-ins",
@@ -120,7 +124,12 @@ pub fn allows(role: Role, p: Permission) -> bool {
     use Permission::*;
     let support = matches!(
         p,
-        ReadCustomers | ResendVerification | StartPasswordReset | RevokeSessions | UnlockCustomers
+        ReadCustomers
+            | ResendVerification
+            | StartPasswordReset
+            | RevokeSessions
+            | UnlockCustomers
+            | RemoveFactors
     );
     match role {
         Role::Admin => true,

@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
+mod factors;
 mod hardening;
 mod oidc;
 mod search;
@@ -40,6 +41,8 @@ pub fn fast_config() -> Config {
             t: 1,
             p: 1,
         },
+        // PostgreSQL needs the operator's factor key for TOTP secrets (a vault derives its own).
+        factor_key: Some(vestibule_engine::FactorKey::from_bytes([42; 32])),
         ..Config::default()
     }
 }

@@ -1,7 +1,7 @@
 // Generated from the Rust types by src-tauri/bindings.rs. Do not edit by hand:
 // VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings
 
-export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "internal";
+export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "second_factor_required" | "step_up_required" | "not_configured" | "internal";
 
 export type ConsoleCode = "not_signed_in" | "idle_locked" | "no_vault" | "vault_exists" | "io";
 
@@ -15,7 +15,7 @@ field: string | null, };
 
 export type Role = "support" | "security" | "privacy" | "admin";
 
-export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "lock_customers" | "disable_customers" | "review_risk" | "manage_consent" | "export_customers" | "erase_customers" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
+export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "remove_factors" | "lock_customers" | "disable_customers" | "review_risk" | "manage_consent" | "export_customers" | "erase_customers" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
 
 export type Staff = { id: string, email: string, display_name: string, role: Role, };
 
@@ -98,7 +98,15 @@ export type SignInAttempt = { at: string, email: string, customer_id: string | n
  */
 device: string, };
 
-export type SessionInfo = { id: string, customer_id: string, created_at: string, last_seen_at: string, idle_expires_at: string, absolute_expires_at: string, ip: string, user_agent: string, device: string, };
+export type SessionInfo = { id: string, customer_id: string, created_at: string, last_seen_at: string, idle_expires_at: string, absolute_expires_at: string, ip: string, user_agent: string, device: string, 
+/**
+ * How the customer proved who they are (RFC 8176 values: `pwd`, `otp`, `mfa`, …).
+ */
+amr: Array<string>, 
+/**
+ * When they last did (sign-in or step-up): "recent authentication" is measured from here.
+ */
+auth_at: string, };
 
 export type AuditEntry = { seq: number, id: string, at: string, actor: string, action: string, target: string, reason: string | null, 
 /**
