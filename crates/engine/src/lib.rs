@@ -51,7 +51,7 @@ pub use config::Config;
 pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
 pub use credentials::sealed::FactorKey;
 pub use error::{Error, ErrorCode, Result};
-pub use factors::challenge::{Challenge, FactorProof, SignInStep};
+pub use factors::challenge::{CHALLENGE_TTL, Challenge, FactorProof, SignInStep};
 pub use factors::stepup::StepUpProof;
 pub use factors::totp::TotpEnrolment;
 pub use factors::{Factor, FactorKind};

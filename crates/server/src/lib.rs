@@ -120,7 +120,9 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
     };
     let mut credentials = customer::credential_routes()
         .merge(admin::credential_routes())
-        .merge(oidc::credential_routes());
+        .merge(oidc::credential_routes())
+        .merge(pages::hosted::credential_routes())
+        .merge(pages::account::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -142,6 +144,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(customer::routes())
         .merge(oidc::routes())
         .routes(routes!(pages::logo))
+        .merge(pages::hosted::routes())
+        .merge(pages::account::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

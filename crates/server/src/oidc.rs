@@ -24,14 +24,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vestibule_engine::oidc::{
-    AuthRequest, Authorization, AuthorizeParams, ClientAuth, LogoutRequest, SCOPES, TokenRequest,
-    TokenResponse, redirect_with,
+    ACR_MFA, ACR_PASSWORD, AuthRequest, Authorization, AuthorizeParams, ClientAuth, LogoutRequest,
+    SCOPES, TokenRequest, TokenResponse, redirect_with,
 };
-use vestibule_engine::{Error, SigningAlg};
+use vestibule_engine::{Error, SignInStep, SigningAlg};
 
 /// The sign-in page's form post: limited per IP like the other credential endpoints.
 pub fn credential_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(authorize_submit))
+    OpenApiRouter::new()
+        .routes(routes!(authorize_submit))
+        .routes(routes!(authorize_factor_submit))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -39,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(discovery))
         .routes(routes!(jwks))
         .routes(routes!(authorize, authorize_post))
+        .routes(routes!(authorize_factor_page))
         .routes(routes!(token))
         .routes(routes!(userinfo, userinfo_post))
         .routes(routes!(revoke))
@@ -69,6 +72,7 @@ struct Discovery {
     subject_types_supported: Vec<&'static str>,
     id_token_signing_alg_values_supported: Vec<&'static str>,
     ui_locales_supported: Vec<&'static str>,
+    acr_values_supported: Vec<&'static str>,
     scopes_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -102,6 +106,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
         ui_locales_supported: vec!["en-US", "de"],
+        acr_values_supported: vec![ACR_PASSWORD, ACR_MFA],
         scopes_supported: SCOPES.to_vec(),
         token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
@@ -115,6 +120,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
             "iat",
             "auth_time",
             "nonce",
+            "amr",
+            "acr",
             "sid",
             "email",
             "email_verified",
@@ -399,30 +406,176 @@ async fn authorize_submit(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let result = s.engine.sign_in(&f.email, &f.password, &ctx).await;
-    s.metrics
-        .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
+    let result = s.engine.begin_sign_in(&f.email, &f.password, &ctx).await;
+    s.metrics.sign_in(match &result {
+        Ok(SignInStep::SignedIn(_)) => "success",
+        Ok(SignInStep::SecondFactor(_)) => "second_factor",
+        Err(e) => e.code(),
+    });
     let signed = match result {
-        Ok(signed) => signed,
+        Ok(SignInStep::SignedIn(signed)) => signed,
+        Ok(SignInStep::SecondFactor(challenge)) => {
+            let jar = signin::keep_challenge(&s, jar, challenge.token);
+            let target = crate::origin_of(&req.redirect_uri).to_owned();
+            return signin::factor_page(
+                &s,
+                &c,
+                jar,
+                FACTOR_PATH,
+                &f.params,
+                false,
+                None,
+                &[&target],
+            );
+        }
         Err(e) => {
             let msg = signin::error_message(&c, &e);
             return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email);
         }
     };
-    let (jar, _) = session_cookies(&s, jar, &signed);
+    finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
+}
+
+/// Signed in for an authorization request: the session cookies and the code.
+async fn finish_sign_in(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    iss: &str,
+    req: &AuthRequest,
+    signed: &vestibule_engine::SignedIn,
+) -> Response {
+    let (jar, _) = session_cookies(s, jar, signed);
+    let jar = signin::drop_challenge(s, jar);
     match s
         .engine
-        .issue_code(
-            &iss,
-            &req,
-            signed.session.customer_id,
-            signed.session.id,
-            signed.session.created_at,
-        )
+        .issue_code(iss, req, &signed.session)
         .await
     {
         Ok(url) => (jar, see_other(&url)).into_response(),
-        Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
+        Err(e) => redirect_error(c, iss, &req.redirect_uri, req.state.as_deref(), &e),
+    }
+}
+
+/// The second-factor page of an authorization request.
+const FACTOR_PATH: &str = "/oauth2/signin/factor";
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FactorQuery {
+    /// The authorization request's parameters.
+    #[serde(default)]
+    params: String,
+    /// `recovery_code` for the recovery-code form.
+    method: Option<String>,
+}
+
+/// The second-factor page again (switching between the app and a recovery code).
+#[utoipa::path(get, path = "/oauth2/signin/factor", tag = "oidc", params(FactorQuery),
+    responses(
+        (status = 200, description = "The second-factor page", content_type = "text/html", body = String),
+        (status = 400, description = "The request cannot be trusted: an error page", content_type = "text/html", body = String)))]
+async fn authorize_factor_page(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    q: Result<Query<FactorQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        let c = pages::chrome(&s, &headers, None, None).await;
+        return error_page(
+            &c,
+            &Error::OAuth {
+                error: "invalid_request",
+                description: "the page parameters are malformed".into(),
+            },
+        );
+    };
+    let c = chrome_for(&s, &headers, &q.params).await;
+    let (_, req) = match validated(&s, &c, &q.params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if signin::challenge(&s, &jar).is_none() {
+        let msg = c.t("error-challenge-ended");
+        return sign_in_page(&s, &c, jar, &q.params, &req, Some(msg), "");
+    }
+    let target = crate::origin_of(&req.redirect_uri).to_owned();
+    signin::factor_page(
+        &s,
+        &c,
+        jar,
+        FACTOR_PATH,
+        &q.params,
+        q.method.as_deref() == Some("recovery_code"),
+        None,
+        &[&target],
+    )
+}
+
+/// The second-factor form post: finishes the sign-in and returns to the client.
+#[utoipa::path(post, path = "/oauth2/signin/factor", tag = "oidc",
+    request_body(content = signin::FactorForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: back to the client with a code",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "The request cannot be trusted: an error page", content_type = "text/html", body = String),
+        (status = 401, description = "The code was wrong (the page again), or the challenge ended (the sign-in page)", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
+async fn authorize_factor_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<signin::FactorForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        let c = pages::chrome(&s, &headers, None, None).await;
+        return error_page(
+            &c,
+            &Error::OAuth {
+                error: "invalid_request",
+                description: "the form was incomplete".into(),
+            },
+        );
+    };
+    let c = chrome_for(&s, &headers, &f.params).await;
+    if !pages::form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return pages::form_refused(&c);
+    }
+    let (iss, req) = match validated(&s, &c, &f.params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let Some(challenge) = signin::challenge(&s, &jar) else {
+        let msg = c.t("error-challenge-ended");
+        return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "");
+    };
+    let result = s.engine.complete_sign_in(&challenge, &f.proof(), &ctx).await;
+    s.metrics
+        .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
+    match result {
+        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &signed).await,
+        Err(Error::InvalidSession) => {
+            let jar = signin::drop_challenge(&s, jar);
+            let msg = c.t("error-challenge-ended");
+            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "")
+        }
+        Err(e) => {
+            let target = crate::origin_of(&req.redirect_uri).to_owned();
+            let msg = signin::factor_error(&c, &e);
+            signin::factor_page(
+                &s,
+                &c,
+                jar,
+                FACTOR_PATH,
+                &f.params,
+                f.method == "recovery_code",
+                Some(msg),
+                &[&target],
+            )
+        }
     }
 }
 

@@ -1374,13 +1374,7 @@ async fn two_instances_rotate_one_refresh_token_family() {
         .unwrap();
     let redirect = a
         .engine
-        .issue_code(
-            "http://id.shop.example",
-            &req,
-            signed.session.customer_id,
-            signed.session.id,
-            signed.session.created_at,
-        )
+        .issue_code("http://id.shop.example", &req, &signed.session)
         .await
         .unwrap();
     let code = param(&url::Url::parse(&redirect).unwrap(), "code").unwrap();
@@ -1569,6 +1563,31 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/logout", "get"),
         ("/oauth2/logout", "post"),
         ("/branding/logo", "get"),
+        ("/oauth2/signin/factor", "get"),
+        ("/oauth2/signin/factor", "post"),
+        ("/signin", "get"),
+        ("/signin", "post"),
+        ("/signin/factor", "get"),
+        ("/signin/factor", "post"),
+        ("/signup", "get"),
+        ("/signup", "post"),
+        ("/verify", "get"),
+        ("/verify", "post"),
+        ("/verify-email-change", "get"),
+        ("/verify-email-change", "post"),
+        ("/forgot", "get"),
+        ("/forgot", "post"),
+        ("/reset", "get"),
+        ("/reset", "post"),
+        ("/account", "get"),
+        ("/account/step-up", "get"),
+        ("/account/step-up", "post"),
+        ("/account/totp", "post"),
+        ("/account/totp/confirm", "post"),
+        ("/account/recovery-codes", "post"),
+        ("/account/factors/remove", "post"),
+        ("/account/sessions/revoke", "post"),
+        ("/account/sign-out", "post"),
         ("/admin/v1/sessions", "post"),
         ("/admin/v1/sessions", "delete"),
         ("/admin/v1/customers", "get"),

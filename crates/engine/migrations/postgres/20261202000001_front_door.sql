@@ -48,3 +48,8 @@ CREATE TABLE sign_in_challenges (
     expires_us  BIGINT NOT NULL,
     failures    BIGINT NOT NULL DEFAULT 0
 );
+
+-- What the sign-in behind a code or token proved (RFC 8176 amr, space-separated): the ID
+-- token's amr and acr say what actually happened.
+ALTER TABLE oidc_codes ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';
+ALTER TABLE oidc_tokens ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';

@@ -95,6 +95,36 @@ impl Engine {
         })
     }
 
+    /// A pending enrolment again (the page after a mistyped first code): its secret and URI.
+    pub async fn pending_totp(
+        &self,
+        session_token: &str,
+        factor: Uuid,
+        issuer: &str,
+    ) -> Result<TotpEnrolment> {
+        let s = self.validate_session(session_token).await?;
+        let sealed: Vec<u8> = sqlx::query_scalar(
+            "SELECT sealed FROM customer_factors WHERE id = $1 AND customer_id = $2 \
+             AND kind = 'totp' AND status = 'pending' AND created_us > $3",
+        )
+        .bind(factor.to_string())
+        .bind(s.customer_id.to_string())
+        .bind(to_us(self.now() - PENDING_FOR))
+        .fetch_optional(self.store.reader())
+        .await?
+        .ok_or(Error::NotFound("pending authenticator"))?;
+        let secret = self.factor_key()?.open(&sealed, &aad(factor))?;
+        let (customer, _) = self.customer_with_hash(s.customer_id).await?;
+        let uri = totp_for(secret.clone(), issuer, &customer.email)?
+            .to_url()
+            .map_err(|e| Error::Internal(format!("totp uri: {e}")))?;
+        Ok(TotpEnrolment {
+            factor_id: factor,
+            secret: Secret::from(secret).to_base32(),
+            uri,
+        })
+    }
+
     /// Finish enrolling: the first code from the app activates the factor under `name`. The
     /// customer's first factor comes with ten recovery codes, returned here once.
     pub async fn confirm_totp(

@@ -27,6 +27,20 @@ pub const CODE_TTL: Duration = Duration::minutes(10);
 pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(1);
 pub const ID_TOKEN_TTL: Duration = Duration::hours(1);
 pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
+/// Authentication context class of a sign-in with a password (or one method) only.
+pub const ACR_PASSWORD: &str = "urn:vestibule:acr:1fa";
+/// Authentication context class of a sign-in with a second factor (NIST 800-63B AAL2).
+pub const ACR_MFA: &str = "urn:vestibule:acr:2fa";
+
+/// The acr a sign-in with these (space-separated) methods reaches.
+pub fn acr_for(amr: &str) -> &'static str {
+    if amr.split(' ').any(|m| m == "mfa") {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
+
 /// The scopes the provider knows; others are ignored, as OpenID Connect asks.
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
 
@@ -127,6 +141,12 @@ pub struct IdClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     pub sid: String,
+    /// How the customer authenticated (RFC 8176): `pwd`, `otp`, `mfa`, …
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The assurance that gives: [`ACR_MFA`] with a second factor, else [`ACR_PASSWORD`].
+    #[serde(default)]
+    pub acr: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,6 +263,8 @@ struct Grant {
     access_scope: Option<String>,
     nonce: Option<String>,
     auth_time: DateTime<Utc>,
+    /// RFC 8176 methods, space-separated.
+    amr: String,
     code_hash: Option<Vec<u8>>,
 }
 
@@ -365,7 +387,7 @@ impl Engine {
         });
         match session {
             Some(s) if fresh => Ok(Authorization::Redirect(
-                self.issue_code(issuer, req, s.customer_id, s.id, s.created_at)
+                self.issue_code(issuer, req, &s)
                     .await?,
             )),
             _ if req.prompt_none => Ok(Authorization::Redirect(redirect_with(
@@ -381,21 +403,23 @@ impl Engine {
         }
     }
 
-    /// The customer has just signed in for `req`: issue the code (the redirect URL).
+    /// The customer has just signed in for `req` (or their session is enough): issue the
+    /// code (the redirect URL). The code carries how and when the session was authenticated.
     pub async fn issue_code(
         &self,
         issuer: &str,
         req: &AuthRequest,
-        customer_id: Uuid,
-        session_id: Uuid,
-        auth_time: DateTime<Utc>,
+        session: &crate::SessionInfo,
     ) -> Result<String> {
+        let customer_id = session.customer_id;
+        let session_id = session.id;
+        let auth_time = session.auth_at;
         let (code, digest) = tokens::new_token(self.entropy.as_ref());
         let now = self.now();
         let mut tx = self.store.begin().await?;
         sqlx::query(
             "INSERT INTO oidc_codes (code_hash, client_id, customer_id, session_id, redirect_uri, scope, nonce, \
-             code_challenge, auth_time_us, created_us, expires_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+             code_challenge, auth_time_us, created_us, expires_us, amr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         )
         .bind(digest)
         .bind(&req.client_id)
@@ -408,6 +432,7 @@ impl Engine {
         .bind(to_us(auth_time))
         .bind(to_us(now))
         .bind(to_us(now + CODE_TTL))
+        .bind(session.amr.join(" "))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -465,7 +490,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let row = sqlx::query(
             "UPDATE oidc_codes SET used_us = $1 WHERE code_hash = $2 AND used_us IS NULL \
-             RETURNING client_id, customer_id, session_id, redirect_uri, scope, nonce, code_challenge, auth_time_us, expires_us",
+             RETURNING client_id, customer_id, session_id, redirect_uri, scope, nonce, code_challenge, auth_time_us, expires_us, amr",
         )
         .bind(to_us(now))
         .bind(&digest)
@@ -524,6 +549,7 @@ impl Engine {
             access_scope: None,
             nonce: row.try_get("nonce")?,
             auth_time: from_us(row.try_get("auth_time_us")?),
+            amr: row.try_get("amr")?,
             code_hash: Some(digest),
         };
         let response = self
@@ -549,7 +575,7 @@ impl Engine {
         let row = sqlx::query(
             "UPDATE oidc_tokens SET used_us = $1 WHERE token_hash = $2 AND kind = 'refresh' \
              AND used_us IS NULL AND revoked_us IS NULL AND expires_us > $1 AND client_id = $3 \
-             RETURNING family_id, customer_id, session_id, scope, nonce, auth_time_us",
+             RETURNING family_id, customer_id, session_id, scope, nonce, auth_time_us, amr",
         )
         .bind(to_us(now))
         .bind(&digest)
@@ -607,6 +633,7 @@ impl Engine {
             access_scope: narrowed,
             nonce: row.try_get("nonce")?,
             auth_time: from_us(row.try_get("auth_time_us")?),
+            amr: row.try_get("amr")?,
             code_hash: None,
         };
         let response = self
@@ -654,7 +681,7 @@ impl Engine {
         for (_, digest, kind, expires, scope) in &issued {
             sqlx::query(
                 "INSERT INTO oidc_tokens (token_hash, kind, family_id, client_id, customer_id, session_id, scope, nonce, \
-                 auth_time_us, code_hash, created_us, expires_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+                 auth_time_us, code_hash, created_us, expires_us, amr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
             )
             .bind(digest)
             .bind(*kind)
@@ -668,6 +695,7 @@ impl Engine {
             .bind(g.code_hash.clone())
             .bind(to_us(now))
             .bind(to_us(*expires))
+            .bind(&g.amr)
             .execute(&mut **tx)
             .await?;
         }
@@ -680,6 +708,8 @@ impl Engine {
             auth_time: g.auth_time.timestamp(),
             nonce: if with_nonce { g.nonce.clone() } else { None },
             sid: g.session_id.clone(),
+            amr: g.amr.split(' ').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
+            acr: acr_for(&g.amr).to_owned(),
             email: scopes.contains(&"email").then(|| customer.email.clone()),
             email_verified: scopes.contains(&"email").then_some(customer.email_verified),
             name: scopes

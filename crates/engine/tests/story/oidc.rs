@@ -100,13 +100,7 @@ async fn code_for(h: &Harness, req: &AuthRequest) -> String {
         .unwrap();
     let url = h
         .engine
-        .issue_code(
-            ISS,
-            req,
-            s.session.customer_id,
-            s.session.id,
-            s.session.created_at,
-        )
+        .issue_code(ISS, req, &s.session)
         .await
         .unwrap();
     assert_eq!(query(&url, "state").as_deref(), Some("st-1"));
@@ -179,6 +173,9 @@ async fn code_flow_with_pkce_issues_verifiable_tokens_once() {
             let claims = verify(&h, t.id_token.as_deref().unwrap(), &client.id).await;
             assert_eq!(claims.sub, cust.to_string());
             assert_eq!(claims.nonce.as_deref(), Some("n-1"));
+            // What actually happened: a password, nothing more.
+            assert_eq!(claims.amr, ["pwd"]);
+            assert_eq!(claims.acr, vestibule_engine::oidc::ACR_PASSWORD);
             assert_eq!(claims.email.as_deref(), Some("oidc@example.com"));
             let header = jsonwebtoken::decode_header(t.id_token.as_deref().unwrap()).unwrap();
             assert_eq!(
@@ -507,13 +504,7 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
         // A fresh token's hint logs out and redirects only to a registered address.
         let s = e.sign_in("oidc@example.com", PW, &ctx()).await.unwrap();
         let url = e
-            .issue_code(
-                ISS,
-                &req,
-                s.session.customer_id,
-                s.session.id,
-                s.session.created_at,
-            )
+            .issue_code(ISS, &req, &s.session)
             .await
             .unwrap();
         let t = e

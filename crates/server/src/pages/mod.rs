@@ -8,6 +8,8 @@
 //!
 //! Each page family lives in its own module and renders its own templates.
 
+pub(crate) mod account;
+pub(crate) mod hosted;
 pub(crate) mod signin;
 
 use crate::AppState;
@@ -98,9 +100,9 @@ impl Chrome {
     }
 
     /// A message with one number argument (plural rules apply).
-    pub fn tn(&self, id: &str, name: &str, value: u64) -> String {
+    pub fn tn(&self, id: &str, name: &str, value: impl std::borrow::Borrow<u64>) -> String {
         let args: HashMap<Cow<'static, str>, fluent_templates::fluent_bundle::FluentValue> =
-            HashMap::from([(Cow::Owned(name.to_owned()), value.into())]);
+            HashMap::from([(Cow::Owned(name.to_owned()), (*value.borrow()).into())]);
         LOCALES.lookup_with_args(&self.langid, id, &args)
     }
 }
@@ -187,8 +189,16 @@ fn form_cookie_name(s: &AppState) -> &'static str {
     }
 }
 
-/// A CSRF token for a page's form, and the `SameSite=Strict` cookie it must match.
+/// A CSRF token for a page's forms, and the `SameSite=Strict` cookie it must match. The
+/// browser's token is kept while it has one, so pages open in several tabs all still post.
 pub(crate) fn form_token(s: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(c) = jar.get(form_cookie_name(s))
+        && c.value().len() == 64
+        && c.value().chars().all(|ch| ch.is_ascii_hexdigit())
+    {
+        let token = c.value().to_owned();
+        return (jar, token);
+    }
     let token = crate::customer::new_csrf();
     let mut c = Cookie::new(form_cookie_name(s), token.clone());
     c.set_path("/");
@@ -236,6 +246,8 @@ pub(crate) struct Message<'a> {
     pub title: String,
     pub alert: Option<String>,
     pub paragraphs: Vec<String>,
+    /// Where to go on (path, text).
+    pub links: Vec<(&'static str, String)>,
 }
 
 pub(crate) fn message(
@@ -253,6 +265,29 @@ pub(crate) fn message(
             title,
             alert,
             paragraphs,
+            links: vec![],
+        },
+        &[],
+    )
+}
+
+/// A message page that offers the way on.
+pub(crate) fn message_links(
+    status: StatusCode,
+    c: &Chrome,
+    title: String,
+    paragraphs: Vec<String>,
+    links: Vec<(&'static str, String)>,
+) -> Response {
+    render(
+        status,
+        c,
+        &Message {
+            c,
+            title,
+            alert: None,
+            paragraphs,
+            links,
         },
         &[],
     )
@@ -285,6 +320,49 @@ pub(crate) async fn logo(axum::extract::State(s): axum::extract::State<AppState>
 #[cfg(test)]
 mod tests {
     use super::negotiate;
+
+    /// Every message the pages ask for exists in every catalogue, and the catalogues have
+    /// the same messages (a missing one would show its key to a customer).
+    #[test]
+    fn every_message_exists_in_every_language() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let keys_of = |lang: &str| -> std::collections::BTreeSet<String> {
+            std::fs::read_to_string(root.join(format!("locales/{lang}/pages.ftl")))
+                .unwrap()
+                .lines()
+                .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+                .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
+                .collect()
+        };
+        let en = keys_of("en-US");
+        assert_eq!(en, keys_of("de"), "the same messages in English and German");
+        let mut used = std::collections::BTreeSet::new();
+        let mut sources: Vec<String> = vec![];
+        for dir in ["templates", "src", "src/pages"] {
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    sources.push(std::fs::read_to_string(p).unwrap());
+                }
+            }
+        }
+        for text in &sources {
+            for call in [".t(\"", ".t1(\"", ".tn(\"", ".targs(\""] {
+                for (i, _) in text.match_indices(call) {
+                    let rest = &text[i + call.len()..];
+                    if let Some(end) = rest.find('"') {
+                        let key = &rest[..end];
+                        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                            used.insert(key.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let missing: Vec<_> = used.difference(&en).collect();
+        assert!(missing.is_empty(), "messages used but not written: {missing:?}");
+        assert!(used.len() > 60, "the scan found the calls ({})", used.len());
+    }
 
     #[test]
     fn languages_are_negotiated_in_order() {

@@ -1,9 +1,16 @@
-//! The sign-in page (`templates/signin.html`), shared by the OpenID Connect authorization
-//! flow and the hosted sign-in, and the wording of why a sign-in failed.
+//! The sign-in pages, shared by the OpenID Connect authorization flow and the hosted
+//! sign-in: the password page (`templates/signin.html`), the second-factor page
+//! (`templates/factor.html`) with the challenge kept in an HttpOnly, `SameSite=Strict` cookie
+//! (bound to this browser, never in a URL or a form), and the wording of why a sign-in failed.
 
 use super::Chrome;
+use crate::AppState;
 use askama::Template;
-use vestibule_engine::Error;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use vestibule_engine::{Error, FactorProof};
 
 #[derive(Template)]
 #[template(path = "signin.html")]
@@ -34,5 +41,138 @@ pub(crate) fn error_message(c: &Chrome, e: &Error) -> String {
         Error::AccountUnavailable(_) => c.t("error-unavailable"),
         Error::InvalidInput { .. } => c.t("error-credentials"),
         _ => c.t("error-generic"),
+    }
+}
+
+/// The second-factor page.
+#[derive(Template)]
+#[template(path = "factor.html")]
+pub(crate) struct FactorPage<'a> {
+    pub c: &'a Chrome,
+    pub action: &'static str,
+    pub params: String,
+    pub csrf: String,
+    /// A recovery code instead of the app's code.
+    pub recovery: bool,
+    /// The field's error (empty: none).
+    pub error: String,
+    /// The same page for the other method.
+    pub switch_href: String,
+}
+
+const CHALLENGE_COOKIE: &str = "__Host-vestibule_challenge";
+const DEV_CHALLENGE_COOKIE: &str = "vestibule_challenge";
+
+fn challenge_cookie_name(s: &AppState) -> &'static str {
+    if s.config.insecure_dev_cookies {
+        DEV_CHALLENGE_COOKIE
+    } else {
+        CHALLENGE_COOKIE
+    }
+}
+
+/// Keep a sign-in challenge in the browser for its few minutes.
+pub(crate) fn keep_challenge(s: &AppState, jar: CookieJar, token: String) -> CookieJar {
+    let mut c = Cookie::new(challenge_cookie_name(s), token);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_secure(!s.config.insecure_dev_cookies);
+    c.set_max_age(time::Duration::seconds(
+        vestibule_engine::CHALLENGE_TTL.num_seconds(),
+    ));
+    jar.add(c)
+}
+
+/// The browser's sign-in challenge, if it has one.
+pub(crate) fn challenge(s: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(challenge_cookie_name(s))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Forget the challenge (finished or ended).
+pub(crate) fn drop_challenge(s: &AppState, jar: CookieJar) -> CookieJar {
+    let mut c = Cookie::new(challenge_cookie_name(s), "");
+    c.set_path("/");
+    c.set_max_age(time::Duration::seconds(0));
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_secure(!s.config.insecure_dev_cookies);
+    jar.add(c)
+}
+
+/// The posted second factor.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct FactorForm {
+    /// The authorization request's parameters (empty for the hosted sign-in).
+    #[serde(default)]
+    pub params: String,
+    pub csrf: String,
+    /// `totp` or `recovery_code`.
+    pub method: String,
+    pub code: String,
+}
+
+impl FactorForm {
+    pub(crate) fn proof(&self) -> FactorProof {
+        if self.method == "recovery_code" {
+            FactorProof::RecoveryCode(self.code.clone())
+        } else {
+            FactorProof::Totp(self.code.clone())
+        }
+    }
+}
+
+/// Render the second-factor page. `base` is the page's own path (with `?params=` when it
+/// carries an authorization request) for the link to the other method.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn factor_page(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    action: &'static str,
+    params: &str,
+    recovery: bool,
+    error: Option<String>,
+    form_origins: &[&str],
+) -> Response {
+    let (jar, csrf) = super::form_token(s, jar);
+    let mut switch = url::form_urlencoded::Serializer::new(String::new());
+    if !params.is_empty() {
+        switch.append_pair("params", params);
+    }
+    if !recovery {
+        switch.append_pair("method", "recovery_code");
+    }
+    let query = switch.finish();
+    let switch_href = if query.is_empty() {
+        action.to_owned()
+    } else {
+        format!("{action}?{query}")
+    };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let page = FactorPage {
+        c,
+        action,
+        params: params.to_owned(),
+        csrf,
+        recovery,
+        error: error.unwrap_or_default(),
+        switch_href,
+    };
+    (jar, super::render(status, c, &page, form_origins)).into_response()
+}
+
+/// Why a second factor was not accepted, for the page.
+pub(crate) fn factor_error(c: &Chrome, e: &Error) -> String {
+    match e {
+        Error::InvalidInput { .. } => c.t("error-code"),
+        Error::InvalidSession => c.t("error-challenge-ended"),
+        other => error_message(c, other),
     }
 }

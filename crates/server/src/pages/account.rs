@@ -1,0 +1,562 @@
+//! The account center at `/account`, on the browser's own session: the customer's factors
+//! (add an authenticator app with a QR code, remove one), recovery codes (how many are left,
+//! new ones), signed-in devices (sign one out), and signing out. Changes that need recent
+//! authentication send the customer through the step-up page first. Every form is
+//! CSRF-protected; the pages speak the customer's own language.
+
+use super::hosted::{Field, SimpleForm, see_other};
+use super::{Chrome, chrome, form_is_ours, form_refused, form_token, message, render};
+use crate::AppState;
+use crate::customer::{cookie, cookie_names};
+use crate::http::Ctx;
+use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vestibule_engine::{Customer, Error, Factor, FactorProof, SessionInfo, StepUpProof};
+
+/// The step-up form (a code or password check, limited per IP).
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(step_up_submit))
+        .routes(routes!(totp_confirm))
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_page))
+        .routes(routes!(step_up_page))
+        .routes(routes!(totp_begin))
+        .routes(routes!(recovery_codes))
+        .routes(routes!(remove_factor))
+        .routes(routes!(revoke_session))
+        .routes(routes!(sign_out))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    c: &'a Chrome,
+    csrf: String,
+    customer: Customer,
+    notice: Option<String>,
+    factors: Vec<Factor>,
+    codes_left: u64,
+    sessions: Vec<SessionInfo>,
+    current_session: Uuid,
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage<'a> {
+    c: &'a Chrome,
+    csrf: String,
+    factor_id: Uuid,
+    secret: String,
+    qr_svg: String,
+    name: String,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "codes.html")]
+struct CodesPage<'a> {
+    c: &'a Chrome,
+    codes: Vec<String>,
+}
+
+/// The signed-in customer of this browser, or the answer to send instead (to sign in).
+struct Signed {
+    token: String,
+    session: SessionInfo,
+    customer: Customer,
+    c: Chrome,
+}
+
+async fn signed(s: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<Signed, Response> {
+    let (name, _) = cookie_names(s);
+    let token = jar
+        .get(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| see_other("/signin"))?;
+    let session = s
+        .engine
+        .validate_session(&token)
+        .await
+        .map_err(|_| see_other("/signin"))?;
+    let customer = s
+        .engine
+        .my_profile(&token)
+        .await
+        .map_err(|_| see_other("/signin"))?;
+    let c = chrome(s, headers, None, Some(&customer.locale)).await;
+    Ok(Signed {
+        token,
+        session,
+        customer,
+        c,
+    })
+}
+
+fn failed(c: &Chrome, e: &Error) -> Response {
+    tracing::warn!(error = %e, "account page action failed");
+    message(
+        StatusCode::BAD_REQUEST,
+        c,
+        c.t("account-title"),
+        Some(super::signin::error_message(c, e)),
+        vec![],
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NoticeQuery {
+    /// What just happened (`factor-added`, `factor-removed`, `session-ended`, `confirmed`).
+    done: Option<String>,
+}
+
+/// The account center.
+#[utoipa::path(get, path = "/account", tag = "pages", params(NoticeQuery),
+    responses((status = 200, description = "The account center", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page")))]
+async fn account_page(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    q: Result<Query<NoticeQuery>, QueryRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let notice = q.ok().and_then(|Query(q)| q.done).and_then(|d| match d.as_str() {
+        "factor-added" => Some(me.c.t("notice-factor-added")),
+        "factor-removed" => Some(me.c.t("notice-factor-removed")),
+        "session-ended" => Some(me.c.t("notice-session-ended")),
+        "confirmed" => Some(me.c.t("notice-confirmed")),
+        _ => None,
+    });
+    let loaded = async {
+        Ok::<_, Error>((
+            s.engine.my_factors(&me.token).await?,
+            s.engine.recovery_codes_left(&me.token).await?,
+            s.engine.my_sessions(&me.token).await?,
+        ))
+    }
+    .await;
+    let (factors, codes_left, sessions) = match loaded {
+        Ok(v) => v,
+        Err(e) => return failed(&me.c, &e),
+    };
+    let (jar, csrf) = form_token(&s, jar);
+    let page = AccountPage {
+        c: &me.c,
+        csrf,
+        customer: me.customer.clone(),
+        notice,
+        factors,
+        codes_left: u64::try_from(codes_left).unwrap_or(0),
+        sessions,
+        current_session: me.session.id,
+    };
+    (jar, render(StatusCode::OK, &me.c, &page, &[])).into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+struct IdForm {
+    csrf: String,
+    id: Uuid,
+}
+
+/// The step-up page: a code from the app (or a recovery code) when the account has a
+/// second factor, the password when it does not.
+fn step_up_form(
+    s: &AppState,
+    me: &Signed,
+    jar: CookieJar,
+    error: Option<String>,
+) -> Response {
+    let c = &me.c;
+    let (jar, csrf) = form_token(s, jar);
+    let field = if me.customer.mfa_enabled {
+        Field {
+            id: "code",
+            kind: "text",
+            label: c.t("field-code"),
+            value: String::new(),
+            autocomplete: "one-time-code",
+            hint: c.t("stepup-code-hint"),
+            error: error.clone().unwrap_or_default(),
+        }
+    } else {
+        Field {
+            id: "password",
+            kind: "password",
+            label: c.t("field-password"),
+            value: String::new(),
+            autocomplete: "current-password",
+            hint: String::new(),
+            error: error.clone().unwrap_or_default(),
+        }
+    };
+    let page = SimpleForm {
+        c,
+        title: c.t("stepup-title"),
+        lead: c.t("stepup-lead"),
+        error: None,
+        action: "/account/step-up",
+        csrf,
+        hidden: vec![],
+        fields: vec![field],
+        submit: c.t("factor-submit"),
+        links: vec![("/account", c.t("back-to-account"))],
+    };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    (jar, render(status, c, &page, &[])).into_response()
+}
+
+/// Confirm it is you (recent authentication for sensitive changes).
+#[utoipa::path(get, path = "/account/step-up", tag = "pages",
+    responses((status = 200, description = "The step-up page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page")))]
+async fn step_up_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    match signed(&s, &jar, &headers).await {
+        Ok(me) => step_up_form(&s, &me, jar, None),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+struct StepUpForm {
+    csrf: String,
+    code: Option<String>,
+    password: Option<String>,
+}
+
+/// The step-up form.
+#[utoipa::path(post, path = "/account/step-up", tag = "pages",
+    request_body(content = StepUpForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Confirmed: back to the account center"),
+        (status = 401, description = "Not right: the page again", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
+async fn step_up_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<StepUpForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return step_up_form(&s, &me, jar, Some(me.c.t("error-code")));
+    };
+    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return form_refused(&me.c);
+    }
+    let proof = match (f.code, f.password) {
+        (Some(code), _) if code.trim().len() > 8 => {
+            StepUpProof::Factor(FactorProof::RecoveryCode(code))
+        }
+        (Some(code), _) => StepUpProof::Factor(FactorProof::Totp(code)),
+        (None, Some(pw)) => StepUpProof::Password(pw),
+        (None, None) => return step_up_form(&s, &me, jar, Some(me.c.t("error-code"))),
+    };
+    match s.engine.step_up(&me.token, &proof, &ctx).await {
+        Ok(_) => see_other("/account?done=confirmed"),
+        Err(Error::InvalidSession) => see_other("/signin"),
+        Err(e @ (Error::RateLimited(_) | Error::Overloaded(_))) => {
+            let msg = super::signin::error_message(&me.c, &e);
+            step_up_form(&s, &me, jar, Some(msg))
+        }
+        Err(Error::InvalidCredentials) => {
+            let msg = me.c.t("error-credentials");
+            step_up_form(&s, &me, jar, Some(msg))
+        }
+        Err(_) => {
+            let msg = me.c.t("error-code");
+            step_up_form(&s, &me, jar, Some(msg))
+        }
+    }
+}
+
+/// The enrolment QR code as inline SVG (qrcode crate; no image service, no script).
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build()
+            // The XML prolog is not allowed inside HTML.
+            .split_once("?>")
+            .map_or_else(String::new, |(_, svg)| svg.trim().to_owned())
+            .replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code\" ", 1),
+        Err(e) => {
+            tracing::error!(error = %e, "QR code");
+            String::new()
+        }
+    }
+}
+
+fn totp_form(
+    s: &AppState,
+    me: &Signed,
+    jar: CookieJar,
+    en: &vestibule_engine::TotpEnrolment,
+    name: &str,
+    error: Option<String>,
+) -> Response {
+    let (jar, csrf) = form_token(s, jar);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = TotpPage {
+        c: &me.c,
+        csrf,
+        factor_id: en.factor_id,
+        // Groups of four are easier to type.
+        secret: en
+            .secret
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        qr_svg: qr_svg(&en.uri),
+        name: name.to_owned(),
+        error: error.unwrap_or_default(),
+    };
+    (jar, render(status, &me.c, &page, &[])).into_response()
+}
+
+/// Start adding an authenticator app: the QR code and the secret, shown once.
+#[utoipa::path(post, path = "/account/totp", tag = "pages",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Scan the QR code, then enter a first code", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn totp_begin(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+        return form_refused(&me.c);
+    }
+    match s.engine.begin_totp(&me.token, &me.c.brand.name).await {
+        Ok(en) => totp_form(&s, &me, jar, &en, "", None),
+        Err(e) => failed(&me.c, &e),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+struct TotpConfirmForm {
+    csrf: String,
+    factor_id: Uuid,
+    name: String,
+    code: String,
+}
+
+/// Finish adding the app with its first code; the first factor shows the recovery codes.
+#[utoipa::path(post, path = "/account/totp/confirm", tag = "pages",
+    request_body(content = TotpConfirmForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Added: the recovery codes, shown once", content_type = "text/html", body = String),
+        (status = 303, description = "Added (recovery codes already exist): back to the account center"),
+        (status = 422, description = "The code was wrong: the page again", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
+async fn totp_confirm(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<TotpConfirmForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return form_refused(&me.c);
+    };
+    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return form_refused(&me.c);
+    }
+    match s
+        .engine
+        .confirm_totp(&me.token, f.factor_id, &f.code, &f.name)
+        .await
+    {
+        Ok(Some(codes)) => render(
+            StatusCode::OK,
+            &me.c,
+            &CodesPage { c: &me.c, codes },
+            &[],
+        ),
+        Ok(None) => see_other("/account?done=factor-added"),
+        Err(Error::InvalidInput { field: "code", .. }) => {
+            match s
+                .engine
+                .pending_totp(&me.token, f.factor_id, &me.c.brand.name)
+                .await
+            {
+                Ok(en) => {
+                    let msg = me.c.t("error-code");
+                    totp_form(&s, &me, jar, &en, &f.name, Some(msg))
+                }
+                Err(e) => failed(&me.c, &e),
+            }
+        }
+        Err(e) => failed(&me.c, &e),
+    }
+}
+
+/// New recovery codes (needs recent authentication); the old ones stop working.
+#[utoipa::path(post, path = "/account/recovery-codes", tag = "pages",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The new codes, shown once; or the step-up page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn recovery_codes(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+        return form_refused(&me.c);
+    }
+    match s.engine.regenerate_recovery_codes(&me.token).await {
+        Ok(codes) => render(
+            StatusCode::OK,
+            &me.c,
+            &CodesPage { c: &me.c, codes },
+            &[],
+        ),
+        Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
+        Err(e) => failed(&me.c, &e),
+    }
+}
+
+/// Remove a factor (needs recent authentication).
+#[utoipa::path(post, path = "/account/factors/remove", tag = "pages",
+    request_body(content = IdForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Removed: back to the account center"),
+        (status = 200, description = "The step-up page first", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn remove_factor(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<IdForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return form_refused(&me.c);
+    };
+    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return form_refused(&me.c);
+    }
+    match s.engine.remove_my_factor(&me.token, f.id).await {
+        Ok(()) => see_other("/account?done=factor-removed"),
+        Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
+        Err(e) => failed(&me.c, &e),
+    }
+}
+
+/// Sign out one of the customer's other devices.
+#[utoipa::path(post, path = "/account/sessions/revoke", tag = "pages",
+    request_body(content = IdForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Signed out there: back to the account center"),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn revoke_session(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<IdForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return form_refused(&me.c);
+    };
+    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
+        return form_refused(&me.c);
+    }
+    match s.engine.revoke_my_session(&me.token, f.id).await {
+        Ok(()) => see_other("/account?done=session-ended"),
+        Err(e) => failed(&me.c, &e),
+    }
+}
+
+/// Sign out of this browser.
+#[utoipa::path(post, path = "/account/sign-out", tag = "pages",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Signed out", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn sign_out(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+        return form_refused(&me.c);
+    }
+    if let Err(e) = s.engine.sign_out(&me.token).await {
+        return failed(&me.c, &e);
+    }
+    let (session_name, csrf_name) = cookie_names(&s);
+    let jar = jar
+        .add(cookie(&s, session_name, String::new(), true, 0))
+        .add(cookie(&s, csrf_name, String::new(), false, 0));
+    let page = super::message_links(
+        StatusCode::OK,
+        &me.c,
+        me.c.t("logout-done-title"),
+        vec![me.c.t("logout-done")],
+        vec![("/signin", me.c.t("signin-submit"))],
+    );
+    (jar, page).into_response()
+}
