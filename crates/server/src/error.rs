@@ -28,6 +28,17 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
+/// The body of a userinfo refusal (RFC 6750 §3.1): the error when a token was sent and is
+/// not valid; empty (`{}`) when no credentials were sent at all.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BearerErrorBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
 /// Something the server answers with instead of a success.
 #[derive(Debug)]
 pub enum ApiError {

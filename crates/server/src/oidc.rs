@@ -322,7 +322,7 @@ async fn authorize(
 /// The authorization endpoint by POST (OpenID Connect Core 3.1.2.1): the same parameters,
 /// form-encoded in the body.
 #[utoipa::path(post, path = "/oauth2/authorize", tag = "oidc",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded",
         description = "The authorization request's parameters (as for GET), form-encoded"),
     responses(
         (status = 200, description = "The sign-in page", content_type = "text/html", body = String),
@@ -447,11 +447,7 @@ async fn finish_sign_in(
 ) -> Response {
     let (jar, _) = session_cookies(s, jar, signed);
     let jar = signin::drop_challenge(s, jar);
-    match s
-        .engine
-        .issue_code(iss, req, &signed.session)
-        .await
-    {
+    match s.engine.issue_code(iss, req, &signed.session).await {
         Ok(url) => (jar, see_other(&url)).into_response(),
         Err(e) => redirect_error(c, iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
@@ -552,7 +548,10 @@ async fn authorize_factor_submit(
         let msg = c.t("error-challenge-ended");
         return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "");
     };
-    let result = s.engine.complete_sign_in(&challenge, &f.proof(), &ctx).await;
+    let result = s
+        .engine
+        .complete_sign_in(&challenge, &f.proof(), &ctx)
+        .await;
     s.metrics
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
     match result {
@@ -814,7 +813,11 @@ fn bearer_error(description: &str) -> Response {
 async fn userinfo_for(s: &AppState, headers: &HeaderMap, token: Option<String>) -> Response {
     let Some(token) = token else {
         // No credentials at all: a challenge without an error code (RFC 6750 §3.1).
-        let mut r = StatusCode::UNAUTHORIZED.into_response();
+        let body = crate::error::BearerErrorBody {
+            error: None,
+            error_description: None,
+        };
+        let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"vestibule\""),
@@ -833,7 +836,7 @@ async fn userinfo_for(s: &AppState, headers: &HeaderMap, token: Option<String>) 
 #[utoipa::path(get, path = "/oauth2/userinfo", tag = "oidc",
     security(("access_token" = [])),
     responses((status = 200, description = "Claims (sub always; email, profile, phone by scope)", body = Object),
-        (status = 401, description = "No valid access token (with WWW-Authenticate)", body = OAuthErrorBody)))]
+        (status = 401, description = "No valid access token (with WWW-Authenticate; no error when none was sent)", body = crate::error::BearerErrorBody)))]
 async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let token = bearer(&headers);
     userinfo_for(&s, &headers, token).await
@@ -849,7 +852,7 @@ struct UserinfoForm {
     request_body(content = UserinfoForm, content_type = "application/x-www-form-urlencoded"),
     security(("access_token" = []), ()),
     responses((status = 200, description = "Claims", body = Object),
-        (status = 401, description = "No valid access token (with WWW-Authenticate)", body = OAuthErrorBody)))]
+        (status = 401, description = "No valid access token (with WWW-Authenticate; no error when none was sent)", body = crate::error::BearerErrorBody)))]
 async fn userinfo_post(
     State(s): State<AppState>,
     headers: HeaderMap,

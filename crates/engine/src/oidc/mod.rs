@@ -53,7 +53,7 @@ fn oauth(error: &'static str, description: impl Into<String>) -> Error {
 
 /// The query of an authorization request, as received.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct AuthorizeParams {
     pub client_id: Option<String>,
@@ -387,8 +387,7 @@ impl Engine {
         });
         match session {
             Some(s) if fresh => Ok(Authorization::Redirect(
-                self.issue_code(issuer, req, &s)
-                    .await?,
+                self.issue_code(issuer, req, &s).await?,
             )),
             _ if req.prompt_none => Ok(Authorization::Redirect(redirect_with(
                 &req.redirect_uri,
@@ -708,7 +707,12 @@ impl Engine {
             auth_time: g.auth_time.timestamp(),
             nonce: if with_nonce { g.nonce.clone() } else { None },
             sid: g.session_id.clone(),
-            amr: g.amr.split(' ').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
+            amr: g
+                .amr
+                .split(' ')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect(),
             acr: acr_for(&g.amr).to_owned(),
             email: scopes.contains(&"email").then(|| customer.email.clone()),
             email_verified: scopes.contains(&"email").then_some(customer.email_verified),

@@ -98,11 +98,7 @@ async fn code_for(h: &Harness, req: &AuthRequest) -> String {
         .sign_in("oidc@example.com", PW, &ctx())
         .await
         .unwrap();
-    let url = h
-        .engine
-        .issue_code(ISS, req, &s.session)
-        .await
-        .unwrap();
+    let url = h.engine.issue_code(ISS, req, &s.session).await.unwrap();
     assert_eq!(query(&url, "state").as_deref(), Some("st-1"));
     assert_eq!(query(&url, "iss").as_deref(), Some(ISS));
     query(&url, "code").unwrap()
@@ -503,10 +499,7 @@ async fn keys_rotate_and_logout_needs_a_genuine_hint() {
 
         // A fresh token's hint logs out and redirects only to a registered address.
         let s = e.sign_in("oidc@example.com", PW, &ctx()).await.unwrap();
-        let url = e
-            .issue_code(ISS, &req, &s.session)
-            .await
-            .unwrap();
+        let url = e.issue_code(ISS, &req, &s.session).await.unwrap();
         let t = e
             .token(ISS, &auth, &exchange(&query(&url, "code").unwrap()))
             .await

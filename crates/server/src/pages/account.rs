@@ -4,7 +4,7 @@
 //! authentication send the customer through the step-up page first. Every form is
 //! CSRF-protected; the pages speak the customer's own language.
 
-use super::hosted::{Field, SimpleForm, see_other};
+use super::hosted::{Field, SimpleForm, bad_form, see_other};
 use super::{Chrome, chrome, form_is_ours, form_refused, form_token, message, render};
 use crate::AppState;
 use crate::customer::{cookie, cookie_names};
@@ -138,13 +138,16 @@ async fn account_page(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let notice = q.ok().and_then(|Query(q)| q.done).and_then(|d| match d.as_str() {
-        "factor-added" => Some(me.c.t("notice-factor-added")),
-        "factor-removed" => Some(me.c.t("notice-factor-removed")),
-        "session-ended" => Some(me.c.t("notice-session-ended")),
-        "confirmed" => Some(me.c.t("notice-confirmed")),
-        _ => None,
-    });
+    let notice = q
+        .ok()
+        .and_then(|Query(q)| q.done)
+        .and_then(|d| match d.as_str() {
+            "factor-added" => Some(me.c.t("notice-factor-added")),
+            "factor-removed" => Some(me.c.t("notice-factor-removed")),
+            "session-ended" => Some(me.c.t("notice-session-ended")),
+            "confirmed" => Some(me.c.t("notice-confirmed")),
+            _ => None,
+        });
     let loaded = async {
         Ok::<_, Error>((
             s.engine.my_factors(&me.token).await?,
@@ -184,12 +187,7 @@ struct IdForm {
 
 /// The step-up page: a code from the app (or a recovery code) when the account has a
 /// second factor, the password when it does not.
-fn step_up_form(
-    s: &AppState,
-    me: &Signed,
-    jar: CookieJar,
-    error: Option<String>,
-) -> Response {
+fn step_up_form(s: &AppState, me: &Signed, jar: CookieJar, error: Option<String>) -> Response {
     let c = &me.c;
     let (jar, csrf) = form_token(s, jar);
     let field = if me.customer.mfa_enabled {
@@ -254,8 +252,9 @@ struct StepUpForm {
 /// The step-up form.
 #[utoipa::path(post, path = "/account/step-up", tag = "pages",
     request_body(content = StepUpForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 303, description = "Confirmed: back to the account center"),
+    responses((status = 303, description = "Confirmed (back to the account center), or not signed in (to the sign-in page)"),
         (status = 401, description = "Not right: the page again", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn step_up_submit(
@@ -265,13 +264,16 @@ async fn step_up_submit(
     headers: HeaderMap,
     form: Result<Form<StepUpForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return step_up_form(&s, &me, jar, Some(me.c.t("error-code")));
-    };
+    let f = form;
     if !form_is_ours(&s, &jar, &headers, &f.csrf) {
         return form_refused(&me.c);
     }
@@ -358,6 +360,7 @@ fn totp_form(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Scan the QR code, then enter a first code", content_type = "text/html", body = String),
         (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn totp_begin(
     State(s): State<AppState>,
@@ -365,11 +368,16 @@ async fn totp_begin(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
         return form_refused(&me.c);
     }
     match s.engine.begin_totp(&me.token, &me.c.brand.name).await {
@@ -390,8 +398,9 @@ struct TotpConfirmForm {
 #[utoipa::path(post, path = "/account/totp/confirm", tag = "pages",
     request_body(content = TotpConfirmForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Added: the recovery codes, shown once", content_type = "text/html", body = String),
-        (status = 303, description = "Added (recovery codes already exist): back to the account center"),
+        (status = 303, description = "Added (recovery codes already exist; back to the account center), or not signed in"),
         (status = 422, description = "The code was wrong: the page again", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn totp_confirm(
@@ -400,13 +409,16 @@ async fn totp_confirm(
     headers: HeaderMap,
     form: Result<Form<TotpConfirmForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return form_refused(&me.c);
-    };
+    let f = form;
     if !form_is_ours(&s, &jar, &headers, &f.csrf) {
         return form_refused(&me.c);
     }
@@ -415,12 +427,7 @@ async fn totp_confirm(
         .confirm_totp(&me.token, f.factor_id, &f.code, &f.name)
         .await
     {
-        Ok(Some(codes)) => render(
-            StatusCode::OK,
-            &me.c,
-            &CodesPage { c: &me.c, codes },
-            &[],
-        ),
+        Ok(Some(codes)) => render(StatusCode::OK, &me.c, &CodesPage { c: &me.c, codes }, &[]),
         Ok(None) => see_other("/account?done=factor-added"),
         Err(Error::InvalidInput { field: "code", .. }) => {
             match s
@@ -444,6 +451,7 @@ async fn totp_confirm(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The new codes, shown once; or the step-up page", content_type = "text/html", body = String),
         (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn recovery_codes(
     State(s): State<AppState>,
@@ -451,20 +459,20 @@ async fn recovery_codes(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
         return form_refused(&me.c);
     }
     match s.engine.regenerate_recovery_codes(&me.token).await {
-        Ok(codes) => render(
-            StatusCode::OK,
-            &me.c,
-            &CodesPage { c: &me.c, codes },
-            &[],
-        ),
+        Ok(codes) => render(StatusCode::OK, &me.c, &CodesPage { c: &me.c, codes }, &[]),
         Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
         Err(e) => failed(&me.c, &e),
     }
@@ -473,8 +481,9 @@ async fn recovery_codes(
 /// Remove a factor (needs recent authentication).
 #[utoipa::path(post, path = "/account/factors/remove", tag = "pages",
     request_body(content = IdForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 303, description = "Removed: back to the account center"),
+    responses((status = 303, description = "Removed, or not signed in (to the sign-in page)"),
         (status = 200, description = "The step-up page first", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn remove_factor(
     State(s): State<AppState>,
@@ -482,13 +491,16 @@ async fn remove_factor(
     headers: HeaderMap,
     form: Result<Form<IdForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return form_refused(&me.c);
-    };
+    let f = form;
     if !form_is_ours(&s, &jar, &headers, &f.csrf) {
         return form_refused(&me.c);
     }
@@ -502,7 +514,8 @@ async fn remove_factor(
 /// Sign out one of the customer's other devices.
 #[utoipa::path(post, path = "/account/sessions/revoke", tag = "pages",
     request_body(content = IdForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 303, description = "Signed out there: back to the account center"),
+    responses((status = 303, description = "Signed out there, or not signed in (to the sign-in page)"),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn revoke_session(
     State(s): State<AppState>,
@@ -510,13 +523,16 @@ async fn revoke_session(
     headers: HeaderMap,
     form: Result<Form<IdForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return form_refused(&me.c);
-    };
+    let f = form;
     if !form_is_ours(&s, &jar, &headers, &f.csrf) {
         return form_refused(&me.c);
     }
@@ -530,6 +546,8 @@ async fn revoke_session(
 #[utoipa::path(post, path = "/account/sign-out", tag = "pages",
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Signed out", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn sign_out(
     State(s): State<AppState>,
@@ -537,11 +555,16 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
+    // A malformed form is refused before anything else (signed in or not).
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form.is_ok_and(|Form(f)| form_is_ours(&s, &jar, &headers, &f.csrf)) {
+    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
         return form_refused(&me.c);
     }
     if let Err(e) = s.engine.sign_out(&me.token).await {

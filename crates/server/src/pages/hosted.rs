@@ -51,7 +51,7 @@ pub(crate) fn see_other(to: &str) -> Response {
     }
 }
 
-fn bad_form(c: &Chrome) -> Response {
+pub(crate) fn bad_form(c: &Chrome) -> Response {
     message(
         StatusCode::BAD_REQUEST,
         c,
@@ -90,7 +90,9 @@ pub(crate) struct SimpleForm<'a> {
 
 fn session_of(s: &AppState, jar: &CookieJar) -> Option<String> {
     let (name, _) = cookie_names(s);
-    jar.get(name).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+    jar.get(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 // ---- sign in ------------------------------------------------------------------------
@@ -147,6 +149,7 @@ struct SignInForm {
     responses((status = 303, description = "Signed in: to the account center"),
         (status = 200, description = "The second-factor page", content_type = "text/html", body = String),
         (status = 401, description = "The sign-in page with what went wrong", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn sign_in_submit(
@@ -215,6 +218,7 @@ async fn factor_page(
     request_body(content = FactorForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "Signed in: to the account center"),
         (status = 401, description = "A wrong code (the page again) or an ended sign-in (the sign-in page)", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn factor_submit(
@@ -331,6 +335,7 @@ async fn sign_up_page(State(s): State<AppState>, jar: CookieJar, headers: Header
     request_body(content = SignUpForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Check your email", content_type = "text/html", body = String),
         (status = 422, description = "The form again, with each field's problem", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn sign_up_submit(
@@ -360,7 +365,10 @@ async fn sign_up_submit(
             &c,
             c.t("check-email-title"),
             None,
-            vec![c.t1("signup-check-email", "email", f.email.trim()), c.t("check-email-spam")],
+            vec![
+                c.t1("signup-check-email", "email", f.email.trim()),
+                c.t("check-email-spam"),
+            ],
         ),
         Err(e) => sign_up_form(&s, &c, jar, &f, Some(&e)),
     }
@@ -388,9 +396,7 @@ fn confirm_page(
     jar: CookieJar,
     action: &'static str,
     token: &str,
-    title: String,
-    lead: String,
-    submit: String,
+    [title, lead, submit]: [String; 3],
 ) -> Response {
     let (jar, csrf) = form_token(s, jar);
     let page = SimpleForm {
@@ -429,7 +435,11 @@ async fn verify_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    let Some(token) = q.ok().and_then(|Query(q)| q.token).filter(|t| !t.is_empty()) else {
+    let Some(token) = q
+        .ok()
+        .and_then(|Query(q)| q.token)
+        .filter(|t| !t.is_empty())
+    else {
         return link_invalid(&c);
     };
     confirm_page(
@@ -438,9 +448,11 @@ async fn verify_page(
         jar,
         "/verify",
         &token,
-        c.t("verify-title"),
-        c.t("verify-lead"),
-        c.t("verify-submit"),
+        [
+            c.t("verify-title"),
+            c.t("verify-lead"),
+            c.t("verify-submit"),
+        ],
     )
 }
 
@@ -448,7 +460,7 @@ async fn verify_page(
 #[utoipa::path(post, path = "/verify", tag = "pages",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Confirmed", content_type = "text/html", body = String),
-        (status = 400, description = "The link is invalid or expired", content_type = "text/html", body = String),
+        (status = 400, description = "The link is invalid or expired, or the form incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn verify_submit(
     State(s): State<AppState>,
@@ -493,7 +505,11 @@ async fn email_change_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    let Some(token) = q.ok().and_then(|Query(q)| q.token).filter(|t| !t.is_empty()) else {
+    let Some(token) = q
+        .ok()
+        .and_then(|Query(q)| q.token)
+        .filter(|t| !t.is_empty())
+    else {
         return link_invalid(&c);
     };
     confirm_page(
@@ -502,9 +518,11 @@ async fn email_change_page(
         jar,
         "/verify-email-change",
         &token,
-        c.t("email-change-title"),
-        c.t("email-change-lead"),
-        c.t("verify-submit"),
+        [
+            c.t("email-change-title"),
+            c.t("email-change-lead"),
+            c.t("verify-submit"),
+        ],
     )
 }
 
@@ -512,7 +530,7 @@ async fn email_change_page(
 #[utoipa::path(post, path = "/verify-email-change", tag = "pages",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Changed", content_type = "text/html", body = String),
-        (status = 400, description = "The link is invalid or expired", content_type = "text/html", body = String),
+        (status = 400, description = "The link is invalid or expired, or the form incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn email_change_submit(
     State(s): State<AppState>,
@@ -584,6 +602,7 @@ async fn forgot_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderM
 #[utoipa::path(post, path = "/forgot", tag = "pages",
     request_body(content = ForgotForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Check your email", content_type = "text/html", body = String),
+        (status = 400, description = "The form is incomplete", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many requests", body = crate::error::ErrorBody)))]
 async fn forgot_submit(
@@ -606,7 +625,10 @@ async fn forgot_submit(
             &c,
             c.t("check-email-title"),
             None,
-            vec![c.t1("forgot-check-email", "email", f.email.trim()), c.t("check-email-spam")],
+            vec![
+                c.t1("forgot-check-email", "email", f.email.trim()),
+                c.t("check-email-spam"),
+            ],
         ),
         Err(e) => message(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -669,7 +691,11 @@ async fn reset_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    match q.ok().and_then(|Query(q)| q.token).filter(|t| !t.is_empty()) {
+    match q
+        .ok()
+        .and_then(|Query(q)| q.token)
+        .filter(|t| !t.is_empty())
+    {
         Some(token) => reset_form(&s, &c, jar, &token, None),
         None => forgot_form(&s, &c, jar, ""),
     }
@@ -686,7 +712,7 @@ struct ResetForm {
 #[utoipa::path(post, path = "/reset", tag = "pages",
     request_body(content = ResetForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Changed: sign in with the new password", content_type = "text/html", body = String),
-        (status = 400, description = "The link is invalid or expired", content_type = "text/html", body = String),
+        (status = 400, description = "The link is invalid or expired, or the form incomplete", content_type = "text/html", body = String),
         (status = 422, description = "The password was refused: the form again", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, description = "Too many requests", body = crate::error::ErrorBody)))]
@@ -715,4 +741,3 @@ async fn reset_submit(
         Err(e) => reset_form(&s, &c, jar, &f.token, Some(&e)),
     }
 }
-

@@ -352,7 +352,9 @@ mod tests {
                     let rest = &text[i + call.len()..];
                     if let Some(end) = rest.find('"') {
                         let key = &rest[..end];
-                        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                        if !key.is_empty()
+                            && key.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                        {
                             used.insert(key.to_owned());
                         }
                     }
@@ -360,7 +362,10 @@ mod tests {
             }
         }
         let missing: Vec<_> = used.difference(&en).collect();
-        assert!(missing.is_empty(), "messages used but not written: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "messages used but not written: {missing:?}"
+        );
         assert!(used.len() > 60, "the scan found the calls ({})", used.len());
     }
 
