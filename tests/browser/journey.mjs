@@ -4,11 +4,17 @@
 // light and the dark theme and checked with axe-core (no serious or critical violations);
 // the script prints one JSON line of findings and exits non-zero on the first failure.
 //
+// Emails: the script prints `MAIL <kind> <address>` and reads the token of that email on
+// stdin (the Rust test reads the server's outbox). TOTP codes come from npm `otpauth`, an
+// implementation independent of the server's.
+//
 // Environment: VESTIBULE_BASE (http://localhost:PORT), VESTIBULE_CLIENT_ID,
 // VESTIBULE_CLIENT_SECRET, VESTIBULE_REDIRECT, VESTIBULE_EMAIL, VESTIBULE_PASSWORD,
 // VESTIBULE_SHOTS (directory for the PNGs), CHROMIUM (default /usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
+import * as OTPAuth from 'otpauth';
+import { createInterface } from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -30,6 +36,27 @@ const shots = env('VESTIBULE_SHOTS');
 mkdirSync(shots, { recursive: true });
 
 const findings = { pages: [], axe: [] };
+const rl = createInterface({ input: process.stdin });
+const lines = rl[Symbol.asyncIterator]();
+/** The token of the newest `kind` email to `to`, from the test's mailbox. */
+async function mailed(kind, to) {
+  console.log(`MAIL ${kind} ${to}`);
+  const { value, done } = await lines.next();
+  assert.ok(!done && value, `no ${kind} email for ${to}`);
+  return value.trim();
+}
+/** The code an authenticator app shows `ahead` steps from now (the server accepts ±1 step). */
+function totpCode(secret, ahead = 0) {
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret.replace(/\s+/g, '')), digits: 6, period: 30 });
+  return totp.generate({ timestamp: Date.now() + ahead * 30_000 });
+}
+const h1 = (page) => page.locator('h1').textContent();
+/** Click what navigates, and wait for the next page. */
+async function follow(page, locator) {
+  await Promise.all([page.waitForNavigation(), locator.click()]);
+}
+const button = (page, name) => page.getByRole('button', { name, exact: true });
+const link = (page, name) => page.getByRole('link', { name, exact: true });
 const axeSource = readFileSync(require.resolve('axe-core'), 'utf8');
 const b64url = (buf) => buf.toString('base64url');
 
@@ -95,6 +122,143 @@ async function exchange(code, verifier) {
 }
 
 let current = null;
+
+/**
+ * Sign up → confirm the address → sign in → add an authenticator app (wrong code first) →
+ * recovery codes → sign out → sign in with the app → sign in with a recovery code → an OIDC
+ * client's code flow that says it was two-factor → forgot and reset the password.
+ */
+async function selfService(page, theme) {
+  const who = `new-${theme}@example.com`;
+  const pw = 'a quiet harbour at dawn';
+  await page.goto(`${base}/signin`);
+  await follow(page, page.locator('a[href="/signup"]'));
+  assert.equal(await h1(page), 'Create your account');
+  await visit(page, 'signup', theme);
+  // A weak password is refused at its field.
+  await page.fill('#display_name', `Walker ${theme}`);
+  await page.fill('#email', who);
+  await page.fill('#password', 'short');
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await page.locator('#password').getAttribute('aria-invalid'), 'true');
+  assert.ok((await page.locator('#password-error').textContent()).length > 10);
+  await visit(page, 'signup-error', theme);
+  await page.fill('#password', pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Check your email');
+  await visit(page, 'signup-check-email', theme);
+
+  // The emailed link shows a button; opening it confirms nothing by itself.
+  const verify = await mailed('verify_email', who);
+  await page.goto(`${base}/verify?token=${encodeURIComponent(verify)}`);
+  assert.equal(await h1(page), 'Confirm your email address');
+  await visit(page, 'verify', theme);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Your address is confirmed');
+  await visit(page, 'verified', theme);
+  await follow(page, page.locator('a.button[href="/signin"]'));
+
+  await page.fill('#email', who);
+  await page.fill('#password', pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  assert.equal(await h1(page), 'Your account');
+  await visit(page, 'account', theme);
+
+  // An authenticator app: scan (here: read the key), a wrong first code, then the right one.
+  await follow(page, button(page, 'Add an authenticator app'));
+  assert.equal(await h1(page), 'Add an authenticator app');
+  assert.equal(await page.locator('figure.qr svg').count(), 1, 'a QR code');
+  await visit(page, 'totp', theme);
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  await page.fill('#name', 'My phone');
+  await page.fill('#code', '000000');
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await page.locator('#code').getAttribute('aria-invalid'), 'true');
+  assert.equal((await page.locator('#totp-secret').textContent()).trim(), secret, 'the same key again');
+  await visit(page, 'totp-error', theme);
+  await page.fill('#code', totpCode(secret));
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Save your recovery codes');
+  const codes = await page.locator('#recovery-codes code').allTextContents();
+  assert.equal(codes.length, 10);
+  await visit(page, 'recovery-codes', theme);
+  await follow(page, link(page, 'I saved them'));
+  assert.match(await page.locator('main').innerText(), /My phone/);
+  assert.match(await page.locator('main').innerText(), /10 recovery codes left/);
+  await visit(page, 'account-with-factor', theme);
+
+  // Sign out, then in again: the password alone is not enough any more.
+  await follow(page, button(page, 'Sign out of this device'));
+  assert.equal(await h1(page), 'You are signed out');
+  await page.goto(`${base}/signin`);
+  await page.fill('#email', who);
+  await page.fill('#password', pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Confirm it is you');
+  assert.equal(await page.locator('#code').getAttribute('autocomplete'), 'one-time-code');
+  await visit(page, 'factor', theme);
+  // The enrolment's time step is spent; the next one (the server allows one step ahead) works.
+  await page.fill('#code', totpCode(secret, 1));
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  await follow(page, button(page, 'Sign out of this device'));
+
+  // A recovery code, once.
+  await page.goto(`${base}/signin`);
+  await page.fill('#email', who);
+  await page.fill('#password', pw);
+  await follow(page, page.locator('button[type=submit]'));
+  await follow(page, link(page, 'Use a recovery code instead'));
+  assert.match(await page.locator('.lead').textContent(), /recovery codes/);
+  await visit(page, 'factor-recovery', theme);
+  await page.fill('#code', codes[0]);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  assert.match(await page.locator('main').innerText(), /9 recovery codes left/);
+  await follow(page, button(page, 'Sign out of this device'));
+
+  // An OIDC client's code flow for this customer: a recovery code as the second factor, and
+  // the ID token says so (amr, acr).
+  const { url, verifier } = authorizeUrl();
+  await page.goto(url);
+  await page.fill('#email', who);
+  await page.fill('#password', pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Confirm it is you');
+  await follow(page, link(page, 'Use a recovery code instead'));
+  await page.fill('#code', codes[1]);
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(redirect)), page.click('button[type=submit]')]);
+  const tokens = await exchange(new URL(page.url()).searchParams.get('code'), verifier);
+  const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1], 'base64url').toString());
+  assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
+  assert.equal(claims.acr, 'urn:vestibule:acr:2fa');
+
+  // Forgot the password: the same answer for any address; the link sets a new one.
+  await page.goto(`${base}/account`);
+  await follow(page, button(page, 'Sign out of this device'));
+  await page.goto(`${base}/signin`);
+  await follow(page, page.locator('a[href="/forgot"]'));
+  assert.equal(await h1(page), 'Forgot your password?');
+  await visit(page, 'forgot', theme);
+  await page.fill('#email', who);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Check your email');
+  const reset = await mailed('reset_password', who);
+  await page.goto(`${base}/reset?token=${encodeURIComponent(reset)}`);
+  assert.equal(await h1(page), 'Choose a new password');
+  await visit(page, 'reset', theme);
+  await page.fill('#password', 'an entirely different passphrase');
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Your password is changed');
+  await visit(page, 'reset-done', theme);
+  // The link works once.
+  await page.goto(`${base}/reset?token=${encodeURIComponent(reset)}`);
+  await page.fill('#password', 'yet another new passphrase');
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'This link does not work');
+  await visit(page, 'link-invalid', theme);
+}
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: [
@@ -174,6 +338,7 @@ try {
     assert.equal(await page.locator('h1').textContent(), 'This sign-in link is not valid');
     await visit(page, 'error-request', theme);
 
+    await selfService(page, theme);
     assert.deepEqual(cspErrors, [], 'no CSP or script errors in the console');
     await context.close();
   }
@@ -195,8 +360,11 @@ try {
     console.error((await current.locator('body').innerText().catch(() => '')).slice(0, 2000));
     await current.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
   }
-  throw e;
+  console.error(e);
+  process.exitCode = 1;
 } finally {
   await browser.close();
+  // The mailbox on stdin would keep the process alive.
+  rl.close();
 }
-console.log(JSON.stringify(findings));
+if (!process.exitCode) console.log(JSON.stringify(findings));

@@ -3,12 +3,17 @@
 //! screenshots every page in both themes into `target/page-screenshots/` and fails on the
 //! first broken step or accessibility violation.
 //!
+//! The script asks for emails on its stdout (`MAIL <kind> <address>`) and reads the link's
+//! token on its stdin: the test is its mailbox, reading the server's outbox. The server runs on
+//! the real clock, since the script computes TOTP codes (npm `otpauth`) for the real time.
+//!
 //! Needs Node.js, `npm ci` in `tests/browser/` and Debian's `chromium`; the test command
 //! installs them and sets `VESTIBULE_REQUIRE_BROWSER=1`, without which a machine missing them
 //! skips this test.
 
 use super::*;
 use std::path::PathBuf;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn browser_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
@@ -37,8 +42,11 @@ async fn localhost_server() -> Server {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
+    let mut real = deps();
+    real.clock = Arc::new(vestibule_engine::SystemClock);
+    real.config.public_url = format!("http://localhost:{port}");
     let (engine, admin, _) =
-        Engine::create_vault(&dir.path().join("s.vault"), ADMIN, ADMIN_PW, deps())
+        Engine::create_vault(&dir.path().join("s.vault"), ADMIN, ADMIN_PW, real)
             .await
             .unwrap();
     let mut config = ServerConfig::new(format!("http://localhost:{port}"));
@@ -98,7 +106,7 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         .unwrap();
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/page-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
-    let out = tokio::process::Command::new("node")
+    let mut child = tokio::process::Command::new("node")
         .arg(dir.join("journey.mjs"))
         .current_dir(&dir)
         .env("VESTIBULE_BASE", &s.base)
@@ -111,19 +119,58 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         .env("VESTIBULE_EMAIL", "walker@example.com")
         .env("VESTIBULE_PASSWORD", PW)
         .env("VESTIBULE_SHOTS", &shots)
-        .output()
-        .await
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
         .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the journey failed:\n{stdout}\n{stderr}"
-    );
+    let mut to_script = child.stdin.take().unwrap();
+    let mut from_script = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut errors = child.stderr.take().unwrap();
+    let mut stdout = String::new();
+    let walk = async {
+        while let Some(line) = from_script.next_line().await.unwrap() {
+            if let Some(ask) = line.strip_prefix("MAIL ") {
+                let (kind, to) = ask.split_once(' ').expect("MAIL <kind> <address>");
+                let token = mailed_token(&s, kind, to).await;
+                to_script
+                    .write_all(format!("{token}\n").as_bytes())
+                    .await
+                    .unwrap();
+            } else {
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+        }
+        child.wait().await.unwrap()
+    };
+    // A stuck browser fails the test instead of hanging the run.
+    let status = tokio::time::timeout(std::time::Duration::from_secs(300), walk)
+        .await
+        .expect("the journey finishes within 5 minutes");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut errors, &mut stderr)
+        .await
+        .unwrap();
+    assert!(status.success(), "the journey failed:\n{stdout}\n{stderr}");
     let findings: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
     assert!(
-        findings["pages"].as_array().is_some_and(|p| p.len() >= 13),
+        findings["pages"].as_array().is_some_and(|p| p.len() >= 30),
         "{findings}"
     );
     s.stop().await;
+}
+
+/// The token of the newest email of `kind` to `to` (waiting for the background work that
+/// sends it).
+async fn mailed_token(s: &Server, kind: &str, to: &str) -> String {
+    s.engine.settle().await.unwrap();
+    let m = s.engine.outbox(&s.admin, 200).await.unwrap();
+    let m = m
+        .iter()
+        .find(|m| m.kind == kind && m.to.eq_ignore_ascii_case(to))
+        .unwrap_or_else(|| panic!("no {kind} email to {to}"));
+    let i = m.body.find("token=").unwrap() + 6;
+    m.body[i..].split_whitespace().next().unwrap().to_owned()
 }
