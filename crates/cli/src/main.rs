@@ -121,6 +121,11 @@ enum Command {
         /// The certificate's private key (PEM); needs --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// PostgreSQL only: the key that seals second-factor secrets — a file holding 32
+        /// random bytes in base64 (`openssl rand -base64 32 > key; chmod 600 key`), readable by
+        /// its owner only. A vault derives its own. Without it, TOTP is refused.
+        #[arg(long, env = "VESTIBULE_FACTOR_KEY_FILE")]
+        factor_key_file: Option<PathBuf>,
     },
     /// Email outbox.
     Outbox {
@@ -260,6 +265,32 @@ fn is_postgres(db: &str) -> bool {
 }
 
 async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
+    open_with(db, Deps::system()).await
+}
+
+/// The operator's factor key file: owner-only, 32 bytes in base64.
+fn read_factor_key(path: &std::path::Path) -> Result<vestibule_engine::FactorKey, Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| Error::invalid_cli(format!("{}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::invalid_cli(format!(
+                "{} holds a secret but others can read it (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid_cli(format!("{}: {e}", path.display())))?;
+    vestibule_engine::FactorKey::from_base64(&text)
+}
+
+async fn open_with(db: &Db, deps: Deps) -> Result<(Engine, Staff), Error> {
     let staff = match &db.staff {
         Some(s) => s.clone(),
         None if std::io::stdin().is_terminal() => {
@@ -275,12 +306,12 @@ async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
     };
     let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
     if is_postgres(&db.db) {
-        let engine = opened(Engine::connect_postgres(&db.db, Deps::system()).await?);
+        let engine = opened(Engine::connect_postgres(&db.db, deps).await?);
         let who = engine.staff_sign_in(&staff, &password).await?;
         Ok((engine, who))
     } else {
         let (engine, who) =
-            Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, Deps::system()).await?;
+            Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, deps).await?;
         Ok((opened(engine), who))
     }
 }
@@ -435,6 +466,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             ip_replenish_ms,
             tls_cert,
             tls_key,
+            factor_key_file,
         } => {
             if insecure_dev_cookies && !listen.ip().is_loopback() {
                 return Err(Error::invalid_cli(
@@ -450,13 +482,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 )
                 .with_writer(std::io::stderr)
                 .init();
+            let mut deps = Deps::system();
+            // Emailed links point at the public URL: the issuer, or the address listened on.
+            let scheme = if tls_cert.is_some() { "https" } else { "http" };
+            match issuer.as_deref() {
+                Some(url) => deps.config.public_url = url.trim_end_matches('/').to_owned(),
+                None if listen.port() != 0 => {
+                    deps.config.public_url = format!("{scheme}://{listen}");
+                }
+                None => {}
+            }
+            if let Some(path) = &factor_key_file {
+                deps.config.factor_key = Some(read_factor_key(path)?);
+            }
             let engine = if is_postgres(&db) {
-                opened(Engine::connect_postgres(&db, Deps::system()).await?)
+                opened(Engine::connect_postgres(&db, deps).await?)
             } else {
-                open(&Db {
-                    db: db.clone(),
-                    staff,
-                })
+                open_with(
+                    &Db {
+                        db: db.clone(),
+                        staff,
+                    },
+                    deps,
+                )
                 .await?
                 .0
             };

@@ -26,6 +26,7 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(verify_email))
         .routes(routes!(sign_in))
+        .routes(routes!(sign_in_factor))
         .routes(routes!(reset_request))
         .routes(routes!(reset_confirm))
         .routes(routes!(confirm_email))
@@ -248,10 +249,45 @@ struct SignedInBody {
     token: Option<String>,
 }
 
+/// The password was right and the account has a second factor: finish at
+/// `/v1/sign-in/factor` with this challenge within `expires_at`.
+#[derive(Serialize, ToSchema)]
+struct SecondFactorBody {
+    /// Always `second_factor_required`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    challenge: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a correct password leads to.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum SignInOutcome {
+    SignedIn(SignedInBody),
+    SecondFactor(SecondFactorBody),
+}
+
+fn signed_in(
+    s: &AppState,
+    jar: CookieJar,
+    signed: vestibule_engine::SignedIn,
+    return_token: bool,
+) -> (CookieJar, SignedInBody) {
+    let (jar, csrf) = session_cookies(s, jar, &signed);
+    let body = SignedInBody {
+        session: signed.session,
+        csrf_token: csrf,
+        token: return_token.then_some(signed.token),
+    };
+    (jar, body)
+}
+
 /// Sign in with email and password: sets the session and CSRF cookies, and returns the
-/// token in the body when `return_token` is true (apps).
+/// token in the body when `return_token` is true (apps). An account with a second factor
+/// answers with a challenge instead, to finish at `/v1/sign-in/factor`.
 #[utoipa::path(post, path = "/v1/sign-in", tag = "customer", request_body = SignIn,
-    responses((status = 200, description = "Signed in", body = SignedInBody),
+    responses((status = 200, description = "Signed in, or a second factor is needed", body = SignInOutcome),
         BodyErrors,
         (status = 401, description = "Wrong email or password (code invalid_credentials)", body = crate::error::ErrorBody),
         (status = 403, description = "The account is locked or disabled", body = crate::error::ErrorBody),
@@ -262,16 +298,68 @@ async fn sign_in(
     jar: CookieJar,
     ApiJson(b): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
-    let result = s.engine.sign_in(&b.email, &b.password, &ctx).await;
+    let result = s.engine.begin_sign_in(&b.email, &b.password, &ctx).await;
+    s.metrics.sign_in(match &result {
+        Ok(vestibule_engine::SignInStep::SignedIn(_)) => "success",
+        Ok(vestibule_engine::SignInStep::SecondFactor(_)) => "second_factor",
+        Err(e) => e.code(),
+    });
+    match result? {
+        vestibule_engine::SignInStep::SignedIn(signed) => {
+            let (jar, body) = signed_in(&s, jar, signed, b.return_token);
+            Ok((jar, Json(SignInOutcome::SignedIn(body))).into_response())
+        }
+        vestibule_engine::SignInStep::SecondFactor(c) => {
+            Ok(Json(SignInOutcome::SecondFactor(SecondFactorBody {
+                status: "second_factor_required",
+                challenge: c.token,
+                expires_at: c.expires_at,
+            }))
+            .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum FactorMethod {
+    Totp,
+    RecoveryCode,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SignInFactor {
+    /// From the `/v1/sign-in` answer.
+    challenge: String,
+    method: FactorMethod,
+    /// The app's 6-digit code, or a recovery code.
+    code: String,
+    #[serde(default)]
+    return_token: bool,
+}
+
+/// Finish a sign-in with its second factor (TOTP or a recovery code). Wrong codes are failed
+/// attempts; after five the challenge ends (`invalid_session`: sign in again).
+#[utoipa::path(post, path = "/v1/sign-in/factor", tag = "customer", request_body = SignInFactor,
+    responses((status = 200, description = "Signed in", body = SignedInBody),
+        BodyErrors,
+        (status = 401, description = "The challenge ended or expired (code invalid_session)", body = crate::error::ErrorBody),
+        Limited))]
+async fn sign_in_factor(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    jar: CookieJar,
+    ApiJson(b): ApiJson<SignInFactor>,
+) -> ApiResult<Response> {
+    let proof = match b.method {
+        FactorMethod::Totp => vestibule_engine::FactorProof::Totp(b.code),
+        FactorMethod::RecoveryCode => vestibule_engine::FactorProof::RecoveryCode(b.code),
+    };
+    let result = s.engine.complete_sign_in(&b.challenge, &proof, &ctx).await;
     s.metrics
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
-    let signed = result?;
-    let (jar, csrf) = session_cookies(&s, jar, &signed);
-    let body = SignedInBody {
-        session: signed.session,
-        csrf_token: csrf,
-        token: b.return_token.then_some(signed.token),
-    };
+    let (jar, body) = signed_in(&s, jar, result?, b.return_token);
     Ok((jar, Json(body)).into_response())
 }
 

@@ -53,6 +53,8 @@ fn deps() -> Deps {
                 t: 1,
                 p: 1,
             },
+            // PostgreSQL needs the operator's factor key (a vault derives its own).
+            factor_key: Some(vestibule_engine::FactorKey::from_bytes([9; 32])),
             ..Config::default()
         },
     }
@@ -1541,6 +1543,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/v1/register", "post"),
         ("/v1/verify-email", "post"),
         ("/v1/sign-in", "post"),
+        ("/v1/sign-in/factor", "post"),
         ("/v1/sign-out", "post"),
         ("/v1/password-reset/request", "post"),
         ("/v1/password-reset/confirm", "post"),
@@ -1985,6 +1988,80 @@ async fn oidc_endpoints_follow_the_specifications_over_http() {
             assert!(algs.iter().any(|v| v == a), "{a} in {algs:?}");
         }
         assert_eq!(meta["ui_locales_supported"], json!(["en-US", "de"]));
+        s.stop().await;
+    }
+}
+
+/// The customer API's sign-in for an account with a second factor: the password answers
+/// with a challenge (no session, no cookie), and `/v1/sign-in/factor` finishes it once.
+#[tokio::test]
+async fn api_sign_in_with_a_second_factor_takes_two_steps() {
+    for s in servers(true).await {
+        let c = client();
+        registered(&s, &c, "two@example.com").await;
+        let token = app_token(&s.base, "two@example.com").await;
+        let en = s.engine.begin_totp(&token, "Shop").await.unwrap();
+        let secret = totp_rs::Secret::try_from_base32(&en.secret).unwrap();
+        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+        // The servers' manual clock stands at 2026-11-01 09:00 UTC.
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .unwrap()
+            .timestamp() as u64;
+        let codes = s
+            .engine
+            .confirm_totp(
+                &token,
+                en.factor_id,
+                &totp.generate(now).to_string(),
+                "Phone",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let api = reqwest::Client::new();
+        let step1: Value = api
+            .post(format!("{}/v1/sign-in", s.base))
+            .json(&json!({"email": "two@example.com", "password": PW, "return_token": true}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(step1["status"], "second_factor_required", "{step1}");
+        assert!(step1.get("token").is_none() && step1.get("session").is_none());
+        let challenge = step1["challenge"].as_str().unwrap();
+        let finish = |challenge: String, code: String| {
+            let api = api.clone();
+            let url = format!("{}/v1/sign-in/factor", s.base);
+            async move {
+                api.post(url)
+                    .json(&json!({"challenge": challenge, "method": "recovery_code",
+                        "code": code, "return_token": true}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = finish(challenge.to_owned(), "WRONG-CODE1".into()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_input");
+        let r = finish(challenge.to_owned(), codes[0].clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["session"]["amr"], json!(["pwd", "otp", "mfa"]));
+        let me = api
+            .get(format!("{}/v1/me", s.base))
+            .bearer_auth(body["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+        // The challenge is spent; the code too.
+        let r = finish(challenge.to_owned(), codes[1].clone()).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_session");
         s.stop().await;
     }
 }
