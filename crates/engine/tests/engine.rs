@@ -3,4 +3,6 @@
 //! vault always, and PostgreSQL when `VESTIBULE_TEST_POSTGRES` names a server (CI sets it,
 //! and sets `VESTIBULE_REQUIRE_POSTGRES=1` so a missing server fails instead of skipping).
 
+#[path = "../../../tests/support/rank.rs"]
+mod rank;
 mod story;

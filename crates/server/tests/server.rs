@@ -13,6 +13,8 @@ use vestibule_server::ServerConfig;
 mod attacks;
 #[path = "server/pages.rs"]
 mod pages;
+#[path = "../../../tests/support/rank.rs"]
+mod rank;
 
 const ADMIN: &str = "owner@shop.example";
 const ADMIN_PW: &str = "correct horse battery staple";
