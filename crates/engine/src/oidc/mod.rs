@@ -69,6 +69,8 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     /// Preferred languages for the pages (space-separated BCP 47 tags).
     pub ui_locales: Option<String>,
+    /// Requested authentication context classes, most preferred first.
+    pub acr_values: Option<String>,
 }
 
 /// A validated authorization request.
@@ -86,6 +88,8 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// The client asked for a second factor (`acr_values` names [`ACR_MFA`]).
+    pub wants_mfa: bool,
 }
 
 /// What the browser should see next.
@@ -364,6 +368,8 @@ impl Engine {
             max_age,
             login_hint: bounded("login_hint", p.login_hint.as_ref(), 320)?,
             ui_locales: bounded("ui_locales", p.ui_locales.as_ref(), 200)?,
+            wants_mfa: bounded("acr_values", p.acr_values.as_ref(), 500)?
+                .is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)),
         })
     }
 
@@ -379,11 +385,15 @@ impl Engine {
             Some(t) => self.validate_session(t).await.ok(),
             None => None,
         };
+        // A session is enough unless the client asks for a new sign-in, one more recent than
+        // max_age, or a second factor this session was not proven with (acr_values): then the
+        // sign-in page, where an account with a factor is always asked for it.
         let fresh = session.as_ref().is_some_and(|s| {
             !req.prompt_login
                 && req
                     .max_age
-                    .is_none_or(|m| (self.now() - s.created_at).num_seconds() <= m)
+                    .is_none_or(|m| (self.now() - s.auth_at).num_seconds() <= m)
+                && (!req.wants_mfa || s.amr.iter().any(|m| m == "mfa"))
         });
         match session {
             Some(s) if fresh => Ok(Authorization::Redirect(

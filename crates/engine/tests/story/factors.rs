@@ -328,3 +328,131 @@ async fn without_a_factor_key_postgres_refuses_totp_clearly() {
     ));
     h.engine.close().await;
 }
+
+/// A client asking for a second factor (`acr_values`) is not given a code from a session
+/// that was proven with a password only; a session proven with the factor is enough, and its
+/// ID token says so.
+#[tokio::test]
+async fn acr_values_ask_for_a_second_factor_the_session_must_have() {
+    use vestibule_engine::NewClient;
+    use vestibule_engine::oidc::{
+        ACR_MFA, Authorization, AuthorizeParams, ClientAuth, IdClaims, TokenRequest,
+    };
+    for h in backends().await {
+        let e = &h.engine;
+        verified_customer(&h, "mfa@example.com", PW).await;
+        let token = sign_in_token(&h).await;
+        let en = e.begin_totp(&token, "Shop").await.unwrap();
+        e.confirm_totp(
+            &token,
+            en.factor_id,
+            &totp_code(&en.secret, h.clock.now().timestamp()),
+            "Phone",
+        )
+        .await
+        .unwrap();
+        let reg = e
+            .register_client(
+                &h.admin,
+                NewClient {
+                    name: "Bank".into(),
+                    redirect_uris: vec!["https://bank.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let verifier = "v".repeat(43);
+        let pkce = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()))
+        };
+        let p = |acr: Option<&str>| AuthorizeParams {
+            client_id: Some(reg.client.id.clone()),
+            redirect_uri: Some("https://bank.example/cb".into()),
+            response_type: Some("code".into()),
+            scope: Some("openid".into()),
+            code_challenge: Some(pkce.clone()),
+            code_challenge_method: Some("S256".into()),
+            acr_values: acr.map(str::to_owned),
+            ..Default::default()
+        };
+        let iss = "https://id.shop.example";
+        let ask = |acr: Option<&'static str>, session: String| {
+            let p = p(acr);
+            async move {
+                let c = e.authorize_client(&p).await.unwrap();
+                let req = e.authorize_request(&c, &p).unwrap();
+                e.authorize_with_session(iss, &req, Some(&session))
+                    .await
+                    .unwrap()
+            }
+        };
+        // The session from before the factor was added: a password only.
+        assert!(matches!(
+            ask(None, token.clone()).await,
+            Authorization::Redirect(_)
+        ));
+        assert!(matches!(
+            ask(Some(ACR_MFA), token.clone()).await,
+            Authorization::SignIn(_)
+        ));
+        // A session proven with the factor satisfies it.
+        let c = challenge(
+            e.begin_sign_in("mfa@example.com", PW, &ctx())
+                .await
+                .unwrap(),
+        );
+        h.clock.advance(chrono::Duration::seconds(31));
+        let mfa = e
+            .complete_sign_in(
+                &c,
+                &FactorProof::Totp(totp_code(&en.secret, h.clock.now().timestamp())),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let Authorization::Redirect(url) = ask(Some(ACR_MFA), mfa.token.clone()).await else {
+            panic!("a code for the two-factor session");
+        };
+        let code = url::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let t = e
+            .token(
+                iss,
+                &ClientAuth {
+                    client_id: reg.client.id.clone(),
+                    client_secret: reg.client_secret.clone(),
+                },
+                &TokenRequest {
+                    grant_type: Some("authorization_code".into()),
+                    code: Some(code),
+                    redirect_uri: Some("https://bank.example/cb".into()),
+                    code_verifier: Some(verifier.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let payload = t.id_token.unwrap().split('.').nth(1).unwrap().to_owned();
+        let claims: IdClaims = {
+            use base64::Engine as _;
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(claims.acr, ACR_MFA);
+        assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+        h.engine.close().await;
+    }
+}
