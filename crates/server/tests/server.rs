@@ -1740,13 +1740,16 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             cmd.current_dir(work.path())
                 .arg("run")
                 .arg(format!("{}/openapi.json", s.base))
+                // One worker: with two, CPython 3.11's ast.parse, which hypothesis calls from
+                // both threads, now and then dies with "AST constructor recursion depth
+                // mismatch" (cpython#106905) — a crash of the tool, not a finding.
                 .args([
                     "--seed",
                     "20261123",
                     "--max-examples",
                     "25",
                     "--workers",
-                    "2",
+                    "1",
                 ])
                 // Every check but positive_data_acceptance: schema-valid input such as an
                 // empty email is still refused by the engine's rules, as it must be.

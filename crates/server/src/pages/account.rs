@@ -4,14 +4,14 @@
 //! authentication send the customer through the step-up page first. Every form is
 //! CSRF-protected; the pages speak the customer's own language.
 
-use super::hosted::{Field, SimpleForm, bad_form, see_other};
-use super::{Chrome, chrome, form_is_ours, form_refused, form_token, message, render};
+use super::hosted::{Field, SimpleForm, see_other};
+use super::{Chrome, PageForm, PostedForm, chrome, form_token, message, render};
 use crate::AppState;
 use crate::customer::{cookie, cookie_names};
 use crate::http::Ctx;
 use askama::Template;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -260,23 +260,17 @@ struct StepUpForm {
 async fn step_up_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<StepUpForm>, FormRejection>,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<StepUpForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let f = form;
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&me.c);
-    }
     let proof = match (f.code, f.password) {
         (Some(code), _) if code.trim().len() > 8 => {
             StepUpProof::Factor(FactorProof::RecoveryCode(code))
@@ -364,22 +358,12 @@ fn totp_form(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn totp_begin(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    PageForm { jar, headers, .. }: PageForm<CsrfForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
-        return form_refused(&me.c);
-    }
     match s.engine.begin_totp(&me.token, &me.c.brand.name).await {
         Ok(en) => totp_form(&s, &me, jar, &en, "", None),
         Err(e) => failed(&me.c, &e),
@@ -405,23 +389,17 @@ struct TotpConfirmForm {
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn totp_confirm(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<TotpConfirmForm>, FormRejection>,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<TotpConfirmForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let f = form;
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&me.c);
-    }
     match s
         .engine
         .confirm_totp(&me.token, f.factor_id, &f.code, &f.name)
@@ -455,22 +433,12 @@ async fn totp_confirm(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn recovery_codes(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    PageForm { jar, headers, .. }: PageForm<CsrfForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
-        return form_refused(&me.c);
-    }
     match s.engine.regenerate_recovery_codes(&me.token).await {
         Ok(codes) => render(StatusCode::OK, &me.c, &CodesPage { c: &me.c, codes }, &[]),
         Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
@@ -487,23 +455,17 @@ async fn recovery_codes(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn remove_factor(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<IdForm>, FormRejection>,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<IdForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let f = form;
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&me.c);
-    }
     match s.engine.remove_my_factor(&me.token, f.id).await {
         Ok(()) => see_other("/account?done=factor-removed"),
         Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
@@ -519,23 +481,17 @@ async fn remove_factor(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn revoke_session(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<IdForm>, FormRejection>,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<IdForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let f = form;
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&me.c);
-    }
     match s.engine.revoke_my_session(&me.token, f.id).await {
         Ok(()) => see_other("/account?done=session-ended"),
         Err(e) => failed(&me.c, &e),
@@ -551,22 +507,12 @@ async fn revoke_session(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn sign_out(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    PageForm { jar, headers, .. }: PageForm<CsrfForm>,
 ) -> Response {
-    // A malformed form is refused before anything else (signed in or not).
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => return bad_form(&chrome(&s, &headers, None, None).await),
-    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !form_is_ours(&s, &jar, &headers, &form.csrf) {
-        return form_refused(&me.c);
-    }
     if let Err(e) = s.engine.sign_out(&me.token).await {
         return failed(&me.c, &e);
     }
@@ -582,4 +528,28 @@ async fn sign_out(
         vec![("/signin", me.c.t("signin-submit"))],
     );
     (jar, page).into_response()
+}
+
+impl PostedForm for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for IdForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for StepUpForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for TotpConfirmForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }

@@ -5,15 +5,13 @@
 //! takes an email address is the same whether or not it has an account.
 
 use super::signin::{self, FactorForm, SignInPage};
-use super::{
-    Chrome, chrome, form_is_ours, form_refused, form_token, message, message_links, render,
-};
+use super::{Chrome, PageForm, PostedForm, chrome, form_token, message, message_links, render};
 use crate::AppState;
 use crate::customer::{cookie_names, session_cookies};
 use crate::http::Ctx;
 use askama::Template;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -49,16 +47,6 @@ pub(crate) fn see_other(to: &str) -> Response {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
         Err(_) => StatusCode::BAD_REQUEST.into_response(),
     }
-}
-
-pub(crate) fn bad_form(c: &Chrome) -> Response {
-    message(
-        StatusCode::BAD_REQUEST,
-        c,
-        c.t("error-form-title"),
-        Some(c.t("error-form")),
-        vec![],
-    )
 }
 
 /// A field of a [`SimpleForm`].
@@ -155,17 +143,10 @@ struct SignInForm {
 async fn sign_in_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<SignInForm>, FormRejection>,
+    PageForm {
+        c, jar, form: f, ..
+    }: PageForm<SignInForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     let result = s.engine.begin_sign_in(&f.email, &f.password, &ctx).await;
     s.metrics.sign_in(match &result {
         Ok(SignInStep::SignedIn(_)) => "success",
@@ -224,17 +205,10 @@ async fn factor_page(
 async fn factor_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<FactorForm>, FormRejection>,
+    PageForm {
+        c, jar, form: f, ..
+    }: PageForm<FactorForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     let Some(ch) = signin::challenge(&s, &jar) else {
         return password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "");
     };
@@ -341,17 +315,10 @@ async fn sign_up_page(State(s): State<AppState>, jar: CookieJar, headers: Header
 async fn sign_up_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<SignUpForm>, FormRejection>,
+    PageForm {
+        c, jar, form: f, ..
+    }: PageForm<SignUpForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     let input = RegisterInput {
         email: f.email.clone(),
         password: f.password.clone(),
@@ -464,17 +431,8 @@ async fn verify_page(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn verify_submit(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    PageForm { c, form: f, .. }: PageForm<TokenForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     match s.engine.verify_email(&f.token).await {
         Ok(()) => message_links(
             StatusCode::OK,
@@ -534,17 +492,8 @@ async fn email_change_page(
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
 async fn email_change_submit(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    PageForm { c, form: f, .. }: PageForm<TokenForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     match s.engine.confirm_email_change(&f.token).await {
         Ok(()) => message(
             StatusCode::OK,
@@ -608,17 +557,8 @@ async fn forgot_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderM
 async fn forgot_submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<ForgotForm>, FormRejection>,
+    PageForm { c, form: f, .. }: PageForm<ForgotForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     match s.engine.request_password_reset(&f.email, &ctx).await {
         Ok(()) => message(
             StatusCode::OK,
@@ -718,17 +658,10 @@ struct ResetForm {
         (status = 429, description = "Too many requests", body = crate::error::ErrorBody)))]
 async fn reset_submit(
     State(s): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    form: Result<Form<ResetForm>, FormRejection>,
+    PageForm {
+        c, jar, form: f, ..
+    }: PageForm<ResetForm>,
 ) -> Response {
-    let c = chrome(&s, &headers, None, None).await;
-    let Ok(Form(f)) = form else {
-        return bad_form(&c);
-    };
-    if !form_is_ours(&s, &jar, &headers, &f.csrf) {
-        return form_refused(&c);
-    }
     match s.engine.confirm_password_reset(&f.token, &f.password).await {
         Ok(()) => message_links(
             StatusCode::OK,
@@ -739,5 +672,35 @@ async fn reset_submit(
         ),
         Err(Error::InvalidToken) => link_invalid(&c),
         Err(e) => reset_form(&s, &c, jar, &f.token, Some(&e)),
+    }
+}
+
+impl PostedForm for ForgotForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for ResetForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for SignInForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for SignUpForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PostedForm for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

@@ -238,6 +238,54 @@ pub(crate) fn form_refused(c: &Chrome) -> Response {
     )
 }
 
+/// A form that carries the page's CSRF token.
+pub(crate) trait PostedForm: serde::de::DeserializeOwned + Send {
+    fn csrf(&self) -> &str;
+}
+
+/// A form post to a hosted page, checked: the form parsed (otherwise a 400 page) and its
+/// CSRF token matching this browser's (otherwise a 403 page), with the page chrome.
+pub(crate) struct PageForm<T> {
+    pub c: Chrome,
+    pub jar: CookieJar,
+    pub headers: HeaderMap,
+    pub form: T,
+}
+
+impl<T: PostedForm> axum::extract::FromRequest<AppState> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let jar = CookieJar::from_headers(&headers);
+        let c = chrome(s, &headers, None, None).await;
+        let form = match axum::extract::Form::<T>::from_request(req, s).await {
+            Ok(axum::extract::Form(f)) => f,
+            Err(_) => {
+                return Err(message(
+                    StatusCode::BAD_REQUEST,
+                    &c,
+                    c.t("error-form-title"),
+                    Some(c.t("error-form")),
+                    vec![],
+                ));
+            }
+        };
+        if !form_is_ours(s, &jar, &headers, form.csrf()) {
+            return Err(form_refused(&c));
+        }
+        Ok(Self {
+            c,
+            jar,
+            headers,
+            form,
+        })
+    }
+}
+
 /// A page with a heading, an optional alert and some paragraphs (errors, confirmations).
 #[derive(Template)]
 #[template(path = "message.html")]

@@ -176,3 +176,9 @@ pub(crate) fn factor_error(c: &Chrome, e: &Error) -> String {
         other => error_message(c, other),
     }
 }
+
+impl super::PostedForm for FactorForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
