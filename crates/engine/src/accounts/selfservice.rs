@@ -428,6 +428,23 @@ impl Engine {
         })
     }
 
+    /// Failed attempts on an address within the throttling window (throttled ones not
+    /// counted): what every credential check of an account compares with its limit.
+    pub(crate) async fn recent_failures<'e>(
+        &self,
+        ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        email_key: &str,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+             AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(email_key)
+        .bind(to_us(self.now() - self.config.throttle_window))
+        .fetch_one(ex)
+        .await?)
+    }
+
     /// Record a sign-in attempt; `reason` "ok" is a success, anything else a failure.
     pub(crate) async fn record_attempt(
         &self,
@@ -627,16 +644,7 @@ impl Engine {
             ));
         }
         let key = normalize::key_of_stored(&c.email);
-        let now = self.now();
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-             AND outcome = 'failure' AND reason <> 'throttled'",
-        )
-        .bind(&key)
-        .bind(to_us(now - self.config.throttle_window))
-        .fetch_one(self.store.reader())
-        .await?;
-        if failures >= self.config.throttle_failures {
+        if self.recent_failures(self.store.reader(), &key).await? >= self.config.throttle_failures {
             let mut tx = self.store.begin().await?;
             self.record_attempt(&mut tx, &key, Some(c.id), "throttled", "reauth", ctx)
                 .await?;

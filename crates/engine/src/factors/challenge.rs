@@ -197,15 +197,7 @@ impl Engine {
         let customer = Uuid::parse_str(&row.try_get::<String, _>("customer_id")?)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let email_key: String = row.try_get("email_key")?;
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-             AND outcome = 'failure' AND reason <> 'throttled'",
-        )
-        .bind(&email_key)
-        .bind(to_us(now - self.config.throttle_window))
-        .fetch_one(&mut *tx)
-        .await?;
-        if failures >= self.config.throttle_failures {
+        if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
             self.record_attempt(
                 &mut tx,
                 &email_key,
