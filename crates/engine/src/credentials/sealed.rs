@@ -7,7 +7,7 @@
 //! The factor key: on a vault, derived from the vault's data key (HKDF-SHA-256), so nothing
 //! more to keep; on PostgreSQL, supplied by the operator (a 32-byte key file), and without it
 //! the factors that need it are refused with a clear error. It also keys the digests of
-//! recovery codes, so a copy of the database alone cannot test guesses against them.
+//! recovery codes (HMAC-SHA-256), so a copy of the database alone cannot test guesses against them.
 
 use crate::clock::{Entropy, random_bytes};
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 const VERSION: u8 = 1;
 
@@ -60,14 +60,15 @@ impl FactorKey {
         Self(out)
     }
 
-    /// A keyed digest (recovery codes): SHA-256 over the key, a label and the value.
-    pub(crate) fn digest(&self, label: &str, value: &[u8]) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(self.0);
-        h.update(label.as_bytes());
-        h.update([0]);
-        h.update(value);
-        h.finalize().to_vec()
+    /// A keyed digest (recovery codes): HMAC-SHA-256 (RFC 2104) over a label and the value.
+    pub(crate) fn digest(&self, label: &str, value: &[u8]) -> Result<Vec<u8>> {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.0)
+            .map_err(|e| Error::Internal(format!("hmac key: {e}")))?;
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(value);
+        Ok(mac.finalize().into_bytes().to_vec())
     }
 
     /// Seal `plain` for the row named by `aad`.

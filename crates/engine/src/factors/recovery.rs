@@ -59,7 +59,7 @@ impl Engine {
                 "INSERT INTO recovery_codes (customer_id, code_hash, created_us) VALUES ($1, $2, $3)",
             )
             .bind(customer.to_string())
-            .bind(key.digest(&format!("recovery:{customer}"), canonical(&code).as_bytes()))
+            .bind(key.digest(&format!("recovery:{customer}"), canonical(&code).as_bytes())?)
             .bind(now)
             .execute(&mut **tx)
             .await?;
@@ -121,7 +121,7 @@ impl Engine {
         }
         let digest = self
             .factor_key()?
-            .digest(&format!("recovery:{customer}"), code.as_bytes());
+            .digest(&format!("recovery:{customer}"), code.as_bytes())?;
         let n = sqlx::query(
             "UPDATE recovery_codes SET used_us = $1 WHERE customer_id = $2 AND code_hash = $3 AND used_us IS NULL",
         )
