@@ -356,15 +356,26 @@ struct TokenForm {
     token: String,
 }
 
-/// A page whose only form posts the link's token (a GET changes nothing).
+/// The token of an emailed link, if it has one.
+fn link_token(q: Result<Query<TokenQuery>, QueryRejection>) -> Option<String> {
+    q.ok()
+        .and_then(|Query(q)| q.token)
+        .filter(|t| !t.is_empty())
+}
+
+/// A page whose only form posts the link's token (a GET changes nothing); a link without
+/// one gets the "link does not work" page.
 fn confirm_page(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
     action: &'static str,
-    token: &str,
+    token: Option<String>,
     [title, lead, submit]: [String; 3],
 ) -> Response {
+    let Some(token) = token else {
+        return link_invalid(c);
+    };
     let (jar, csrf) = form_token(s, jar);
     let page = SimpleForm {
         c,
@@ -373,7 +384,7 @@ fn confirm_page(
         error: None,
         action,
         csrf,
-        hidden: vec![("token", token.to_owned())],
+        hidden: vec![("token", token)],
         fields: vec![],
         submit,
         links: vec![],
@@ -402,19 +413,12 @@ async fn verify_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    let Some(token) = q
-        .ok()
-        .and_then(|Query(q)| q.token)
-        .filter(|t| !t.is_empty())
-    else {
-        return link_invalid(&c);
-    };
     confirm_page(
         &s,
         &c,
         jar,
         "/verify",
-        &token,
+        link_token(q),
         [
             c.t("verify-title"),
             c.t("verify-lead"),
@@ -463,19 +467,12 @@ async fn email_change_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    let Some(token) = q
-        .ok()
-        .and_then(|Query(q)| q.token)
-        .filter(|t| !t.is_empty())
-    else {
-        return link_invalid(&c);
-    };
     confirm_page(
         &s,
         &c,
         jar,
         "/verify-email-change",
-        &token,
+        link_token(q),
         [
             c.t("email-change-title"),
             c.t("email-change-lead"),
@@ -631,11 +628,7 @@ async fn reset_page(
     q: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    match q
-        .ok()
-        .and_then(|Query(q)| q.token)
-        .filter(|t| !t.is_empty())
-    {
+    match link_token(q) {
         Some(token) => reset_form(&s, &c, jar, &token, None),
         None => forgot_form(&s, &c, jar, ""),
     }
