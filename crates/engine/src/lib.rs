@@ -52,6 +52,7 @@ pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
 pub use credentials::sealed::FactorKey;
 pub use error::{Error, ErrorCode, Result};
 pub use factors::challenge::{CHALLENGE_TTL, Challenge, FactorProof, SignInStep};
+pub use factors::passkeys::{CEREMONY_TTL, MAX_PASSKEYS, PasskeyCeremony};
 pub use factors::stepup::StepUpProof;
 pub use factors::totp::TotpEnrolment;
 pub use factors::{Factor, FactorKind};
@@ -111,6 +112,8 @@ pub struct Engine {
     deferred: Arc<accounts::deferred::Worker>,
     /// Seals factor secrets (derived from a vault's data key, or the operator's on PostgreSQL).
     factor_key: Option<Arc<FactorKey>>,
+    /// The WebAuthn relying party (the issuer's host), when the issuer is a host name.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,7 +139,9 @@ impl Engine {
             None => deps.config.factor_key.clone(),
         }
         .map(Arc::new);
+        let webauthn = factors::passkeys::relying_party(&deps.config.public_url).map(Arc::new);
         let engine = Self {
+            webauthn,
             factor_key,
             store,
             clock: deps.clock,

@@ -5,4 +5,6 @@
 
 #[path = "../../../tests/support/rank.rs"]
 mod rank;
+#[path = "../../../tests/support/softkey.rs"]
+mod softkey;
 mod story;

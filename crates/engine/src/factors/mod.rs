@@ -1,5 +1,5 @@
 //! Second factors and what depends on them: TOTP authenticators (`totp`), recovery codes
-//! (`recovery`), the second step of a sign-in (`challenge`) and recent authentication for
+//! (`recovery`), passkeys (`passkeys`, a multi-factor sign-in method of their own), the second step of a sign-in (`challenge`) and recent authentication for
 //! sensitive changes (`stepup`). Customers manage their own factors with their session;
 //! support staff see which factors a customer has (never a secret) and remove a lost one only
 //! with a recorded reason.
@@ -8,6 +8,7 @@
 //! second factor, so they never satisfy a challenge.
 
 pub(crate) mod challenge;
+pub(crate) mod passkeys;
 pub(crate) mod recovery;
 pub(crate) mod stepup;
 pub(crate) mod totp;
@@ -30,12 +31,14 @@ use uuid::Uuid;
 #[serde(rename_all = "snake_case")]
 pub enum FactorKind {
     Totp,
+    Passkey,
 }
 
 impl FactorKind {
     fn parse(s: &str) -> Result<Self> {
         match s {
             "totp" => Ok(FactorKind::Totp),
+            "passkey" => Ok(FactorKind::Passkey),
             other => Err(Error::Internal(format!("stored factor kind {other}"))),
         }
     }
@@ -51,6 +54,9 @@ pub struct Factor {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Set when the factor was turned off because it may have been copied (a passkey whose
+    /// signature counter went backwards); it no longer signs anyone in.
+    pub flagged_at: Option<DateTime<Utc>>,
 }
 
 fn factor_from_row(r: &sqlx::any::AnyRow) -> Result<Factor> {
@@ -61,6 +67,7 @@ fn factor_from_row(r: &sqlx::any::AnyRow) -> Result<Factor> {
         name: r.try_get("name")?,
         created_at: from_us(r.try_get("created_us")?),
         last_used_at: r.try_get::<Option<i64>, _>("last_used_us")?.map(from_us),
+        flagged_at: None,
     })
 }
 
@@ -72,6 +79,7 @@ impl Engine {
             .ok_or(Error::NotConfigured("the factor key (--factor-key-file)"))
     }
 
+    /// Second factors (authenticator apps) that a password sign-in is challenged for.
     pub(crate) async fn active_factors(
         &self,
         ex: impl sqlx::Executor<'_, Database = sqlx::Any>,
@@ -87,11 +95,18 @@ impl Engine {
         rows.iter().map(factor_from_row).collect()
     }
 
-    /// The signed-in customer's own second factors.
+    /// Everything a customer signs in with besides the password: authenticator apps, then
+    /// passkeys.
+    async fn all_factors(&self, customer: Uuid) -> Result<Vec<Factor>> {
+        let mut all = self.active_factors(self.store.reader(), customer).await?;
+        all.extend(self.passkeys_of(self.store.reader(), customer).await?);
+        Ok(all)
+    }
+
+    /// The signed-in customer's own authenticator apps and passkeys.
     pub async fn my_factors(&self, session_token: &str) -> Result<Vec<Factor>> {
         let s = self.validate_session(session_token).await?;
-        self.active_factors(self.store.reader(), s.customer_id)
-            .await
+        self.all_factors(s.customer_id).await
     }
 
     /// Remove one of the signed-in customer's own factors (needs recent authentication).
@@ -115,6 +130,15 @@ impl Engine {
     }
 
     async fn delete_factor(&self, tx: &mut Tx, customer: Uuid, factor: Uuid) -> Result<()> {
+        let passkeys = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND customer_id = $2")
+            .bind(factor.to_string())
+            .bind(customer.to_string())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if passkeys > 0 {
+            return Ok(());
+        }
         let n = sqlx::query("DELETE FROM customer_factors WHERE id = $1 AND customer_id = $2")
             .bind(factor.to_string())
             .bind(customer.to_string())
@@ -148,7 +172,7 @@ impl Engine {
     /// Which factors a customer has (support and up). Names and dates only, never a secret.
     pub async fn customer_factors(&self, staff: &Staff, customer: Uuid) -> Result<Vec<Factor>> {
         staff.require(Permission::ReadCustomers)?;
-        self.active_factors(self.store.reader(), customer).await
+        self.all_factors(customer).await
     }
 
     /// Remove a customer's lost factor (support and up), with the reason recorded.

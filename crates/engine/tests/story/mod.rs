@@ -6,6 +6,7 @@ mod clients;
 mod factors;
 mod hardening;
 mod oidc;
+mod passkeys;
 mod search;
 mod settings;
 mod staff;
