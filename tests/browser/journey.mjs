@@ -188,6 +188,85 @@ async function selfService(page, theme) {
   assert.match(await page.locator('main').innerText(), /10 recovery codes left/);
   await visit(page, 'account-with-factor', theme);
 
+  // A passkey, made by Chromium's virtual authenticator (DevTools protocol): a platform
+  // authenticator with user verification, as a laptop's fingerprint reader would be.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  await follow(page, button(page, 'Add a passkey'));
+  assert.equal(await h1(page), 'Create a passkey');
+  assert.equal(await page.locator('#passkey-unsupported').isHidden(), true, 'WebAuthn is there');
+  await visit(page, 'passkey-create', theme);
+  await page.fill('#name', 'This laptop');
+  await follow(page, button(page, 'Create passkey'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  const main = () => page.locator('main').innerText();
+  assert.match(await main(), /Your passkey is ready/);
+  assert.match(await main(), /This laptop\s+Not used yet/);
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].isResidentCredential, true, 'discoverable: sign-in needs no address');
+  await visit(page, 'account-with-passkey', theme);
+  // Renamed from the list.
+  await page.locator('details summary').first().click();
+  await page.fill('form.rename input[name=name]', 'Laptop');
+  await follow(page, page.locator('form.rename button'));
+  assert.match(await main(), /The passkey was renamed/);
+
+  // Signed out, then in with the passkey alone: no address, no password, and no app code
+  // either (a passkey with user verification is two factors). The sign-in page asks the
+  // browser for passkeys as it loads (conditional mediation, the email field's autofill); the
+  // virtual authenticator answers at once, as a customer picking the suggestion would.
+  await follow(page, button(page, 'Sign out of this device'));
+  await Promise.all([page.waitForURL(`${base}/account`), page.goto(`${base}/signin`)]);
+  assert.match(await main(), /Laptop\s+Last used/);
+  await follow(page, button(page, 'Sign out of this device'));
+
+  // From here on this tab plays a browser without autofill for passkeys (conditional
+  // mediation unavailable), so the button is what asks, and password sign-ins stay possible.
+  await page.addInitScript(() => {
+    if (sessionStorage.getItem('no-passkey-autofill')) {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+    }
+  });
+  await page.evaluate(() => sessionStorage.setItem('no-passkey-autofill', '1'));
+
+  // A bent answer (not a credential) is a clear error on the sign-in page, and nothing else.
+  await page.goto(`${base}/signin`);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.evaluate(() => {
+      const f = document.getElementById('passkey-form');
+      f.elements.ceremony.value = 'not-a-ceremony';
+      f.elements.credential.value = '{"id": 1}';
+      f.submit();
+    }),
+  ]);
+  assert.match(await page.locator('#signin-error').textContent(), /passkey could not be checked/);
+  await visit(page, 'signin-passkey-error', theme);
+
+  // An OIDC client that asks for two factors gets them from the passkey, through the button.
+  const pk = authorizeUrl({ acr_values: 'urn:vestibule:acr:2fa' });
+  await page.goto(pk.url);
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(redirect)),
+    button(page, 'Sign in with a passkey').click(),
+  ]);
+  const pkTokens = await exchange(new URL(page.url()).searchParams.get('code'), pk.verifier);
+  const pkClaims = JSON.parse(Buffer.from(pkTokens.id_token.split('.')[1], 'base64url').toString());
+  assert.deepEqual(pkClaims.amr, ['hwk', 'user', 'mfa']);
+  assert.equal(pkClaims.acr, 'urn:vestibule:acr:2fa');
+  await page.goto(`${base}/account`);
+
   // Sign out, then in again: the password alone is not enough any more.
   await follow(page, button(page, 'Sign out of this device'));
   assert.equal(await h1(page), 'You are signed out');

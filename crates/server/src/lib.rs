@@ -122,7 +122,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(admin::credential_routes())
         .merge(oidc::credential_routes())
         .merge(pages::hosted::credential_routes())
-        .merge(pages::account::credential_routes());
+        .merge(pages::account::credential_routes())
+        .merge(pages::passkeys::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -146,6 +147,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .routes(routes!(pages::logo))
         .merge(pages::hosted::routes())
         .merge(pages::account::routes())
+        .merge(pages::passkeys::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

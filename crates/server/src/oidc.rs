@@ -34,6 +34,7 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(authorize_submit))
         .routes(routes!(authorize_factor_submit))
+        .routes(routes!(authorize_passkey_submit))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -227,6 +228,7 @@ fn sign_in_page(
     let page = signin::SignInPage {
         c,
         action: "/oauth2/signin",
+        passkey_action: "/oauth2/signin/passkey",
         client: Some(req.client_name.clone()),
         params: raw_query.to_owned(),
         csrf,
@@ -434,6 +436,47 @@ async fn authorize_submit(
         }
     };
     finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
+}
+
+/// The sign-in page's passkey answer, in an authorization request.
+#[utoipa::path(post, path = "/oauth2/signin/passkey", tag = "oidc",
+    request_body(content = pages::passkeys::PasskeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: back to the client with a code",
+            headers(("Location" = String, description = "The redirect"))),
+        (status = 400, description = "The request cannot be trusted or the form is incomplete: an error page",
+            content_type = "text/html", body = String),
+        (status = 401, description = "The sign-in page again, with what went wrong", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed: a page asking to try again", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
+async fn authorize_passkey_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    pages::PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: pages::PageForm<pages::passkeys::PasskeyForm>,
+) -> Response {
+    let c = chrome_for(&s, &headers, &f.params).await;
+    let (iss, req) = match validated(&s, &c, &f.params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let result = s
+        .engine
+        .finish_passkey_sign_in(&f.ceremony, &f.credential, &ctx)
+        .await;
+    s.metrics
+        .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
+    match result {
+        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &signed).await,
+        Err(e) => {
+            let msg = pages::passkeys::passkey_error(&c, &e);
+            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "")
+        }
+    }
 }
 
 /// Signed in for an authorization request: the session cookies and the code.

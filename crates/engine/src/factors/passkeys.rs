@@ -385,7 +385,7 @@ impl Engine {
             .await?;
             tx.commit().await?;
             return Err(Error::invalid(
-                "credential",
+                "passkey",
                 "this passkey is not registered here (it may have been removed); sign in another way",
             ));
         };
@@ -529,7 +529,7 @@ impl Engine {
 
 fn flagged() -> Error {
     Error::invalid(
-        "credential",
+        "passkey",
         "this passkey has been turned off because it may have been copied; sign in another way and remove it",
     )
 }

@@ -122,7 +122,7 @@ async fn a_passkey_signs_in_without_an_address_and_counts_as_two_factors() {
             .finish_passkey_sign_in(&auth.ceremony, &key.assert(&auth.options), &ctx())
             .await
             .unwrap_err();
-        assert_eq!(gone.field(), Some("credential"), "{gone}");
+        assert_eq!(gone.field(), Some("passkey"), "{gone}");
         h.engine.close().await;
     }
 }
@@ -235,7 +235,7 @@ async fn bent_webauthn_messages_are_refused_and_change_nothing() {
             .finish_passkey_sign_in(&auth.ceremony, &key.assert(&auth.options), &ctx())
             .await
             .unwrap_err();
-        assert_eq!(err.field(), Some("credential"));
+        assert_eq!(err.field(), Some("passkey"));
         key.user_handle = real;
 
         // Still works after all that.
@@ -255,6 +255,7 @@ async fn bent_webauthn_messages_are_refused_and_change_nothing() {
             .finish_passkey_sign_in(&auth.ceremony, &cloned, &ctx())
             .await
             .unwrap_err();
+        assert_eq!(err.field(), Some("passkey"));
         assert!(err.to_string().contains("copied"), "{err}");
         let listed = e.my_factors(&ok.token).await.unwrap();
         assert!(listed[0].flagged_at.is_some());

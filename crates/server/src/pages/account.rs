@@ -1,5 +1,6 @@
 //! The account center at `/account`, on the browser's own session: the customer's factors
-//! (add an authenticator app with a QR code, remove one), recovery codes (how many are left,
+//! (add an authenticator app with a QR code, remove one), passkeys (listed here, made and
+//! renamed in `passkeys`), recovery codes (how many are left,
 //! new ones), signed-in devices (sign one out), and signing out. Changes that need recent
 //! authentication send the customer through the step-up page first. Every form is
 //! CSRF-protected; the pages speak the customer's own language.
@@ -47,10 +48,39 @@ struct AccountPage<'a> {
     csrf: String,
     customer: Customer,
     notice: Option<String>,
+    /// Authenticator apps (the second factors).
     factors: Vec<Factor>,
+    passkeys: Vec<PasskeyRow>,
     codes_left: u64,
     sessions: Vec<SessionInfo>,
     current_session: Uuid,
+}
+
+/// A passkey as the account center lists it.
+struct PasskeyRow {
+    id: Uuid,
+    name: String,
+    /// Last use, never used, or turned off.
+    status: String,
+    flagged: bool,
+}
+
+fn passkey_row(c: &Chrome, f: Factor) -> PasskeyRow {
+    let status = match (f.flagged_at, f.last_used_at) {
+        (Some(_), _) => c.t("account-passkey-flagged"),
+        (None, Some(t)) => c.t1(
+            "account-last-used",
+            "when",
+            &t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+        (None, None) => c.t("account-never-used"),
+    };
+    PasskeyRow {
+        id: f.id,
+        name: f.name,
+        status,
+        flagged: f.flagged_at.is_some(),
+    }
 }
 
 #[derive(Template)]
@@ -73,14 +103,18 @@ struct CodesPage<'a> {
 }
 
 /// The signed-in customer of this browser, or the answer to send instead (to sign in).
-struct Signed {
-    token: String,
-    session: SessionInfo,
-    customer: Customer,
-    c: Chrome,
+pub(crate) struct Signed {
+    pub token: String,
+    pub session: SessionInfo,
+    pub customer: Customer,
+    pub c: Chrome,
 }
 
-async fn signed(s: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<Signed, Response> {
+pub(crate) async fn signed(
+    s: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+) -> Result<Signed, Response> {
     let (name, _) = cookie_names(s);
     let token = jar
         .get(name)
@@ -106,7 +140,7 @@ async fn signed(s: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<Si
     })
 }
 
-fn failed(c: &Chrome, e: &Error) -> Response {
+pub(crate) fn failed(c: &Chrome, e: &Error) -> Response {
     tracing::warn!(error = %e, "account page action failed");
     message(
         StatusCode::BAD_REQUEST,
@@ -146,6 +180,8 @@ async fn account_page(
             "factor-removed" => Some(me.c.t("notice-factor-removed")),
             "session-ended" => Some(me.c.t("notice-session-ended")),
             "confirmed" => Some(me.c.t("notice-confirmed")),
+            "passkey-added" => Some(me.c.t("notice-passkey-added")),
+            "passkey-renamed" => Some(me.c.t("notice-passkey-renamed")),
             _ => None,
         });
     let loaded = async {
@@ -156,10 +192,17 @@ async fn account_page(
         ))
     }
     .await;
-    let (factors, codes_left, sessions) = match loaded {
+    let (all, codes_left, sessions) = match loaded {
         Ok(v) => v,
         Err(e) => return failed(&me.c, &e),
     };
+    let (passkeys, factors): (Vec<Factor>, Vec<Factor>) = all
+        .into_iter()
+        .partition(|f| f.kind == vestibule_engine::FactorKind::Passkey);
+    let passkeys = passkeys
+        .into_iter()
+        .map(|f| passkey_row(&me.c, f))
+        .collect();
     let (jar, csrf) = form_token(&s, jar);
     let page = AccountPage {
         c: &me.c,
@@ -167,6 +210,7 @@ async fn account_page(
         customer: me.customer.clone(),
         notice,
         factors,
+        passkeys,
         codes_left: u64::try_from(codes_left).unwrap_or(0),
         sessions,
         current_session: me.session.id,
@@ -187,7 +231,12 @@ struct IdForm {
 
 /// The step-up page: a code from the app (or a recovery code) when the account has a
 /// second factor, the password when it does not.
-fn step_up_form(s: &AppState, me: &Signed, jar: CookieJar, error: Option<String>) -> Response {
+pub(crate) fn step_up_form(
+    s: &AppState,
+    me: &Signed,
+    jar: CookieJar,
+    error: Option<String>,
+) -> Response {
     let c = &me.c;
     let (jar, csrf) = form_token(s, jar);
     let field = if me.customer.mfa_enabled {

@@ -85,7 +85,7 @@ fn session_of(s: &AppState, jar: &CookieJar) -> Option<String> {
 
 // ---- sign in ------------------------------------------------------------------------
 
-fn password_page(
+pub(crate) fn password_page(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
@@ -101,6 +101,7 @@ fn password_page(
     let page = SignInPage {
         c,
         action: "/signin",
+        passkey_action: "/signin/passkey",
         client: None,
         params: String::new(),
         csrf,

@@ -2,7 +2,8 @@
 //! customer's locale, then `Accept-Language`; English and German Fluent catalogues in
 //! `locales/`), the organisation's branding around every page (`templates/layout.html`), and
 //! the answer itself — rendered by askama (escaped by default), with a strict Content
-//! Security Policy: no script, the one inline stylesheet allowed by its hash, forms only to
+//! Security Policy: one first-party script (passkeys, `assets/passkey.js`) and the one inline
+//! stylesheet, each allowed by its hash, fetches only to this server, forms only to
 //! this server and, on pages that continue an OpenID Connect request, to that client's
 //! redirect origin (browsers apply `form-action` to the redirect after a post).
 //!
@@ -10,6 +11,7 @@
 
 pub(crate) mod account;
 pub(crate) mod hosted;
+pub(crate) mod passkeys;
 pub(crate) mod signin;
 
 use crate::AppState;
@@ -40,6 +42,14 @@ static_loader! {
 const AVAILABLE: [LanguageIdentifier; 2] = [langid!("en-US"), langid!("de")];
 
 const PAGE_CSS: &str = include_str!("../../assets/pages.css");
+/// The pages' one script (WebAuthn), inlined where passkeys are offered.
+pub(crate) const PASSKEY_JS: &str = include_str!("../../assets/passkey.js");
+
+/// `'sha256-…'` of the passkey script, for the policy.
+fn script_source() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(PASSKEY_JS))))
+}
 
 /// The language for a page: the first of `ui_locales` (OIDC), the customer's own locale,
 /// and the browser's `Accept-Language` that we have a catalogue for.
@@ -78,6 +88,11 @@ pub(crate) struct Chrome {
 }
 
 impl Chrome {
+    /// The passkey script, for a template's `<script>` (allowed by its hash).
+    pub fn passkey_js(&self) -> &'static str {
+        PASSKEY_JS
+    }
+
     /// A message of the page's language.
     pub fn t(&self, id: &str) -> String {
         LOCALES.lookup(&self.langid, id)
@@ -161,8 +176,9 @@ pub(crate) fn render(
         }
     }
     let csp = format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self'; form-action {forms}; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src {script}; connect-src 'self'; style-src 'sha256-{hash}'; \
+         img-src 'self'; form-action {forms}; frame-ancestors 'none'; base-uri 'none'",
+        script = script_source()
     );
     let mut r = (status, Html(html)).into_response();
     if let Ok(v) = HeaderValue::from_str(&csp) {

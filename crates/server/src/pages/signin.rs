@@ -18,6 +18,8 @@ pub(crate) struct SignInPage<'a> {
     pub c: &'a Chrome,
     /// Where the form posts.
     pub action: &'static str,
+    /// Where a passkey's answer posts.
+    pub passkey_action: &'static str,
     /// The client the customer signs in to, when there is one.
     pub client: Option<String>,
     /// The authorization request's parameters, carried through the form.
