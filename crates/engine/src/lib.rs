@@ -52,6 +52,7 @@ pub use credentials::password::{HashParams, Hasher, PasswordPolicy};
 pub use credentials::sealed::FactorKey;
 pub use error::{Error, ErrorCode, Result};
 pub use factors::challenge::{CHALLENGE_TTL, Challenge, FactorProof, SignInStep};
+pub use factors::email::{EMAIL_SIGN_IN_TTL, EmailProof, EmailSignIn};
 pub use factors::passkeys::{CEREMONY_TTL, MAX_PASSKEYS, PasskeyCeremony};
 pub use factors::stepup::StepUpProof;
 pub use factors::totp::TotpEnrolment;

@@ -1,5 +1,6 @@
 //! Deferred work: the part of a flow that takes an email address whose cost depends on whether
-//! the address has an account (registration, password-reset requests, email changes).
+//! the address has an account (registration, password-reset requests, email sign-in codes,
+//! email changes).
 //!
 //! The request path only validates its input (which does not depend on any account), inserts
 //! one row into `deferred_work` — the same statement and the same commit for every address —
@@ -45,6 +46,13 @@ pub(crate) enum Work {
     },
     /// "Forgot password" for an address.
     ResetRequest { email_key: String, ip: String },
+    /// "Email me a sign-in code" for an address, bound to the asking browser.
+    EmailSignIn {
+        email_key: String,
+        /// The browser binding's SHA-256, hex.
+        binding_hash: String,
+        ip: String,
+    },
     /// A signed-in customer asked to move their account to a new address.
     ChangeEmail {
         customer: Uuid,
@@ -58,6 +66,7 @@ impl Work {
         match self {
             Work::Register { .. } => "register",
             Work::ResetRequest { .. } => "reset_request",
+            Work::EmailSignIn { .. } => "email_sign_in",
             Work::ChangeEmail { .. } => "change_email",
         }
     }
@@ -268,6 +277,14 @@ impl Engine {
             Work::Register { .. } => self.finish_registration(tx, work).await,
             Work::ResetRequest { email_key, ip } => {
                 self.finish_reset_request(tx, email_key, ip).await
+            }
+            Work::EmailSignIn {
+                email_key,
+                binding_hash,
+                ip,
+            } => {
+                self.finish_email_sign_in_request(tx, email_key, binding_hash, ip)
+                    .await
             }
             Work::ChangeEmail {
                 customer,

@@ -51,9 +51,14 @@ impl FactorProof {
         }
     }
 
-    /// The RFC 8176 methods a session proven this way (after a password) carries.
-    pub(crate) fn amr(&self) -> [&'static str; 3] {
-        ["pwd", "otp", "mfa"]
+    /// The RFC 8176 methods a session proven this way after `first` carries: two factors
+    /// only after a password (an emailed code is not an authenticator, NIST 800-63B).
+    pub(crate) fn amr<'a>(&self, first: &'a str) -> Vec<&'a str> {
+        if first == "pwd" {
+            vec!["pwd", "otp", "mfa"]
+        } else {
+            vec![first, "otp"]
+        }
     }
 
     pub(crate) fn code(&self) -> &str {
@@ -102,7 +107,7 @@ impl Engine {
         .await?;
         let step = if c.mfa_enabled {
             SignInStep::SecondFactor(
-                self.open_challenge(&mut tx, c.id, &proven.email_key)
+                self.open_challenge(&mut tx, c.id, &proven.email_key, "pwd")
                     .await?,
             )
         } else {
@@ -127,12 +132,14 @@ impl Engine {
         Ok(step)
     }
 
-    /// Open a challenge for a customer whose password was just proven.
+    /// Open a challenge for a customer whose first step (`first`: `pwd` for the password,
+    /// `email` for an emailed code) was just proven.
     pub(crate) async fn open_challenge(
         &self,
         tx: &mut Tx,
         customer: Uuid,
         email_key: &str,
+        first: &str,
     ) -> Result<Challenge> {
         let now = self.now();
         let (token, digest) = tokens::new_token(self.entropy.as_ref());
@@ -142,13 +149,14 @@ impl Engine {
             .await?;
         sqlx::query(
             "INSERT INTO sign_in_challenges (token_hash, customer_id, email_key, amr, created_us, expires_us) \
-             VALUES ($1, $2, $3, 'pwd', $4, $5)",
+             VALUES ($1, $2, $3, $6, $4, $5)",
         )
         .bind(digest)
         .bind(customer.to_string())
         .bind(email_key)
         .bind(to_us(now))
         .bind(to_us(now + CHALLENGE_TTL))
+        .bind(first)
         .execute(&mut **tx)
         .await?;
         Ok(Challenge {
@@ -185,7 +193,7 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let row = sqlx::query(
-            "SELECT customer_id, email_key, expires_us, failures FROM sign_in_challenges WHERE token_hash = $1",
+            "SELECT customer_id, email_key, expires_us, failures, amr FROM sign_in_challenges WHERE token_hash = $1",
         )
         .bind(&digest)
         .fetch_optional(&mut *tx)
@@ -197,6 +205,7 @@ impl Engine {
         let customer = Uuid::parse_str(&row.try_get::<String, _>("customer_id")?)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let email_key: String = row.try_get("email_key")?;
+        let first: String = row.try_get("amr")?;
         if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
             self.record_attempt(
                 &mut tx,
@@ -251,7 +260,7 @@ impl Engine {
         )
         .await?;
         let signed = self
-            .create_session(&mut tx, customer, &proof.amr(), ctx)
+            .create_session(&mut tx, customer, &proof.amr(&first), ctx)
             .await?;
         sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
             .bind(to_us(now))

@@ -4,10 +4,12 @@
 //! support staff see which factors a customer has (never a secret) and remove a lost one only
 //! with a recorded reason.
 //!
-//! Email codes and magic links are not factors here: NIST 800-63B does not count them as a
-//! second factor, so they never satisfy a challenge.
+//! Email codes and magic links (`email`) are a sign-in method, not a factor: NIST 800-63B
+//! does not count them as an authenticator, so they stand in for the password only and never
+//! satisfy a challenge.
 
 pub(crate) mod challenge;
+pub(crate) mod email;
 pub(crate) mod passkeys;
 pub(crate) mod recovery;
 pub(crate) mod stepup;

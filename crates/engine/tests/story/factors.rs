@@ -9,7 +9,7 @@ use vestibule_engine::{Clock, Error, FactorProof, Role, SignInStep, StepUpProof}
 const PW: &str = "lantern orchard violet";
 
 /// RFC 6238 with SHA-1, written out here so the engine is checked against something else.
-fn totp_code(secret_b32: &str, unix: i64) -> String {
+pub(super) fn totp_code(secret_b32: &str, unix: i64) -> String {
     use sha1_smol::Sha1;
     let key = base32_decode(secret_b32);
     let counter = (unix / 30) as u64;

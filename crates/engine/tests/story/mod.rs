@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
+mod email_sign_in;
 mod factors;
 mod hardening;
 mod oidc;

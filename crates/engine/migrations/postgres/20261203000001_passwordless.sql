@@ -25,3 +25,17 @@ CREATE TABLE webauthn_ceremonies (
     expires_us  BIGINT NOT NULL
 );
 CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_us);
+
+-- "Email me a sign-in code": one row per asking browser (keyed by its binding's SHA-256),
+-- ten minutes, single use. The code is stored as SHA-256 over the binding's digest and the
+-- code, the link as its token's SHA-256.
+CREATE TABLE email_sign_ins (
+    binding_hash BYTEA PRIMARY KEY,
+    customer_id  TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    code_hash    BYTEA NOT NULL,
+    link_hash    BYTEA NOT NULL,
+    created_us   BIGINT NOT NULL,
+    expires_us   BIGINT NOT NULL,
+    failures     BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX email_sign_ins_expiry ON email_sign_ins(expires_us);
