@@ -165,6 +165,46 @@ async function selfService(page, theme) {
   assert.equal(await h1(page), 'Your account');
   await visit(page, 'account', theme);
 
+  // Signed out, then back in with an emailed code (a wrong one first), then with the
+  // email's link — opened in this browser, where it shows a button; the post signs in.
+  await follow(page, button(page, 'Sign out of this device'));
+  await page.goto(`${base}/signin`);
+  await follow(page, link(page, 'Email me a sign-in code'));
+  assert.equal(await h1(page), 'Sign in with an emailed code');
+  await visit(page, 'email-signin', theme);
+  await page.fill('#email', who);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Check your email');
+  assert.equal(await page.locator('#code').getAttribute('autocomplete'), 'one-time-code');
+  await visit(page, 'email-code', theme);
+  const [, code] = (await mailed('sign_in_code', who)).split(' ');
+  await page.fill('#code', code === '000000' ? '111111' : '000000');
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await page.locator('#code').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#code-error').textContent(), /not right/);
+  await visit(page, 'email-code-error', theme);
+  await page.fill('#code', code);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  await follow(page, button(page, 'Sign out of this device'));
+
+  await page.goto(`${base}/signin/email`);
+  await page.fill('#email', who);
+  await follow(page, page.locator('button[type=submit]'));
+  const [magic] = (await mailed('sign_in_code', who)).split(' ');
+  // Another browser (no binding) gets a page saying what to do, and the link stays usable.
+  const other = await browser.newContext();
+  const otherPage = await other.newPage();
+  await otherPage.goto(`${base}/signin/email/link?token=${encodeURIComponent(magic)}`);
+  await follow(otherPage, otherPage.locator('button[type=submit]'));
+  assert.match(await otherPage.locator('main').innerText(), /asked for in another browser/);
+  await other.close();
+  await page.goto(`${base}/signin/email/link?token=${encodeURIComponent(magic)}`);
+  assert.equal(await h1(page), 'Sign in with your email link');
+  await visit(page, 'email-link', theme);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+
   // An authenticator app: scan (here: read the key), a wrong first code, then the right one.
   await follow(page, button(page, 'Add an authenticator app'));
   assert.equal(await h1(page), 'Add an authenticator app');

@@ -123,7 +123,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(oidc::credential_routes())
         .merge(pages::hosted::credential_routes())
         .merge(pages::account::credential_routes())
-        .merge(pages::passkeys::credential_routes());
+        .merge(pages::passkeys::credential_routes())
+        .merge(pages::email::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -148,6 +149,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::hosted::routes())
         .merge(pages::account::routes())
         .merge(pages::passkeys::routes())
+        .merge(pages::email::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

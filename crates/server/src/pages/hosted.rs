@@ -346,19 +346,19 @@ async fn sign_up_submit(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct TokenQuery {
+pub(crate) struct TokenQuery {
     /// The token from the emailed link.
     token: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
-struct TokenForm {
-    csrf: String,
-    token: String,
+pub(crate) struct TokenForm {
+    pub csrf: String,
+    pub token: String,
 }
 
 /// The token of an emailed link, if it has one.
-fn link_token(q: Result<Query<TokenQuery>, QueryRejection>) -> Option<String> {
+pub(crate) fn link_token(q: Result<Query<TokenQuery>, QueryRejection>) -> Option<String> {
     q.ok()
         .and_then(|Query(q)| q.token)
         .filter(|t| !t.is_empty())
@@ -366,7 +366,7 @@ fn link_token(q: Result<Query<TokenQuery>, QueryRejection>) -> Option<String> {
 
 /// A page whose only form posts the link's token (a GET changes nothing); a link without
 /// one gets the "link does not work" page.
-fn confirm_page(
+pub(crate) fn confirm_page(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
@@ -393,7 +393,7 @@ fn confirm_page(
     (jar, render(StatusCode::OK, c, &page, &[])).into_response()
 }
 
-fn link_invalid(c: &Chrome) -> Response {
+pub(crate) fn link_invalid(c: &Chrome) -> Response {
     message(
         StatusCode::BAD_REQUEST,
         c,

@@ -133,6 +133,43 @@ async fn email_address_flows_answer_in_time_that_does_not_depend_on_the_account(
         assert_indistinguishable(&format!("{}: reset request", s.base), &known, &unknown);
         s.engine.settle().await.unwrap();
 
+        // "Email me a sign-in code", through its page (the form's cookie and token once).
+        let page = c.get(format!("{base}/signin/email")).send().await.unwrap();
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let csrf = hidden(&page.text().await.unwrap(), "csrf");
+        let (known, unknown) = interleaved_timings(SAMPLES, async |k, i| {
+            let email = if k {
+                format!("known{i:04}@example.com")
+            } else {
+                format!("nobod{i:04}@example.com")
+            };
+            c.post(format!("{base}/signin/email"))
+                .header("cookie", &cookie)
+                .form(&[("csrf", csrf.as_str()), ("email", email.as_str())])
+                .send()
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_indistinguishable(&format!("{}: email sign-in code", s.base), &known, &unknown);
+        s.engine.settle().await.unwrap();
+        let sent = s.engine.outbox(&s.admin, 2000).await.unwrap();
+        assert!(
+            sent.iter().any(|m| m.kind == "sign_in_code"),
+            "codes went to known addresses"
+        );
+        assert!(
+            sent.iter()
+                .all(|m| !(m.kind == "sign_in_code" && m.to.starts_with("nobod"))),
+            "and none to unknown ones"
+        );
+
         // Registration with a taken and with a free address.
         let (known, unknown) = interleaved_timings(SAMPLES, async |k, i| {
             let email = if k {
