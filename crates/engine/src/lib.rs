@@ -397,6 +397,18 @@ impl Engine {
         )
     }
 
+    /// The engine's TOTP check of one sealed secret (open the seal, ±1 step), without the
+    /// store: what the benchmark measures against totp-rs alone.
+    #[doc(hidden)]
+    pub fn totp_check_for_bench(
+        &self,
+        factor: uuid::Uuid,
+        sealed: &[u8],
+        code: &str,
+    ) -> Result<Option<u64>> {
+        self.matching_step(factor, sealed, code)
+    }
+
     /// The bare FTS5 trigram query search builds on, for the benchmark's baseline.
     #[doc(hidden)]
     /// `phone` selects the phone-digits index.

@@ -22,6 +22,7 @@ use crate::accounts::sessions::{RequestContext, SignedIn};
 use crate::clock::new_id;
 use crate::credentials::tokens;
 use crate::error::{Error, Result};
+use crate::storage::Tx;
 use crate::time::{from_us, to_us};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -149,10 +150,12 @@ impl Engine {
         })
     }
 
-    /// Take a ceremony out of the store (single use), if it is this kind, this customer's and
-    /// not expired.
+    /// Take a ceremony out of the store (single use, in the caller's transaction, which
+    /// commits it with the ceremony's outcome), if it is this kind, this customer's and not
+    /// expired.
     async fn take_ceremony<T: serde::de::DeserializeOwned>(
         &self,
+        tx: &mut Tx,
         token: &str,
         kind: &str,
         customer: Option<Uuid>,
@@ -160,15 +163,13 @@ impl Engine {
         if token.len() > 256 {
             return Err(expired());
         }
-        let mut tx = self.store.begin().await?;
         let row = sqlx::query(
             "DELETE FROM webauthn_ceremonies WHERE token_hash = $1 RETURNING kind, customer_id, state, expires_us",
         )
         .bind(tokens::digest(token))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(expired)?;
-        tx.commit().await?;
         let owner = row
             .try_get::<Option<String>, _>("customer_id")?
             .map(|c| Uuid::parse_str(&c).map_err(internal))
@@ -264,11 +265,12 @@ impl Engine {
         let s = self.validate_session(session_token).await?;
         let name = crate::accounts::normalize::text("name", name, 60)?;
         let credential: RegisterPublicKeyCredential = parse(credential_json)?;
+        let rp = self.relying_party()?;
+        let mut tx = self.store.begin().await?;
         let state: PasskeyRegistration = self
-            .take_ceremony(ceremony, "register", Some(s.customer_id))
+            .take_ceremony(&mut tx, ceremony, "register", Some(s.customer_id))
             .await?;
-        let passkey = self
-            .relying_party()?
+        let verified = rp
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| match e {
                 WebauthnError::InvalidRPOrigin
@@ -282,7 +284,15 @@ impl Engine {
                     "the authenticator did not verify you (PIN or biometric); try again",
                 ),
                 _ => malformed(),
-            })?;
+            });
+        let passkey = match verified {
+            Ok(p) => p,
+            Err(e) => {
+                // The ceremony is spent either way.
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
         let name = if name.is_empty() {
             "Passkey".to_owned()
         } else {
@@ -291,13 +301,13 @@ impl Engine {
         let now = self.now();
         let id = new_id(now, self.entropy.as_ref());
         let cred_key = credential_key(passkey.cred_id().as_ref());
-        let mut tx = self.store.begin().await?;
         let taken: Option<String> =
             sqlx::query_scalar("SELECT customer_id FROM passkeys WHERE credential_id = $1")
                 .bind(&cred_key)
                 .fetch_optional(&mut *tx)
                 .await?;
         if taken.is_some() {
+            tx.commit().await?;
             return Err(Error::invalid(
                 "credential",
                 "this passkey is already registered",
@@ -355,12 +365,17 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
         let credential: PublicKeyCredential = parse(credential_json)?;
-        let state: DiscoverableAuthentication =
-            self.take_ceremony(ceremony, "authenticate", None).await?;
         let rp = self.relying_party()?;
-        let (user, raw_id) = rp
-            .identify_discoverable_authentication(&credential)
-            .map_err(|_| malformed())?;
+        // One transaction for the whole ceremony: it is spent, checked and (on success) turned
+        // into a session in one commit.
+        let mut tx = self.store.begin().await?;
+        let state: DiscoverableAuthentication = self
+            .take_ceremony(&mut tx, ceremony, "authenticate", None)
+            .await?;
+        let Ok((user, raw_id)) = rp.identify_discoverable_authentication(&credential) else {
+            tx.commit().await?;
+            return Err(malformed());
+        };
         let cred_key = credential_key(raw_id);
         let row = sqlx::query(
             "SELECT p.id, p.passkey, p.flagged_us, c.email_key, c.status FROM passkeys p \
@@ -369,11 +384,10 @@ impl Engine {
         )
         .bind(&cred_key)
         .bind(user.to_string())
-        .fetch_optional(self.store.reader())
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             // A passkey this site no longer knows (removed, or from another deployment).
-            let mut tx = self.store.begin().await?;
             self.record_attempt(
                 &mut tx,
                 &format!("passkey:{cred_key}"),
@@ -394,7 +408,6 @@ impl Engine {
         let status = CustomerStatus::parse(&row.try_get::<String, _>("status")?)?;
         let mut passkey: Passkey =
             serde_json::from_str(&row.try_get::<String, _>("passkey")?).map_err(internal)?;
-        let mut tx = self.store.begin().await?;
         if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
             self.record_attempt(&mut tx, &email_key, Some(user), "throttled", "passkey", ctx)
                 .await?;

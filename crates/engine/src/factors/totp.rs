@@ -196,7 +196,12 @@ impl Engine {
     }
 
     /// The time step `code` matches for this sealed secret now (±1 step), if any.
-    fn matching_step(&self, factor: Uuid, sealed: &[u8], code: &str) -> Result<Option<u64>> {
+    pub(crate) fn matching_step(
+        &self,
+        factor: Uuid,
+        sealed: &[u8],
+        code: &str,
+    ) -> Result<Option<u64>> {
         let Some(code) = normalise_code(code) else {
             return Ok(None);
         };
