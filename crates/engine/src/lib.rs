@@ -59,6 +59,7 @@ pub use factors::totp::TotpEnrolment;
 pub use factors::{Factor, FactorKind};
 pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
+pub use oidc::introspect::Introspection;
 pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
 pub use staff::audit::{AuditEntry, VerifyReport};

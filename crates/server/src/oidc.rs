@@ -35,6 +35,7 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(authorize_submit))
         .routes(routes!(authorize_factor_submit))
         .routes(routes!(authorize_passkey_submit))
+        .routes(routes!(introspect))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -67,6 +68,7 @@ struct Discovery {
     jwks_uri: String,
     end_session_endpoint: String,
     revocation_endpoint: String,
+    introspection_endpoint: String,
     response_types_supported: Vec<&'static str>,
     response_modes_supported: Vec<&'static str>,
     grant_types_supported: Vec<&'static str>,
@@ -77,6 +79,7 @@ struct Discovery {
     scopes_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     code_challenge_methods_supported: Vec<&'static str>,
     prompt_values_supported: Vec<&'static str>,
     claims_supported: Vec<&'static str>,
@@ -100,10 +103,11 @@ async fn discovery(State(s): State<AppState>) -> Response {
         jwks_uri: format!("{iss}/oauth2/jwks"),
         end_session_endpoint: format!("{iss}/oauth2/logout"),
         revocation_endpoint: format!("{iss}/oauth2/revoke"),
+        introspection_endpoint: format!("{iss}/oauth2/introspect"),
         issuer: iss,
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
-        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
         ui_locales_supported: vec!["en-US", "de"],
@@ -111,6 +115,10 @@ async fn discovery(State(s): State<AppState>) -> Response {
         scopes_supported: SCOPES.to_vec(),
         token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         code_challenge_methods_supported: vec!["S256"],
         prompt_values_supported: vec!["none", "login"],
         claims_supported: vec![
@@ -131,6 +139,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
             "updated_at",
             "phone_number",
             "phone_number_verified",
+            "tier",
+            "roles",
         ],
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: false,
@@ -683,8 +693,12 @@ struct TokenForm {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    /// Revocation only: the token to revoke.
+    /// Revocation and introspection: the token.
     token: Option<String>,
+    /// Revocation and introspection: `access_token` or `refresh_token` (a hint; every kind is
+    /// looked up, so it is accepted and not read).
+    #[serde(rename = "token_type_hint")]
+    _token_type_hint: Option<String>,
 }
 
 /// Percent-decoding for client_secret_basic (RFC 6749 §2.3.1 form-encodes id and secret).
@@ -931,6 +945,39 @@ async fn revoke(
         Err(e) => oauth_error(&e),
     };
     with_cors(&s, &headers, Some(&auth.client_id), r).await
+}
+
+/// Token introspection (RFC 7662) for resource servers: a confidential client's credentials,
+/// then `{"active": true, …}` with the token's subject, client, scope, expiry, `acr` (and
+/// `tier`/`roles` with the `roles` scope), or just `{"active": false}`.
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oidc",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "What the token is, or `active: false`", body = vestibule_engine::Introspection),
+        OAuthErrors))]
+async fn introspect(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let (f, auth) = match client_form(&headers, form) {
+        Ok(v) => v,
+        Err(e) => return oauth_error(&e),
+    };
+    let Some(t) = f.token.as_deref() else {
+        return oauth_error(&Error::OAuth {
+            error: "invalid_request",
+            description: "token is missing".into(),
+        });
+    };
+    match s.engine.introspect(&issuer(&s), &auth, t).await {
+        Ok(i) => {
+            let mut r = Json(i).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => oauth_error(&e),
+    }
 }
 
 /// The logout confirmation page (`templates/logout.html`).

@@ -1571,6 +1571,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/signin/factor", "get"),
         ("/oauth2/signin/factor", "post"),
         ("/oauth2/signin/passkey", "post"),
+        ("/oauth2/introspect", "post"),
         ("/signin", "get"),
         ("/signin", "post"),
         ("/signin/factor", "get"),
@@ -2091,6 +2092,264 @@ async fn api_sign_in_with_a_second_factor_takes_two_steps() {
         let r = finish(challenge.to_owned(), codes[1].clone()).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_session");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn resource_servers_introspect_tokens_and_back_ends_use_client_credentials() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    for s in servers(true).await {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let c = client();
+        registered(&s, &c, "rp@example.com").await;
+        let found = s
+            .engine
+            .search_customers(&s.admin, "rp@example.com", None, 1)
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        let customer = s
+            .engine
+            .get_customer(&s.admin, found.id, None)
+            .await
+            .unwrap();
+        s.engine
+            .update_customer_profile(
+                &s.admin,
+                customer.id,
+                customer.version,
+                vestibule_engine::ProfilePatch {
+                    tier: Some("gold".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let register = |name: &str, public: bool| vestibule_engine::NewClient {
+            name: name.into(),
+            redirect_uris: vec!["https://shop.example/cb".into()],
+            public,
+            ..Default::default()
+        };
+        let web = s
+            .engine
+            .register_client(&s.admin, register("Shop website", false))
+            .await
+            .unwrap();
+        let api = s
+            .engine
+            .register_client(&s.admin, register("Orders API", false))
+            .await
+            .unwrap();
+        let spa = s
+            .engine
+            .register_client(&s.admin, register("Shop app", true))
+            .await
+            .unwrap();
+        let (web_id, web_secret) = (web.client.id.clone(), web.client_secret.clone().unwrap());
+        let (api_id, api_secret) = (api.client.id.clone(), api.client_secret.clone().unwrap());
+
+        // Discovery lists all of it.
+        let meta: Value = c
+            .get(format!("{}/.well-known/openid-configuration", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            meta["introspection_endpoint"],
+            "http://id.shop.example/oauth2/introspect"
+        );
+        assert!(
+            meta["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("client_credentials"))
+        );
+        assert!(
+            meta["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("roles"))
+        );
+        assert!(
+            meta["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("tier"))
+        );
+
+        // A code flow with the roles scope: tier and roles in the ID token and userinfo.
+        let verifier = "v".repeat(50);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let auth = format!(
+            "http://id.shop.example/oauth2/authorize?client_id={web_id}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb\
+             &response_type=code&scope=openid%20roles%20offline_access&state=st&nonce=nn\
+             &code_challenge={challenge}&code_challenge_method=S256"
+        );
+        let back = browser_sign_in(&s, &browser, &auth).await;
+        let tokens: Value = c
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&web_id, Some(&web_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &param(&back, "code").unwrap()),
+                ("redirect_uri", "https://shop.example/cb"),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(id_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["tier"], "gold", "{claims}");
+        assert_eq!(claims["roles"], json!([]));
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let info: Value = c
+            .get(format!("{}/oauth2/userinfo", s.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["tier"], "gold");
+
+        let introspect = |id: String, secret: Option<String>, token: String| {
+            let c = c.clone();
+            let base = s.base.clone();
+            async move {
+                let mut rb = c.post(format!("{base}/oauth2/introspect"));
+                if let Some(secret) = secret {
+                    rb = rb.basic_auth(id, Some(secret));
+                }
+                let r = rb
+                    .form(&[
+                        ("token", token.as_str()),
+                        ("token_type_hint", "access_token"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let no_store = r
+                    .headers()
+                    .get("cache-control")
+                    .is_some_and(|v| v == "no-store");
+                (status, no_store, r.json::<Value>().await.unwrap())
+            }
+        };
+        // The resource server inspects the customer's access token.
+        let (st, no_store, i) =
+            introspect(api_id.clone(), Some(api_secret.clone()), access.clone()).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(no_store);
+        assert_eq!(i["active"], true, "{i}");
+        assert_eq!(i["sub"], customer.id.to_string());
+        assert_eq!(i["client_id"], web_id);
+        assert_eq!(i["token_type"], "access_token");
+        assert_eq!(i["iss"], "http://id.shop.example");
+        assert_eq!(i["acr"], "urn:vestibule:acr:1fa");
+        assert_eq!(i["tier"], "gold");
+        assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
+        // A refresh token only to its own client; nonsense and no credentials are refused.
+        let (_, _, i) = introspect(api_id.clone(), Some(api_secret.clone()), refresh.clone()).await;
+        assert_eq!(i, json!({"active": false}));
+        let (_, _, i) = introspect(web_id.clone(), Some(web_secret.clone()), refresh).await;
+        assert_eq!(i["token_type"], "refresh_token");
+        let (_, _, i) =
+            introspect(api_id.clone(), Some(api_secret.clone()), "nonsense".into()).await;
+        assert_eq!(i, json!({"active": false}));
+        let (st, _, i) = introspect(api_id.clone(), None, access.clone()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{i}");
+        assert_eq!(i["error"], "invalid_client");
+        let (st, _, _) = introspect(api_id.clone(), Some("wrong".into()), access.clone()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+        // client_credentials: a token naming the back end, no customer in it.
+        let cc = |id: String, secret: Option<String>| {
+            let c = c.clone();
+            let base = s.base.clone();
+            async move {
+                let mut rb = c.post(format!("{base}/oauth2/token"));
+                let mut form = vec![("grant_type", "client_credentials".to_owned())];
+                match secret {
+                    Some(secret) => rb = rb.basic_auth(id, Some(secret)),
+                    None => form.push(("client_id", id)),
+                }
+                let r = rb.form(&form).send().await.unwrap();
+                (r.status(), r.json::<Value>().await.unwrap())
+            }
+        };
+        let (st, t) = cc(api_id.clone(), Some(api_secret.clone())).await;
+        assert_eq!(st, StatusCode::OK, "{t}");
+        assert!(t.get("id_token").is_none() && t.get("refresh_token").is_none());
+        let machine = t["access_token"].as_str().unwrap().to_owned();
+        let (_, _, i) = introspect(web_id.clone(), Some(web_secret.clone()), machine.clone()).await;
+        assert_eq!(i["active"], true);
+        assert_eq!(i["sub"], api_id);
+        assert_eq!(i["client_id"], api_id);
+        let r = c
+            .get(format!("{}/oauth2/userinfo", s.base))
+            .bearer_auth(&machine)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "no customer behind it"
+        );
+        let (st, t) = cc(spa.client.id.clone(), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{t}");
+        assert_eq!(t["error"], "unauthorized_client");
+
+        // Revocation: only the token's own client; then it is inactive.
+        let revoke = |id: String, secret: String, token: String| {
+            let c = c.clone();
+            let base = s.base.clone();
+            async move {
+                let r = c
+                    .post(format!("{base}/oauth2/revoke"))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("token", token.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.text().await.unwrap())
+            }
+        };
+        let (st, body) = revoke(web_id.clone(), web_secret.clone(), machine.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("unauthorized_client"));
+        let (st, _) = revoke(api_id.clone(), api_secret.clone(), machine.clone()).await;
+        assert_eq!(st, StatusCode::OK);
+        let (_, _, i) = introspect(web_id.clone(), Some(web_secret.clone()), machine).await;
+        assert_eq!(i, json!({"active": false}));
+        let (st, _) = revoke(web_id.clone(), web_secret.clone(), access.clone()).await;
+        assert_eq!(st, StatusCode::OK);
+        let (_, _, i) = introspect(api_id, Some(api_secret), access).await;
+        assert_eq!(i, json!({"active": false}));
         s.stop().await;
     }
 }

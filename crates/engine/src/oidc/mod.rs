@@ -6,6 +6,7 @@
 //! RP-initiated logout. Protocol errors are `Error::OAuth` with the RFC 6749 error code.
 
 pub(crate) mod clients;
+pub(crate) mod introspect;
 pub(crate) mod signing;
 
 use crate::Engine;
@@ -41,8 +42,16 @@ pub fn acr_for(amr: &str) -> &'static str {
     }
 }
 
-/// The scopes the provider knows; others are ignored, as OpenID Connect asks.
-pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
+/// The scopes the provider knows; others are ignored, as OpenID Connect asks. `roles` adds
+/// the customer's `tier` and `roles` claims (what the business's apps authorise by).
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "offline_access",
+    "roles",
+];
 
 fn oauth(error: &'static str, description: impl Into<String>) -> Error {
     Error::OAuth {
@@ -157,6 +166,11 @@ pub struct IdClaims {
     pub email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// With the `roles` scope: the customer's tier and roles.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub roles: Option<Vec<String>>,
 }
 
 /// An RP-initiated logout request (RP-Initiated Logout 1.0 §2), by GET or POST.
@@ -252,6 +266,10 @@ fn claims_for(c: &Customer, scope: &str) -> serde_json::Value {
     {
         m.insert("phone_number".into(), json!(p));
         m.insert("phone_number_verified".into(), json!(false));
+    }
+    if s.contains(&"roles") {
+        m.insert("tier".into(), json!(c.tier));
+        m.insert("roles".into(), json!(c.roles));
     }
     serde_json::Value::Object(m)
 }
@@ -464,7 +482,8 @@ impl Engine {
         client.ok_or_else(|| oauth("invalid_client", "client authentication failed"))
     }
 
-    /// The token endpoint: `authorization_code` (PKCE S256) and `refresh_token`.
+    /// The token endpoint: `authorization_code` (PKCE S256), `refresh_token`, and
+    /// `client_credentials` for confidential clients (a token naming the client).
     pub async fn token(
         &self,
         issuer: &str,
@@ -476,9 +495,10 @@ impl Engine {
         match req.grant_type.as_deref() {
             Some("authorization_code") => self.exchange_code(issuer, &client, req).await,
             Some("refresh_token") => self.refresh(issuer, &client, req).await,
+            Some("client_credentials") => self.client_credentials(&client, auth).await,
             Some(_) => Err(oauth(
                 "unsupported_grant_type",
-                "use authorization_code or refresh_token",
+                "use authorization_code, refresh_token or client_credentials",
             )),
             None => Err(oauth("invalid_request", "grant_type is missing")),
         }
@@ -729,6 +749,8 @@ impl Engine {
             name: scopes
                 .contains(&"profile")
                 .then(|| customer.display_name.clone()),
+            tier: scopes.contains(&"roles").then(|| customer.tier.clone()),
+            roles: scopes.contains(&"roles").then(|| customer.roles.clone()),
         };
         let id_token = self.sign_jwt(client.id_token_alg, &claims).await?;
         let mut it = issued.into_iter();
@@ -780,6 +802,27 @@ impl Engine {
         .bind(&digest)
         .fetch_optional(&mut *tx)
         .await?;
+        // A client-credentials token: only its own client may revoke it.
+        let machine: Option<String> =
+            sqlx::query_scalar("SELECT client_id FROM client_tokens WHERE token_hash = $1")
+                .bind(&digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(owner) = machine {
+            if owner != client.id {
+                return Err(oauth(
+                    "unauthorized_client",
+                    "this token was issued to another client; only that client may revoke it",
+                ));
+            }
+            sqlx::query("UPDATE client_tokens SET revoked_us = $1 WHERE token_hash = $2 AND revoked_us IS NULL")
+                .bind(now)
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         if row
             .as_ref()
             .is_some_and(|(_, _, owner)| *owner != client.id)
