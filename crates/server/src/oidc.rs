@@ -44,6 +44,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
         .routes(routes!(authorize, authorize_post))
         .routes(routes!(authorize_factor_page))
+        .routes(routes!(signup_page))
         .routes(routes!(token))
         .routes(routes!(userinfo, userinfo_post))
         .routes(routes!(revoke))
@@ -120,7 +121,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
             "client_secret_post",
         ],
         code_challenge_methods_supported: vec!["S256"],
-        prompt_values_supported: vec!["none", "login"],
+        prompt_values_supported: vec!["none", "login", "create"],
         claims_supported: vec![
             "sub",
             "iss",
@@ -235,10 +236,17 @@ fn sign_in_page(
     } else {
         StatusCode::OK
     };
+    let signup = format!(
+        "/oauth2/signup?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("params", raw_query)
+            .finish()
+    );
     let page = signin::SignInPage {
         c,
         action: "/oauth2/signin",
         passkey_action: "/oauth2/signin/passkey",
+        signup_href: signup,
         client: Some(req.client_name.clone()),
         params: raw_query.to_owned(),
         csrf,
@@ -248,6 +256,74 @@ fn sign_in_page(
     // The post ends in a redirect to the client: allow its origin as a form target.
     let target = crate::origin_of(&req.redirect_uri).to_owned();
     (jar, pages::render(status, c, &page, &[&target])).into_response()
+}
+
+/// An authorization request's parameters without `prompt` (the sign-in page after signing
+/// up must not show the sign-up page again).
+fn without_prompt(raw: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if k != "prompt" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+/// The sign-up page for an authorization request (`prompt=create`, or the sign-in page's
+/// "create an account" link): the request rides along, and "already have an account" goes
+/// to its sign-in page.
+fn sign_up_for(s: &AppState, c: &Chrome, jar: CookieJar, raw: &str, req: &AuthRequest) -> Response {
+    let form = pages::hosted::SignUpForm {
+        params: without_prompt(raw),
+        ..Default::default()
+    };
+    let back = format!("/oauth2/authorize?{}", without_prompt(raw));
+    pages::hosted::sign_up_form(
+        s,
+        c,
+        jar,
+        &form,
+        None,
+        Some((req.client_name.clone(), back)),
+    )
+}
+
+/// For a sign-up that carried an authorization request: the client's name and the way to
+/// its sign-in page, if the request is (still) valid.
+pub(crate) async fn signin_for(s: &AppState, c: &Chrome, raw: &str) -> Option<(String, String)> {
+    let (_, req) = validated(s, c, raw).await.ok()?;
+    Some((
+        req.client_name,
+        format!("/oauth2/authorize?{}", without_prompt(raw)),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SignUpQuery {
+    /// The authorization request's parameters.
+    #[serde(default)]
+    params: String,
+}
+
+/// The sign-up page for an authorization request (linked from its sign-in page).
+#[utoipa::path(get, path = "/oauth2/signup", tag = "oidc", params(SignUpQuery),
+    responses(
+        (status = 200, description = "The sign-up page, carrying the request", content_type = "text/html", body = String),
+        (status = 400, description = "The request cannot be trusted: an error page", content_type = "text/html", body = String)))]
+async fn signup_page(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    q: Result<Query<SignUpQuery>, QueryRejection>,
+) -> Response {
+    let raw = q.map(|Query(q)| q.params).unwrap_or_default();
+    let c = chrome_for(&s, &headers, &raw).await;
+    match validated(&s, &c, &raw).await {
+        Ok((_, req)) => sign_up_for(&s, &c, jar, &raw, &req),
+        Err(r) => *r,
+    }
 }
 
 fn parse_params(raw: &str) -> Result<AuthorizeParams, Error> {
@@ -306,6 +382,7 @@ async fn authorize_raw(s: AppState, jar: CookieJar, headers: HeaderMap, raw: Str
         .await
     {
         Ok(Authorization::Redirect(url)) => see_other(&url),
+        Ok(Authorization::SignIn(req)) if req.prompt_create => sign_up_for(&s, &c, jar, &raw, &req),
         Ok(Authorization::SignIn(req)) => sign_in_page(&s, &c, jar, &raw, &req, None, ""),
         Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
     }

@@ -1572,6 +1572,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/signin/factor", "post"),
         ("/oauth2/signin/passkey", "post"),
         ("/oauth2/introspect", "post"),
+        ("/oauth2/signup", "get"),
         ("/signin", "get"),
         ("/signin", "post"),
         ("/signin/factor", "get"),
@@ -2350,6 +2351,116 @@ async fn resource_servers_introspect_tokens_and_back_ends_use_client_credentials
         assert_eq!(st, StatusCode::OK);
         let (_, _, i) = introspect(api_id, Some(api_secret), access).await;
         assert_eq!(i, json!({"active": false}));
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn prompt_create_and_the_sign_up_link_carry_the_authorization_request() {
+    for s in servers(true).await {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop website".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let meta: Value = browser
+            .get(format!("{}/.well-known/openid-configuration", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            meta["prompt_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("create"))
+        );
+        let query = format!(
+            "client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code&scope=openid\
+             &state=st&code_challenge={}&code_challenge_method=S256",
+            reg.client.id, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        // prompt=create: the sign-up page first, for this client, the request carried along
+        // without the prompt (so signing in afterwards does not loop back here).
+        let page = browser
+            .get(format!("{}/oauth2/authorize?{query}&prompt=create", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Create your account"), "{html}");
+        assert!(html.contains("to continue to Shop website"), "{html}");
+        let params = hidden(&html, "params");
+        assert!(
+            !params.contains("prompt") && params.contains("client_id="),
+            "{params}"
+        );
+        // The sign-in page's "create an account" link leads to the same page.
+        let signin = browser
+            .get(format!("{}/oauth2/authorize?{query}", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let i = signin
+            .find("href=\"/oauth2/signup?params=")
+            .unwrap_or_else(|| panic!("{signin}"))
+            + 6;
+        let href = html_unescape(&signin[i..i + signin[i..].find('"').unwrap()]);
+        let via_link = browser
+            .get(format!("{}{href}", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            hidden(&via_link, "params"),
+            hidden(&html, "params").replace("&prompt=create", "")
+        );
+        // Signing up: check your email, then the way back to the client's sign-in.
+        let done = browser
+            .post(format!("{}/signup", s.base))
+            .form(&[
+                ("csrf", hidden(&html, "csrf")),
+                ("params", params.clone()),
+                ("display_name", "New Shopper".into()),
+                ("email", "newshopper@example.com".into()),
+                ("password", "a long and unusual passphrase".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        let done = done.text().await.unwrap();
+        assert!(done.contains("Continue to Shop website"), "{done}");
+        let i = done.find("href=\"/oauth2/authorize?").unwrap() + 6;
+        let back = html_unescape(&done[i..i + done[i..].find('"').unwrap()]);
+        let again = browser
+            .get(format!("{}{back}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        assert!(again.text().await.unwrap().contains("<h1>Sign in</h1>"));
         s.stop().await;
     }
 }

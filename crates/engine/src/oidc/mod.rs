@@ -94,6 +94,10 @@ pub struct AuthRequest {
     pub code_challenge: String,
     pub prompt_login: bool,
     pub prompt_none: bool,
+    /// `prompt=create` (Initiating User Registration via OpenID Connect 1.0): show the
+    /// sign-up page first; a session is not reused.
+    #[serde(default)]
+    pub prompt_create: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
@@ -383,6 +387,7 @@ impl Engine {
             code_challenge: challenge.to_owned(),
             prompt_login: prompts.contains(&"login"),
             prompt_none,
+            prompt_create: prompts.contains(&"create"),
             max_age,
             login_hint: bounded("login_hint", p.login_hint.as_ref(), 320)?,
             ui_locales: bounded("ui_locales", p.ui_locales.as_ref(), 200)?,
@@ -408,6 +413,7 @@ impl Engine {
         // sign-in page, where an account with a factor is always asked for it.
         let fresh = session.as_ref().is_some_and(|s| {
             !req.prompt_login
+                && !req.prompt_create
                 && req
                     .max_age
                     .is_none_or(|m| (self.now() - s.auth_at).num_seconds() <= m)

@@ -153,3 +153,6 @@ error-email-code = Dieser Code stimmt nicht oder ist abgelaufen. Nehmen Sie die 
 error-email-link = Dieser Link funktioniert hier nicht: Er wurde schon benutzt, ist zu alt oder wurde in einem anderen Browser angefordert. Fordern Sie in diesem Browser einen neuen Code an.
 email-link-title = Mit Ihrem E-Mail-Link anmelden
 email-link-lead = Drücken Sie die Schaltfläche, um sich auf diesem Gerät anzumelden.
+signup-lead-client = bei { $org }, um mit { $client } fortzufahren
+signup-then-continue = Sobald Ihre Adresse bestätigt ist, melden Sie sich an, um mit { $client } fortzufahren.
+signup-continue = Weiter zu { $client }

@@ -153,3 +153,6 @@ error-email-code = That code is not right, or it has run out. Check the newest e
 error-email-link = This link does not work here: it may be spent or too old, or it was asked for in another browser. Send a new code from this browser.
 email-link-title = Sign in with your email link
 email-link-lead = Press the button to sign in on this device.
+signup-lead-client = with { $org }, to continue to { $client }
+signup-then-continue = Once your address is confirmed, sign in to continue to { $client }.
+signup-continue = Continue to { $client }

@@ -102,6 +102,7 @@ pub(crate) fn password_page(
         c,
         action: "/signin",
         passkey_action: "/signin/passkey",
+        signup_href: "/signup".to_owned(),
         client: None,
         params: String::new(),
         csrf,
@@ -240,6 +241,12 @@ async fn factor_submit(
 #[template(path = "signup.html")]
 struct SignUpPage<'a> {
     c: &'a Chrome,
+    /// The authorization request's parameters when signing up for a client.
+    params: String,
+    /// That client's name.
+    client: Option<String>,
+    /// The "already have an account" link (the client's sign-in page when there is one).
+    signin_href: String,
     csrf: String,
     error: Option<String>,
     display_name: String,
@@ -250,19 +257,25 @@ struct SignUpPage<'a> {
 }
 
 #[derive(Deserialize, ToSchema, Default)]
-struct SignUpForm {
-    csrf: String,
-    display_name: String,
-    email: String,
-    password: String,
+pub(crate) struct SignUpForm {
+    /// The authorization request's parameters, when signing up for a client.
+    #[serde(default)]
+    pub params: String,
+    pub csrf: String,
+    pub display_name: String,
+    pub email: String,
+    pub password: String,
 }
 
-fn sign_up_form(
+/// The sign-up page; `client` is the client's name and sign-in page when an authorization
+/// request is carried along.
+pub(crate) fn sign_up_form(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
     f: &SignUpForm,
     error: Option<&Error>,
+    client: Option<(String, String)>,
 ) -> Response {
     let (jar, csrf) = form_token(s, jar);
     let (mut name_error, mut email_error, mut password_error, mut other) =
@@ -283,8 +296,15 @@ fn sign_up_form(
     } else {
         StatusCode::OK
     };
+    let (client, signin_href) = match client {
+        Some((name, href)) => (Some(name), href),
+        None => (None, "/signin".to_owned()),
+    };
     let page = SignUpPage {
         c,
+        params: f.params.clone(),
+        client,
+        signin_href,
         csrf,
         error: other,
         display_name: f.display_name.clone(),
@@ -301,7 +321,7 @@ fn sign_up_form(
     responses((status = 200, description = "The sign-up page", content_type = "text/html", body = String)))]
 async fn sign_up_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    sign_up_form(&s, &c, jar, &SignUpForm::default(), None)
+    sign_up_form(&s, &c, jar, &SignUpForm::default(), None, None)
 }
 
 /// The sign-up form: the same answer (check your email) whether or not the address has an
@@ -327,18 +347,34 @@ async fn sign_up_submit(
         locale: Some(c.lang.clone()),
         ..Default::default()
     };
+    // Signing up for a client: the way back to its sign-in, once the address is confirmed.
+    let client = if f.params.is_empty() {
+        None
+    } else {
+        crate::oidc::signin_for(&s, &c, &f.params).await
+    };
     match s.engine.register(input, &ctx).await {
-        Ok(()) => message(
-            StatusCode::OK,
-            &c,
-            c.t("check-email-title"),
-            None,
-            vec![
+        Ok(()) => {
+            let mut paragraphs = vec![
                 c.t1("signup-check-email", "email", f.email.trim()),
                 c.t("check-email-spam"),
-            ],
-        ),
-        Err(e) => sign_up_form(&s, &c, jar, &f, Some(&e)),
+            ];
+            let links = match client {
+                Some((name, href)) => {
+                    paragraphs.push(c.t1("signup-then-continue", "client", &name));
+                    vec![(href, c.t1("signup-continue", "client", &name))]
+                }
+                None => vec![],
+            };
+            message_links(
+                StatusCode::OK,
+                &c,
+                c.t("check-email-title"),
+                paragraphs,
+                links,
+            )
+        }
+        Err(e) => sign_up_form(&s, &c, jar, &f, Some(&e), client),
     }
 }
 

@@ -312,7 +312,7 @@ pub(crate) struct Message<'a> {
     pub alert: Option<String>,
     pub paragraphs: Vec<String>,
     /// Where to go on (path, text).
-    pub links: Vec<(&'static str, String)>,
+    pub links: Vec<(std::borrow::Cow<'static, str>, String)>,
 }
 
 pub(crate) fn message(
@@ -342,7 +342,7 @@ pub(crate) fn message_links(
     c: &Chrome,
     title: String,
     paragraphs: Vec<String>,
-    links: Vec<(&'static str, String)>,
+    links: Vec<(impl Into<Cow<'static, str>>, String)>,
 ) -> Response {
     render(
         status,
@@ -352,7 +352,7 @@ pub(crate) fn message_links(
             title,
             alert: None,
             paragraphs,
-            links,
+            links: links.into_iter().map(|(h, t)| (h.into(), t)).collect(),
         },
         &[],
     )

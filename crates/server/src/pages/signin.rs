@@ -20,6 +20,8 @@ pub(crate) struct SignInPage<'a> {
     pub action: &'static str,
     /// Where a passkey's answer posts.
     pub passkey_action: &'static str,
+    /// The "create an account" link (carrying the authorization request, for a client).
+    pub signup_href: String,
     /// The client the customer signs in to, when there is one.
     pub client: Option<String>,
     /// The authorization request's parameters, carried through the form.
