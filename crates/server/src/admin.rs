@@ -44,6 +44,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_client))
         .routes(routes!(audit_log))
         .routes(routes!(audit_verify))
+        .routes(routes!(factors))
+        .routes(routes!(remove_factor))
+        .routes(routes!(branding, update_branding))
 }
 
 /// The signed-in staff member, from `Authorization: Bearer <token>`.
@@ -271,6 +274,72 @@ async fn customer_audit(
         .customer_audit(&who, id, q.limit.unwrap_or(100))
         .await?;
     Ok(Json(AuditEntries { entries: list }).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Factors {
+    factors: Vec<vestibule_engine::Factor>,
+}
+
+/// Which authenticator apps and passkeys a customer has (names and dates, never a secret).
+#[utoipa::path(get, path = "/customers/{id}/factors", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The customer's factors", body = Factors), ById, StaffErrors))]
+async fn factors(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: IdPath,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    let factors = s.engine.customer_factors(&who, id).await?;
+    Ok(Json(Factors { factors }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FactorRemoval {
+    /// Why (a ticket reference will do); recorded in the audit log.
+    reason: String,
+}
+
+/// Remove a customer's lost factor, with the reason recorded; the customer's sessions end.
+#[utoipa::path(post, path = "/customers/{id}/factors/{factor}/remove", tag = "admin", request_body = FactorRemoval,
+    params(("id" = Uuid, Path, description = "Customer id"), ("factor" = Uuid, Path, description = "Factor id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Removed"), BodyErrors, ById, StaffErrors))]
+async fn remove_factor(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
+    ApiJson(b): ApiJson<FactorRemoval>,
+) -> ApiResult<Response> {
+    let Path((id, factor)) = ids?;
+    s.engine
+        .remove_customer_factor(&who, id, factor, &b.reason)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The hosted pages' branding.
+#[utoipa::path(get, path = "/settings/branding", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The branding, with its version", body = vestibule_engine::Branding), StaffErrors))]
+async fn branding(State(s): State<AppState>, StaffAuth(_, _): StaffAuth) -> ApiResult<Response> {
+    Ok(Json(s.engine.branding().await?).into_response())
+}
+
+/// Change the branding (admins): name, accent (AA contrast against white), support link,
+/// logo; `version` must be the one read (otherwise 409).
+#[utoipa::path(put, path = "/settings/branding", tag = "admin", request_body = vestibule_engine::Branding,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The new branding", body = vestibule_engine::Branding), BodyErrors, StaffErrors, Versioned))]
+async fn update_branding(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(b): ApiJson<vestibule_engine::Branding>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.update_branding(&who, &b).await?).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1573,6 +1573,10 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/signin/passkey", "post"),
         ("/oauth2/introspect", "post"),
         ("/oauth2/signup", "get"),
+        ("/admin/v1/customers/{id}/factors", "get"),
+        ("/admin/v1/customers/{id}/factors/{factor}/remove", "post"),
+        ("/admin/v1/settings/branding", "get"),
+        ("/admin/v1/settings/branding", "put"),
         ("/signin", "get"),
         ("/signin", "post"),
         ("/signin/factor", "get"),
@@ -2461,6 +2465,167 @@ async fn prompt_create_and_the_sign_up_link_carry_the_authorization_request() {
             .unwrap();
         assert_eq!(again.status(), StatusCode::OK);
         assert!(again.text().await.unwrap().contains("<h1>Sign in</h1>"));
+        s.stop().await;
+    }
+}
+
+/// Support sees a customer's factors and removes a lost one with a reason; admins change the
+/// hosted pages' branding, which the pages show at once.
+#[tokio::test]
+async fn staff_manage_factors_and_branding_through_the_admin_api() {
+    for s in servers(true).await {
+        let c = client();
+        registered(&s, &c, "lost@example.com").await;
+        let token = app_token(&s.base, "lost@example.com").await;
+        let en = s.engine.begin_totp(&token, "Shop").await.unwrap();
+        let secret = totp_rs::Secret::try_from_base32(&en.secret).unwrap();
+        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .unwrap()
+            .timestamp() as u64;
+        s.engine
+            .confirm_totp(
+                &token,
+                en.factor_id,
+                &totp.generate(now).to_string(),
+                "Old phone",
+            )
+            .await
+            .unwrap();
+        s.engine
+            .add_staff(
+                &s.admin,
+                "sup@staff.example",
+                "Sam",
+                vestibule_engine::Role::Support,
+                "support staff password",
+            )
+            .await
+            .unwrap();
+        let support = staff_token(&s, "sup@staff.example", "support staff password").await;
+        let admin = staff_token(&s, ADMIN, ADMIN_PW).await;
+        let id = s
+            .engine
+            .search_customers(&s.admin, "lost@example.com", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+
+        let listed: Value = c
+            .get(format!("{}/admin/v1/customers/{id}/factors", s.base))
+            .bearer_auth(&support)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["factors"][0]["name"], "Old phone", "{listed}");
+        assert_eq!(listed["factors"][0]["kind"], "totp");
+        assert!(!listed.to_string().contains(&en.secret), "never the secret");
+        let remove = |reason: &'static str| {
+            let c = c.clone();
+            let url = format!(
+                "{}/admin/v1/customers/{id}/factors/{}/remove",
+                s.base, en.factor_id
+            );
+            let support = support.clone();
+            async move {
+                c.post(url)
+                    .bearer_auth(support)
+                    .json(&json!({ "reason": reason }))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = remove("  ").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_input");
+        assert_eq!(
+            remove("ticket #88: phone lost").await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(remove("again").await.status(), StatusCode::NOT_FOUND);
+        let trail: Value = c
+            .get(format!("{}/admin/v1/customers/{id}/audit", s.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            trail["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "customer.factor_removed"
+                    && e["reason"] == "ticket #88: phone lost"),
+            "{trail}"
+        );
+
+        // Branding: read by any staff, changed by admins only, checked, versioned.
+        let b: Value = c
+            .get(format!("{}/admin/v1/settings/branding", s.base))
+            .bearer_auth(&support)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut changed = b.clone();
+        changed["name"] = json!("Shop Example");
+        changed["accent"] = json!("#0b6e4f");
+        changed["support_url"] = json!("https://help.shop.example");
+        let put = |who: String, body: Value| {
+            let c = c.clone();
+            let url = format!("{}/admin/v1/settings/branding", s.base);
+            async move {
+                c.put(url)
+                    .bearer_auth(who)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            put(support.clone(), changed.clone()).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        let mut pale = changed.clone();
+        pale["accent"] = json!("#ffee00");
+        assert_eq!(
+            put(admin.clone(), pale).await.status(),
+            StatusCode::BAD_REQUEST
+        );
+        let r = put(admin.clone(), changed.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let now: Value = r.json().await.unwrap();
+        assert_eq!(
+            now["version"].as_i64(),
+            Some(b["version"].as_i64().unwrap() + 1)
+        );
+        assert_eq!(
+            put(admin.clone(), changed).await.status(),
+            StatusCode::CONFLICT,
+            "stale version"
+        );
+        let page = c
+            .get(format!("{}/signin", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("<span>Shop Example</span>"), "{page}");
+        assert!(page.contains("https://help.shop.example"));
         s.stop().await;
     }
 }

@@ -23,6 +23,7 @@ pub const DEFAULT_ACCENT: &str = "#3346c8";
 /// How the hosted pages present the organisation. `version` increases with every change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Branding {
     /// The organisation's name, shown in every page's header and title.
     pub name: String,
@@ -39,6 +40,7 @@ pub struct Branding {
 /// A logo image: its media type and the image, base64-encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Logo {
     /// `image/png`, `image/jpeg` or `image/svg+xml`.
     pub content_type: String,
