@@ -2027,6 +2027,23 @@ async fn oidc_endpoints_follow_the_specifications_over_http() {
     }
 }
 
+/// Start adding an authenticator app for a signed-in customer: the enrolment, an
+/// authenticator for its secret, and the servers' time (their manual clock stands at
+/// 2026-11-01 09:00 UTC).
+async fn begin_totp(
+    s: &Server,
+    token: &str,
+) -> (vestibule_engine::TotpEnrolment, totp_rs::Totp, u64) {
+    let en = s.engine.begin_totp(token, "Shop").await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&en.secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+        .unwrap()
+        .timestamp() as u64;
+    (en, totp, now)
+}
+
 /// The customer API's sign-in for an account with a second factor: the password answers
 /// with a challenge (no session, no cookie), and `/v1/sign-in/factor` finishes it once.
 #[tokio::test]
@@ -2035,14 +2052,7 @@ async fn api_sign_in_with_a_second_factor_takes_two_steps() {
         let c = client();
         registered(&s, &c, "two@example.com").await;
         let token = app_token(&s.base, "two@example.com").await;
-        let en = s.engine.begin_totp(&token, "Shop").await.unwrap();
-        let secret = totp_rs::Secret::try_from_base32(&en.secret).unwrap();
-        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
-        // The servers' manual clock stands at 2026-11-01 09:00 UTC.
-        let now = Utc
-            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
-            .unwrap()
-            .timestamp() as u64;
+        let (en, totp, now) = begin_totp(&s, &token).await;
         let codes = s
             .engine
             .confirm_totp(
@@ -2477,13 +2487,7 @@ async fn staff_manage_factors_and_branding_through_the_admin_api() {
         let c = client();
         registered(&s, &c, "lost@example.com").await;
         let token = app_token(&s.base, "lost@example.com").await;
-        let en = s.engine.begin_totp(&token, "Shop").await.unwrap();
-        let secret = totp_rs::Secret::try_from_base32(&en.secret).unwrap();
-        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
-        let now = Utc
-            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
-            .unwrap()
-            .timestamp() as u64;
+        let (en, totp, now) = begin_totp(&s, &token).await;
         s.engine
             .confirm_totp(
                 &token,

@@ -67,28 +67,12 @@ fn binding(s: &AppState, jar: &CookieJar) -> Option<String> {
 }
 
 fn request_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Response {
-    let (jar, csrf) = form_token(s, jar);
-    let page = SimpleForm {
-        c,
-        title: c.t("email-signin-title"),
-        lead: c.t("email-signin-lead"),
-        error: None,
-        action: "/signin/email",
-        csrf,
-        hidden: vec![],
-        fields: vec![Field {
-            id: "email",
-            kind: "email",
-            label: c.t("field-email"),
-            value: email.to_owned(),
-            autocomplete: "username",
-            hint: String::new(),
-            error: String::new(),
-        }],
-        submit: c.t("email-signin-submit"),
-        links: vec![("/signin", c.t("back-to-signin"))],
-    };
-    (jar, render(StatusCode::OK, c, &page, &[])).into_response()
+    let texts = [
+        c.t("email-signin-title"),
+        c.t("email-signin-lead"),
+        c.t("email-signin-submit"),
+    ];
+    super::hosted::address_form(s, c, jar, "/signin/email", texts, email)
 }
 
 fn code_form(s: &AppState, c: &Chrome, jar: CookieJar, error: Option<String>) -> Response {

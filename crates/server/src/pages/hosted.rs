@@ -548,14 +548,23 @@ struct ForgotForm {
     email: String,
 }
 
-fn forgot_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Response {
+/// A page that asks for an email address and nothing else (forgot password, email me a
+/// sign-in code): `[title, lead, submit]`, where it posts, and the address so far.
+pub(crate) fn address_form(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    action: &'static str,
+    [title, lead, submit]: [String; 3],
+    email: &str,
+) -> Response {
     let (jar, csrf) = form_token(s, jar);
     let page = SimpleForm {
         c,
-        title: c.t("forgot-title"),
-        lead: c.t("forgot-lead"),
+        title,
+        lead,
         error: None,
-        action: "/forgot",
+        action,
         csrf,
         hidden: vec![],
         fields: vec![Field {
@@ -563,14 +572,23 @@ fn forgot_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Respons
             kind: "email",
             label: c.t("field-email"),
             value: email.to_owned(),
-            autocomplete: "email",
+            autocomplete: "username",
             hint: String::new(),
             error: String::new(),
         }],
-        submit: c.t("forgot-submit"),
+        submit,
         links: vec![("/signin", c.t("back-to-signin"))],
     };
     (jar, render(StatusCode::OK, c, &page, &[])).into_response()
+}
+
+fn forgot_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Response {
+    let texts = [
+        c.t("forgot-title"),
+        c.t("forgot-lead"),
+        c.t("forgot-submit"),
+    ];
+    address_form(s, c, jar, "/forgot", texts, email)
 }
 
 /// Forgot password: ask for a reset link.
