@@ -997,6 +997,19 @@ async fn userinfo_post(
     userinfo_for(&s, &headers, token).await
 }
 
+/// The `token` of a revocation or introspection request, with the client's credentials.
+fn token_of(
+    headers: &HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<(String, ClientAuth), Error> {
+    let (f, auth) = client_form(headers, form)?;
+    let token = f.token.ok_or_else(|| Error::OAuth {
+        error: "invalid_request",
+        description: "token is missing".into(),
+    })?;
+    Ok((token, auth))
+}
+
 /// Token revocation (RFC 7009): 200 whether or not the token was known; a token of another
 /// client is refused (400 `unauthorized_client`).
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oidc",
@@ -1007,16 +1020,11 @@ async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let (f, auth) = match client_form(&headers, form) {
+    let (t, auth) = match token_of(&headers, form) {
         Ok(v) => v,
         Err(e) => return oauth_error(&e),
     };
-    let Some(t) = f.token.as_deref() else {
-        return oauth_error(&Error::OAuth {
-            error: "invalid_request",
-            description: "token is missing".into(),
-        });
-    };
+    let t = t.as_str();
     let r = match s.engine.revoke_token(&auth, t).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => oauth_error(&e),
@@ -1036,16 +1044,11 @@ async fn introspect(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let (f, auth) = match client_form(&headers, form) {
+    let (t, auth) = match token_of(&headers, form) {
         Ok(v) => v,
         Err(e) => return oauth_error(&e),
     };
-    let Some(t) = f.token.as_deref() else {
-        return oauth_error(&Error::OAuth {
-            error: "invalid_request",
-            description: "token is missing".into(),
-        });
-    };
+    let t = t.as_str();
     match s.engine.introspect(&issuer(&s), &auth, t).await {
         Ok(i) => {
             let mut r = Json(i).into_response();

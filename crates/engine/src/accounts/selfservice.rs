@@ -445,6 +445,26 @@ impl Engine {
         .await?)
     }
 
+    /// Go on with a credential check in `tx` unless the address is at its failure limit; if
+    /// it is, the throttled attempt is recorded, `tx` committed (with whatever it already
+    /// spent, such as a single-use ceremony) and the answer is `RateLimited`.
+    pub(crate) async fn unless_throttled(
+        &self,
+        mut tx: Tx,
+        email_key: &str,
+        customer: Option<Uuid>,
+        method: &str,
+        ctx: &RequestContext,
+    ) -> Result<Tx> {
+        if self.recent_failures(&mut *tx, email_key).await? < self.config.throttle_failures {
+            return Ok(tx);
+        }
+        self.record_attempt(&mut tx, email_key, customer, "throttled", method, ctx)
+            .await?;
+        tx.commit().await?;
+        Err(Error::throttled(self.config.throttle_window))
+    }
+
     /// Record a sign-in attempt; `reason` "ok" is a success, anything else a failure.
     pub(crate) async fn record_attempt(
         &self,

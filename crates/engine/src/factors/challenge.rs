@@ -206,19 +206,9 @@ impl Engine {
             .map_err(|e| Error::Internal(e.to_string()))?;
         let email_key: String = row.try_get("email_key")?;
         let first: String = row.try_get("amr")?;
-        if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
-            self.record_attempt(
-                &mut tx,
-                &email_key,
-                Some(customer),
-                "throttled",
-                proof.method(),
-                ctx,
-            )
+        let mut tx = self
+            .unless_throttled(tx, &email_key, Some(customer), proof.method(), ctx)
             .await?;
-            tx.commit().await?;
-            return Err(Error::throttled(self.config.throttle_window));
-        }
         if !self.check_factor(&mut tx, customer, proof).await? {
             self.record_attempt(
                 &mut tx,

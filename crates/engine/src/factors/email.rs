@@ -215,19 +215,9 @@ impl Engine {
         let customer = Uuid::parse_str(&row.try_get::<String, _>("customer_id")?)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let email_key: String = row.try_get("email_key")?;
-        if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
-            self.record_attempt(
-                &mut tx,
-                &email_key,
-                Some(customer),
-                "throttled",
-                proof.method(),
-                ctx,
-            )
+        let mut tx = self
+            .unless_throttled(tx, &email_key, Some(customer), proof.method(), ctx)
             .await?;
-            tx.commit().await?;
-            return Err(Error::throttled(self.config.throttle_window));
-        }
         let right = match proof {
             EmailProof::Code(_) => {
                 let want: Vec<u8> = row.try_get("code_hash")?;

@@ -408,12 +408,9 @@ impl Engine {
         let status = CustomerStatus::parse(&row.try_get::<String, _>("status")?)?;
         let mut passkey: Passkey =
             serde_json::from_str(&row.try_get::<String, _>("passkey")?).map_err(internal)?;
-        if self.recent_failures(&mut *tx, &email_key).await? >= self.config.throttle_failures {
-            self.record_attempt(&mut tx, &email_key, Some(user), "throttled", "passkey", ctx)
-                .await?;
-            tx.commit().await?;
-            return Err(Error::throttled(self.config.throttle_window));
-        }
+        let mut tx = self
+            .unless_throttled(tx, &email_key, Some(user), "passkey", ctx)
+            .await?;
         let refused = match status {
             CustomerStatus::Active => None,
             CustomerStatus::Locked => Some("locked"),

@@ -5,13 +5,10 @@
 //! shows a button and only the button's post signs in (mail scanners open links). A customer
 //! with an authenticator app goes on to its code, as after a password.
 
-use super::hosted::{
-    Field, SimpleForm, TokenForm, TokenQuery, confirm_page, link_token, see_other,
-};
+use super::hosted::{Field, SimpleForm, TokenForm, TokenQuery, confirm_page, link_token};
 use super::signin;
 use super::{Chrome, PageForm, PostedForm, chrome, form_token, message, render};
 use crate::AppState;
-use crate::customer::session_cookies;
 use crate::http::Ctx;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -171,16 +168,7 @@ fn finished(
     match result {
         Ok(step) => {
             let jar = jar.add(binding_cookie(s, String::new(), 0));
-            match step {
-                SignInStep::SignedIn(signed) => {
-                    let (jar, _) = session_cookies(s, jar, &signed);
-                    (jar, see_other("/account")).into_response()
-                }
-                SignInStep::SecondFactor(ch) => {
-                    let jar = signin::keep_challenge(s, jar, ch.token);
-                    signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[])
-                }
-            }
+            super::hosted::first_step_done(s, c, jar, step)
         }
         Err(Error::InvalidInput { .. }) => again(c, jar, c.t("error-email-code")),
         Err(Error::InvalidToken) => again(c, jar, c.t("error-email-link")),

@@ -156,17 +156,30 @@ async fn sign_in_submit(
         Err(e) => e.code(),
     });
     match result {
-        Ok(SignInStep::SignedIn(signed)) => {
-            let (jar, _) = session_cookies(&s, jar, &signed);
-            (jar, see_other("/account")).into_response()
-        }
-        Ok(SignInStep::SecondFactor(ch)) => {
-            let jar = signin::keep_challenge(&s, jar, ch.token);
-            signin::factor_page(&s, &c, jar, "/signin/factor", "", false, None, &[])
-        }
+        Ok(step) => first_step_done(&s, &c, jar, step),
         Err(e) => {
             let msg = signin::error_message(&c, &e);
             password_page(&s, &c, jar, Some(msg), &f.email)
+        }
+    }
+}
+
+/// A hosted sign-in's first step (password, or an emailed code) is proven: signed in, to the
+/// account center, or on to the authenticator app's code.
+pub(crate) fn first_step_done(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    step: SignInStep,
+) -> Response {
+    match step {
+        SignInStep::SignedIn(signed) => {
+            let (jar, _) = session_cookies(s, jar, &signed);
+            (jar, see_other("/account")).into_response()
+        }
+        SignInStep::SecondFactor(ch) => {
+            let jar = signin::keep_challenge(s, jar, ch.token);
+            signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[])
         }
     }
 }
