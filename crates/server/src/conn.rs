@@ -464,7 +464,11 @@ impl<S> Guarded<S> {
 
 /// The status of a bare automatic error head from hyper, if `buf` is one.
 fn hyper_error_status(buf: &[u8]) -> Option<u16> {
-    let head = std::str::from_utf8(buf.get(..buf.len().min(512))?).ok()?;
+    // hyper writes its own error heads whole, in one small buffer: short, and without the
+    // headers every answer of ours carries. (Ours can be long: a CSP with hashes and cookies
+    // come before the security headers, so looking only at the first bytes misjudged them.)
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(buf.get(..end)?).ok()?;
     let status: u16 = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
     let bare = !head.to_ascii_lowercase().contains("x-content-type-options");
     (bare && matches!(status, 400 | 414 | 431)).then_some(status)
@@ -586,6 +590,12 @@ mod tests {
             None
         );
         assert_eq!(hyper_error_status(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+        // One of our error pages: a long CSP and a cookie before the security headers.
+        let long = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-security-policy: {}\r\nset-cookie: a=b\r\nx-content-type-options: nosniff\r\n\r\n<html>",
+            "x".repeat(700)
+        );
+        assert_eq!(hyper_error_status(long.as_bytes()), None);
         let r = String::from_utf8(replacement(400)).unwrap();
         assert!(r.contains("x-content-type-options: nosniff"), "{r}");
         assert!(
