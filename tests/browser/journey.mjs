@@ -33,6 +33,7 @@ const redirect = env('VESTIBULE_REDIRECT');
 const email = env('VESTIBULE_EMAIL');
 const password = env('VESTIBULE_PASSWORD');
 const shots = env('VESTIBULE_SHOTS');
+const upstream = env('VESTIBULE_UPSTREAM');
 mkdirSync(shots, { recursive: true });
 
 const findings = { pages: [], axe: [] };
@@ -378,6 +379,52 @@ async function selfService(page, theme) {
   assert.equal(await h1(page), 'This link does not work');
   await visit(page, 'link-invalid', theme);
 }
+/**
+ * Social sign-in through the upstream Vestibule: a new address (the provider verified it, so
+ * it makes an account here), then the address of an account that exists here (connected only
+ * after that account's password: a wrong one first), then disconnecting it.
+ */
+async function socialSignIn(theme) {
+  const context = await browser.newContext({ colorScheme: theme, locale: 'en-US' });
+  const page = await context.newPage();
+  current = page;
+  await page.goto(`${base}/signin`);
+  await follow(page, link(page, 'Continue with Upstream ID'));
+  assert.ok(page.url().startsWith(upstream), `at the provider: ${page.url()}`);
+  await visit(page, 'social-provider', theme);
+  await page.fill('#email', `social-${theme}@example.com`);
+  await page.fill('#password', password);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+  assert.match(await page.locator('main').innerText(), /Connected accounts[\s\S]*Upstream ID/);
+  await visit(page, 'account-connected', theme);
+  await context.close();
+
+  const other = await browser.newContext({ colorScheme: theme, locale: 'en-US' });
+  const p = await other.newPage();
+  current = p;
+  await p.goto(`${base}/signin`);
+  await follow(p, link(p, 'Continue with Upstream ID'));
+  await p.fill('#email', email);
+  await p.fill('#password', password);
+  await follow(p, p.locator('button[type=submit]'));
+  assert.equal(await h1(p), 'Connect Upstream ID');
+  assert.match(await p.locator('.lead').textContent(), new RegExp(`already have an account with ${email}`));
+  await visit(p, 'social-link', theme);
+  await p.fill('#password', 'not the password');
+  await follow(p, p.locator('button[type=submit]'));
+  assert.match(await p.locator('main').innerText(), /not correct/);
+  assert.equal(await p.locator('#password').getAttribute('aria-invalid'), 'true');
+  await visit(p, 'social-link-error', theme);
+  await p.fill('#password', password);
+  await follow(p, p.locator('button[type=submit]'));
+  assert.equal(new URL(p.url()).pathname, '/account');
+  await follow(p, button(p, 'Disconnect Upstream ID'));
+  assert.match(await p.locator('main').innerText(), /The account was disconnected/);
+  await visit(p, 'account-disconnected', theme);
+  await other.close();
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: [
@@ -460,6 +507,7 @@ try {
     await selfService(page, theme);
     assert.deepEqual(cspErrors, [], 'no CSP or script errors in the console');
     await context.close();
+    await socialSignIn(theme);
   }
 
   // German, chosen by the browser's language, and by ui_locales over it.

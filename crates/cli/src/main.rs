@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Upstream OpenID Connect providers customers may sign in with (social sign-in).
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
     /// Audit log.
     Audit {
         #[command(subcommand)]
@@ -207,6 +212,40 @@ enum ClientsCommand {
         db: Db,
     },
     /// Remove a client; its tokens and redirect URIs stop working.
+    Remove {
+        #[command(flatten)]
+        db: Db,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvidersCommand {
+    /// Add a provider. The client secret is read from VESTIBULE_PROVIDER_SECRET or asked for
+    /// (never an argument: others can read a command line). Register the redirect URI that
+    /// `providers list` prints with the provider.
+    Add {
+        #[command(flatten)]
+        db: Db,
+        /// What the sign-in button says after "Continue with".
+        #[arg(long)]
+        label: String,
+        /// The provider's issuer (https; http only on this machine).
+        #[arg(long)]
+        issuer: String,
+        #[arg(long = "client-id")]
+        client_id: String,
+        /// Space-separated; "openid email profile" by default.
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// List providers and the redirect URI they must allow (the server's public URL followed
+    /// by /signin/social/callback).
+    List {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Remove a provider; customers' connections to it go with it.
     Remove {
         #[command(flatten)]
         db: Db,
@@ -722,6 +761,62 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 engine.remove_client(&who, &id).await?;
                 print(json, &serde_json::json!({"removed": id}), || {
                     format!("Removed client {id}.")
+                });
+            }
+        },
+        Command::Providers { command } => match command {
+            ProvidersCommand::Add {
+                db,
+                label,
+                issuer,
+                client_id,
+                scopes,
+            } => {
+                let (engine, who) = open(&db).await?;
+                let client_secret = secret("VESTIBULE_PROVIDER_SECRET", "Client secret: ")?;
+                let p = engine
+                    .add_upstream_provider(
+                        &who,
+                        vestibule_engine::NewUpstreamProvider {
+                            label,
+                            issuer,
+                            client_id,
+                            client_secret,
+                            scopes,
+                        },
+                    )
+                    .await?;
+                print(json, &p, || {
+                    format!("Added {} ({}) as {}.", p.label, p.issuer, p.id)
+                });
+            }
+            ProvidersCommand::List { db } => {
+                let (engine, _) = open(&db).await?;
+                let list = engine.upstream_providers().await?;
+                // The server's --public-url is not known here: name the path.
+                let redirect = vestibule_engine::social_redirect_uri("<the server's public URL>");
+                print(
+                    json,
+                    &serde_json::json!({"providers": list, "redirect_uri": redirect}),
+                    || {
+                        let mut lines: Vec<String> = list
+                            .iter()
+                            .map(|p| {
+                                format!("{}  {:<20} {}  {}", p.id, p.label, p.issuer, p.client_id)
+                            })
+                            .collect();
+                        lines.push(format!("Redirect URI to register with each: {redirect}"));
+                        lines.join("\n")
+                    },
+                );
+            }
+            ProvidersCommand::Remove { db, id } => {
+                let (engine, who) = open(&db).await?;
+                let uuid = uuid::Uuid::parse_str(&id)
+                    .map_err(|_| Error::invalid_cli(format!("{id} is not a provider id")))?;
+                engine.remove_upstream_provider(&who, uuid).await?;
+                print(json, &serde_json::json!({"removed": id}), || {
+                    format!("Removed provider {id}.")
                 });
             }
         },

@@ -85,6 +85,10 @@ pub enum Error {
     #[error("not available on this server: {0} is not configured")]
     NotConfigured(&'static str),
     /// An invariant the engine relies on was broken; this is a bug.
+    /// An upstream identity provider could not be reached or answered wrongly (the detail is
+    /// for the operator's log; customers are told to try again or another way).
+    #[error("the sign-in provider did not answer as expected: {0}")]
+    Upstream(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -119,6 +123,7 @@ impl Error {
             Error::SecondFactorRequired => ErrorCode::SecondFactorRequired,
             Error::StepUpRequired => ErrorCode::StepUpRequired,
             Error::NotConfigured(_) => ErrorCode::NotConfigured,
+            Error::Upstream(_) => ErrorCode::Upstream,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -172,6 +177,7 @@ pub enum ErrorCode {
     SecondFactorRequired,
     StepUpRequired,
     NotConfigured,
+    Upstream,
     Internal,
 }
 
@@ -199,6 +205,7 @@ impl ErrorCode {
             ErrorCode::SecondFactorRequired => "second_factor_required",
             ErrorCode::StepUpRequired => "step_up_required",
             ErrorCode::NotConfigured => "not_configured",
+            ErrorCode::Upstream => "upstream",
             ErrorCode::Internal => "internal",
         }
     }

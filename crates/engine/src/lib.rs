@@ -9,7 +9,8 @@
 //! - A folder per domain: `accounts` (customer records, self-service flows, sessions, search,
 //!   support actions), `credentials` (passwords, tokens), `oidc` (the provider), `staff`
 //!   (roles, staff operations, audit, settings), `factors` (TOTP, recovery codes, the
-//!   second sign-in step, recent authentication), `frontdoor` (what the hosted pages need:
+//!   second sign-in step, recent authentication), `federation` (social sign-in through
+//!   upstream OpenID Connect providers), `frontdoor` (what the hosted pages need:
 //!   branding), `outbox`, `storage`. Each flow is one transaction that also appends to the
 //!   audit log.
 //! - [`Error`] — the one error type, with stable codes.
@@ -29,6 +30,7 @@ mod credentials;
 pub mod demo;
 mod error;
 mod factors;
+mod federation;
 mod frontdoor;
 pub mod oidc;
 mod outbox;
@@ -57,6 +59,10 @@ pub use factors::passkeys::{CEREMONY_TTL, MAX_PASSKEYS, PasskeyCeremony};
 pub use factors::stepup::StepUpProof;
 pub use factors::totp::TotpEnrolment;
 pub use factors::{Factor, FactorKind};
+pub use federation::Fetch;
+pub use federation::flow::{SOCIAL_FLOW_TTL, SocialOutcome, SocialStart, social_redirect_uri};
+pub use federation::links::SocialLink;
+pub use federation::providers::{DEFAULT_UPSTREAM_SCOPES, NewUpstreamProvider, UpstreamProvider};
 pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
 pub use oidc::introspect::Introspection;
@@ -116,6 +122,8 @@ pub struct Engine {
     factor_key: Option<Arc<FactorKey>>,
     /// The WebAuthn relying party (the issuer's host), when the issuer is a host name.
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Upstream providers' discovery documents and keys, read at most hourly.
+    upstream_meta: Arc<federation::flow::MetadataCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,6 +151,7 @@ impl Engine {
         .map(Arc::new);
         let webauthn = factors::passkeys::relying_party(&deps.config.public_url).map(Arc::new);
         let engine = Self {
+            upstream_meta: Arc::default(),
             webauthn,
             factor_key,
             store,

@@ -198,6 +198,8 @@ struct Tally {
 // session validation 7.7k → 10.9k requests/s, against two generator threads).
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
+    // reqwest's TLS is rustls without a built-in provider here (the server links ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let seconds: f64 = std::env::var("LOAD_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -47,6 +47,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(factors))
         .routes(routes!(remove_factor))
         .routes(routes!(branding, update_branding))
+        .routes(routes!(list_providers, add_provider))
+        .routes(routes!(remove_provider))
+        .routes(routes!(connections))
+        .routes(routes!(remove_connection))
 }
 
 /// The signed-in staff member, from `Authorization: Bearer <token>`.
@@ -340,6 +344,95 @@ async fn update_branding(
     ApiJson(b): ApiJson<vestibule_engine::Branding>,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.update_branding(&who, &b).await?).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Providers {
+    providers: Vec<vestibule_engine::UpstreamProvider>,
+    /// The redirect URI to register with every provider.
+    redirect_uri: String,
+}
+
+/// The upstream sign-in providers (social sign-in), never their secrets.
+#[utoipa::path(get, path = "/settings/providers", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The providers and the redirect URI they must allow", body = Providers), StaffErrors))]
+async fn list_providers(
+    State(s): State<AppState>,
+    StaffAuth(_, _): StaffAuth,
+) -> ApiResult<Response> {
+    Ok(Json(Providers {
+        providers: s.engine.upstream_providers().await?,
+        redirect_uri: vestibule_engine::social_redirect_uri(&s.engine.config().public_url),
+    })
+    .into_response())
+}
+
+/// Add an upstream provider (admins): its issuer (https), the client id and secret it gave
+/// this server, scopes and the button's label. Audited; the secret is stored sealed.
+#[utoipa::path(post, path = "/settings/providers", tag = "admin", request_body = vestibule_engine::NewUpstreamProvider,
+    security(("staff_bearer" = [])),
+    responses((status = 201, description = "Added", body = vestibule_engine::UpstreamProvider), BodyErrors, StaffErrors))]
+async fn add_provider(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(b): ApiJson<vestibule_engine::NewUpstreamProvider>,
+) -> ApiResult<Response> {
+    let added = s.engine.add_upstream_provider(&who, b).await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// Remove an upstream provider (admins): its connections go with it. Audited.
+#[utoipa::path(post, path = "/settings/providers/{id}/remove", tag = "admin",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Removed"), ById, StaffErrors))]
+async fn remove_provider(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: IdPath,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    s.engine.remove_upstream_provider(&who, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Connections {
+    connections: Vec<vestibule_engine::SocialLink>,
+}
+
+/// A customer's connected accounts at upstream providers.
+#[utoipa::path(get, path = "/customers/{id}/connections", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The customer's connected accounts", body = Connections), ById, StaffErrors))]
+async fn connections(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: IdPath,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    let connections = s.engine.customer_social_links(&who, id).await?;
+    Ok(Json(Connections { connections }).into_response())
+}
+
+/// Disconnect a customer's account at a provider, with the reason recorded.
+#[utoipa::path(post, path = "/customers/{id}/connections/{provider}/remove", tag = "admin", request_body = FactorRemoval,
+    params(("id" = Uuid, Path, description = "Customer id"), ("provider" = Uuid, Path, description = "Provider id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Disconnected"), BodyErrors, ById, StaffErrors))]
+async fn remove_connection(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
+    ApiJson(b): ApiJson<FactorRemoval>,
+) -> ApiResult<Response> {
+    let Path((id, provider)) = ids?;
+    s.engine
+        .remove_customer_social_link(&who, id, provider, &b.reason)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -95,6 +95,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         }
         Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::OAuth { error, .. } if *error == "invalid_client" => StatusCode::UNAUTHORIZED,
         Error::OAuth { .. } => StatusCode::BAD_REQUEST,

@@ -19,6 +19,7 @@ mod oidc;
 mod openapi;
 mod pages;
 mod tls;
+pub mod upstream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -100,6 +101,8 @@ pub(crate) struct AppState {
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
     pub openapi: openapi::Document,
+    /// The HTTP client for upstream sign-in providers (social sign-in).
+    pub upstream: Arc<Result<upstream::Upstream, String>>,
 }
 
 /// Largest request body accepted (JSON documents here are small).
@@ -117,6 +120,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::new()),
         openapi: openapi::Document::default(),
+        upstream: Arc::new(upstream::Upstream::new()),
     };
     let mut credentials = customer::credential_routes()
         .merge(admin::credential_routes())
@@ -124,7 +128,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::hosted::credential_routes())
         .merge(pages::account::credential_routes())
         .merge(pages::passkeys::credential_routes())
-        .merge(pages::email::credential_routes());
+        .merge(pages::email::credential_routes())
+        .merge(pages::social::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -150,6 +155,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::account::routes())
         .merge(pages::passkeys::routes())
         .merge(pages::email::routes())
+        .merge(pages::social::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

@@ -216,7 +216,7 @@ fn redirect_error(
 }
 
 /// The sign-in page for an authorization request (`raw_query` is carried by the form).
-fn sign_in_page(
+async fn sign_in_page(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
@@ -252,6 +252,11 @@ fn sign_in_page(
         csrf,
         email,
         error,
+        providers: pages::social::buttons(
+            s,
+            &format!("/oauth2/authorize?{}", without_prompt(raw_query)),
+        )
+        .await,
     };
     // The post ends in a redirect to the client: allow its origin as a form target.
     let target = crate::origin_of(&req.redirect_uri).to_owned();
@@ -383,7 +388,7 @@ async fn authorize_raw(s: AppState, jar: CookieJar, headers: HeaderMap, raw: Str
     {
         Ok(Authorization::Redirect(url)) => see_other(&url),
         Ok(Authorization::SignIn(req)) if req.prompt_create => sign_up_for(&s, &c, jar, &raw, &req),
-        Ok(Authorization::SignIn(req)) => sign_in_page(&s, &c, jar, &raw, &req, None, ""),
+        Ok(Authorization::SignIn(req)) => sign_in_page(&s, &c, jar, &raw, &req, None, "").await,
         Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
 }
@@ -519,7 +524,7 @@ async fn authorize_submit(
         }
         Err(e) => {
             let msg = signin::error_message(&c, &e);
-            return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email);
+            return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email).await;
         }
     };
     finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
@@ -561,7 +566,7 @@ async fn authorize_passkey_submit(
         Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &signed).await,
         Err(e) => {
             let msg = pages::passkeys::passkey_error(&c, &e);
-            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "")
+            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "").await
         }
     }
 }
@@ -624,7 +629,7 @@ async fn authorize_factor_page(
     };
     if signin::challenge(&s, &jar).is_none() {
         let msg = c.t("error-challenge-ended");
-        return sign_in_page(&s, &c, jar, &q.params, &req, Some(msg), "");
+        return sign_in_page(&s, &c, jar, &q.params, &req, Some(msg), "").await;
     }
     let target = crate::origin_of(&req.redirect_uri).to_owned();
     signin::factor_page(
@@ -637,6 +642,17 @@ async fn authorize_factor_page(
         None,
         &[&target],
     )
+}
+
+/// The second-factor page for an authorization request whose first step happened elsewhere
+/// (social sign-in): finishing it returns to the client.
+pub(crate) async fn factor_for(s: &AppState, c: &Chrome, jar: CookieJar, params: &str) -> Response {
+    let (_, req) = match validated(s, c, params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let target = crate::origin_of(&req.redirect_uri).to_owned();
+    signin::factor_page(s, c, jar, FACTOR_PATH, params, false, None, &[&target])
 }
 
 /// The second-factor form post: finishes the sign-in and returns to the client.
@@ -676,7 +692,7 @@ async fn authorize_factor_submit(
     };
     let Some(challenge) = signin::challenge(&s, &jar) else {
         let msg = c.t("error-challenge-ended");
-        return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "");
+        return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "").await;
     };
     let result = s
         .engine
@@ -689,7 +705,7 @@ async fn authorize_factor_submit(
         Err(Error::InvalidSession) => {
             let jar = signin::drop_challenge(&s, jar);
             let msg = c.t("error-challenge-ended");
-            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "")
+            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "").await
         }
         Err(e) => {
             let target = crate::origin_of(&req.redirect_uri).to_owned();

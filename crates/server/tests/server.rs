@@ -15,6 +15,8 @@ mod attacks;
 mod pages;
 #[path = "../../../tests/support/rank.rs"]
 mod rank;
+#[path = "server/social.rs"]
+mod social;
 
 const ADMIN: &str = "owner@shop.example";
 const ADMIN_PW: &str = "correct horse battery staple";
@@ -44,6 +46,10 @@ impl Server {
 }
 
 fn deps() -> Deps {
+    // reqwest's TLS is rustls without a built-in provider (the server links ring and
+    // installs it when it starts; a test's client may be built first). Every test makes its
+    // servers with these deps, before any client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Deps {
         clock: Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
@@ -151,6 +157,7 @@ mod pg {
 }
 
 fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -1577,6 +1584,14 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/customers/{id}/factors/{factor}/remove", "post"),
         ("/admin/v1/settings/branding", "get"),
         ("/admin/v1/settings/branding", "put"),
+        ("/admin/v1/settings/providers", "get"),
+        ("/admin/v1/settings/providers", "post"),
+        ("/admin/v1/settings/providers/{id}/remove", "post"),
+        ("/admin/v1/customers/{id}/connections", "get"),
+        (
+            "/admin/v1/customers/{id}/connections/{provider}/remove",
+            "post",
+        ),
         ("/signin", "get"),
         ("/signin", "post"),
         ("/signin/factor", "get"),
@@ -1607,6 +1622,10 @@ async fn openapi_document_describes_every_endpoint() {
         ("/signin/email/code", "post"),
         ("/signin/email/link", "get"),
         ("/signin/email/link", "post"),
+        ("/signin/social/{provider}", "get"),
+        ("/signin/social/callback", "get"),
+        ("/signin/social/link", "post"),
+        ("/account/connections/remove", "post"),
         ("/signin/passkey/options", "post"),
         ("/account/sessions/revoke", "post"),
         ("/account/sign-out", "post"),

@@ -94,7 +94,6 @@ impl Engine {
     ) -> Result<SignInStep> {
         let proven = self.check_sign_in_password(email, password, ctx).await?;
         let c = &proven.customer;
-        let now = self.now();
         let mut tx = self.store.begin().await?;
         self.record_attempt(
             &mut tx,
@@ -105,20 +104,9 @@ impl Engine {
             ctx,
         )
         .await?;
-        let step = if c.mfa_enabled {
-            SignInStep::SecondFactor(
-                self.open_challenge(&mut tx, c.id, &proven.email_key, "pwd")
-                    .await?,
-            )
-        } else {
-            let signed_in = self.create_session(&mut tx, c.id, &["pwd"], ctx).await?;
-            sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
-                .bind(to_us(now))
-                .bind(c.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            SignInStep::SignedIn(signed_in)
-        };
+        let step = self
+            .first_step_proven(&mut tx, c.id, &proven.email_key, c.mfa_enabled, "pwd", ctx)
+            .await?;
         if let Some(h) = &proven.new_hash {
             // Only if nobody changed the password meanwhile.
             sqlx::query("UPDATE customers SET password_hash = $1 WHERE id = $2 AND version = $3")
@@ -130,6 +118,31 @@ impl Engine {
         }
         tx.commit().await?;
         Ok(step)
+    }
+
+    /// A sign-in's first step (`first`: `pwd`, `email`, `fed`) is proven: a session, or
+    /// for an account with a second factor the challenge for it.
+    pub(crate) async fn first_step_proven(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        email_key: &str,
+        mfa_enabled: bool,
+        first: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInStep> {
+        if mfa_enabled {
+            return Ok(SignInStep::SecondFactor(
+                self.open_challenge(tx, customer, email_key, first).await?,
+            ));
+        }
+        let signed_in = self.create_session(tx, customer, &[first], ctx).await?;
+        sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
+            .bind(to_us(self.now()))
+            .bind(customer.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(SignInStep::SignedIn(signed_in))
     }
 
     /// Open a challenge for a customer whose first step (`first`: `pwd` for the password,

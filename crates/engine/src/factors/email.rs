@@ -302,22 +302,9 @@ impl Engine {
         .execute(&mut *tx)
         .await?;
         let mfa: bool = row.try_get::<i64, _>("mfa_enabled")? != 0;
-        let step = if mfa {
-            SignInStep::SecondFactor(
-                self.open_challenge(&mut tx, customer, &email_key, "email")
-                    .await?,
-            )
-        } else {
-            let signed = self
-                .create_session(&mut tx, customer, &["email"], ctx)
-                .await?;
-            sqlx::query("UPDATE customers SET last_sign_in_us = $1 WHERE id = $2")
-                .bind(to_us(now))
-                .bind(customer.to_string())
-                .execute(&mut *tx)
-                .await?;
-            SignInStep::SignedIn(signed)
-        };
+        let step = self
+            .first_step_proven(&mut tx, customer, &email_key, mfa, "email", ctx)
+            .await?;
         tx.commit().await?;
         Ok(step)
     }

@@ -156,3 +156,23 @@ email-link-lead = Drücken Sie die Schaltfläche, um sich auf diesem Gerät anzu
 signup-lead-client = bei { $org }, um mit { $client } fortzufahren
 signup-then-continue = Sobald Ihre Adresse bestätigt ist, melden Sie sich an, um mit { $client } fortzufahren.
 signup-continue = Weiter zu { $client }
+
+## Social sign-in
+signin-continue-with = Weiter mit { $provider }
+social-title = Mit einem anderen Konto anmelden
+social-unreachable = Der Anmeldedienst antwortet gerade nicht. Versuchen Sie es in ein paar Minuten erneut oder melden Sie sich anders an.
+social-unknown = Diese Anmeldemöglichkeit gibt es nicht mehr. Melden Sie sich anders an.
+social-expired = Diese Anmeldung hat zu lange gedauert oder wurde in einem anderen Browser begonnen. Beginnen Sie erneut auf der Anmeldeseite.
+social-cancelled = Die Anmeldung beim Anbieter wurde abgebrochen. Es wurde nichts geändert.
+social-unverified = Der Anbieter hat Ihre E-Mail-Adresse nicht bestätigt. Registrieren Sie sich mit Ihrer E-Mail-Adresse und verbinden Sie den Anbieter dann in Ihrem Konto.
+social-taken = Dieses Konto beim Anbieter ist bereits mit einem anderen Konto hier verbunden.
+social-link-title = { $provider } verbinden
+social-link-lead = Sie haben bereits ein Konto mit { $email }. Geben Sie einmal dessen Passwort ein, um { $provider } damit zu verbinden; danach meldet { $provider } Sie an.
+social-link-submit = Verbinden und anmelden
+account-connections = Verbundene Konten
+account-no-connections = Sie haben kein Konto eines anderen Anbieters verbunden.
+account-connected-as = Verbunden { $when }
+account-connect = { $provider } verbinden
+account-disconnect = Trennen
+notice-connected = Das Konto wurde verbunden: Sie können sich jetzt damit anmelden.
+notice-disconnected = Das Konto wurde getrennt.

@@ -156,3 +156,23 @@ email-link-lead = Press the button to sign in on this device.
 signup-lead-client = with { $org }, to continue to { $client }
 signup-then-continue = Once your address is confirmed, sign in to continue to { $client }.
 signup-continue = Continue to { $client }
+
+## Social sign-in
+signin-continue-with = Continue with { $provider }
+social-title = Sign in with another account
+social-unreachable = The sign-in provider is not answering right now. Try again in a few minutes, or sign in another way.
+social-unknown = That sign-in option no longer exists. Sign in another way.
+social-expired = This sign-in took too long or was started in another browser. Start again from the sign-in page.
+social-cancelled = Signing in with the provider was cancelled. Nothing was changed.
+social-unverified = The provider did not confirm your email address. Sign up with your email address, then connect the provider from your account.
+social-taken = That account at the provider is already connected to a different account here.
+social-link-title = Connect { $provider }
+social-link-lead = You already have an account with { $email }. Enter its password once to connect { $provider } to it; after that, { $provider } signs you in.
+social-link-submit = Connect and sign in
+account-connections = Connected accounts
+account-no-connections = You have not connected an account from another provider.
+account-connected-as = Connected { $when }
+account-connect = Connect { $provider }
+account-disconnect = Disconnect
+notice-connected = The account was connected: you can sign in with it now.
+notice-disconnected = The account was disconnected.

@@ -54,6 +54,10 @@ struct AccountPage<'a> {
     codes_left: u64,
     sessions: Vec<SessionInfo>,
     current_session: Uuid,
+    /// Accounts at upstream providers that sign in here.
+    connections: Vec<vestibule_engine::SocialLink>,
+    /// Providers not yet connected: (href, label).
+    connectable: Vec<(String, String)>,
 }
 
 /// A passkey as the account center lists it.
@@ -182,6 +186,8 @@ async fn account_page(
             "confirmed" => Some(me.c.t("notice-confirmed")),
             "passkey-added" => Some(me.c.t("notice-passkey-added")),
             "passkey-renamed" => Some(me.c.t("notice-passkey-renamed")),
+            "connected" => Some(me.c.t("notice-connected")),
+            "disconnected" => Some(me.c.t("notice-disconnected")),
             _ => None,
         });
     let loaded = async {
@@ -189,10 +195,12 @@ async fn account_page(
             s.engine.my_factors(&me.token).await?,
             s.engine.recovery_codes_left(&me.token).await?,
             s.engine.my_sessions(&me.token).await?,
+            s.engine.my_social_links(&me.token).await?,
+            s.engine.upstream_providers().await?,
         ))
     }
     .await;
-    let (all, codes_left, sessions) = match loaded {
+    let (all, codes_left, sessions, connections, providers) = match loaded {
         Ok(v) => v,
         Err(e) => return failed(&me.c, &e),
     };
@@ -214,6 +222,17 @@ async fn account_page(
         codes_left: u64::try_from(codes_left).unwrap_or(0),
         sessions,
         current_session: me.session.id,
+        connectable: providers
+            .into_iter()
+            .filter(|p| !connections.iter().any(|l| l.provider_id == p.id))
+            .map(|p| {
+                (
+                    format!("/signin/social/{}?link=1&return_to=/account", p.id),
+                    p.label,
+                )
+            })
+            .collect(),
+        connections,
     };
     (jar, render(StatusCode::OK, &me.c, &page, &[])).into_response()
 }

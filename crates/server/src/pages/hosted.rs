@@ -85,7 +85,7 @@ fn session_of(s: &AppState, jar: &CookieJar) -> Option<String> {
 
 // ---- sign in ------------------------------------------------------------------------
 
-pub(crate) fn password_page(
+pub(crate) async fn password_page(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
@@ -108,6 +108,7 @@ pub(crate) fn password_page(
         csrf,
         email: email.to_owned(),
         error,
+        providers: super::social::buttons(s, "/account").await,
     };
     (jar, render(status, c, &page, &[])).into_response()
 }
@@ -123,7 +124,7 @@ async fn sign_in_page(State(s): State<AppState>, jar: CookieJar, headers: Header
         return see_other("/account");
     }
     let c = chrome(&s, &headers, None, None).await;
-    password_page(&s, &c, jar, None, "")
+    password_page(&s, &c, jar, None, "").await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -159,7 +160,7 @@ async fn sign_in_submit(
         Ok(step) => first_step_done(&s, &c, jar, step),
         Err(e) => {
             let msg = signin::error_message(&c, &e);
-            password_page(&s, &c, jar, Some(msg), &f.email)
+            password_page(&s, &c, jar, Some(msg), &f.email).await
         }
     }
 }
@@ -203,7 +204,7 @@ async fn factor_page(
 ) -> Response {
     let c = chrome(&s, &headers, None, None).await;
     if signin::challenge(&s, &jar).is_none() {
-        return password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "");
+        return password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "").await;
     }
     let recovery = q.is_ok_and(|Query(q)| q.method.as_deref() == Some("recovery_code"));
     signin::factor_page(&s, &c, jar, "/signin/factor", "", recovery, None, &[])
@@ -225,7 +226,7 @@ async fn factor_submit(
     }: PageForm<FactorForm>,
 ) -> Response {
     let Some(ch) = signin::challenge(&s, &jar) else {
-        return password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "");
+        return password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "").await;
     };
     let result = s.engine.complete_sign_in(&ch, &f.proof(), &ctx).await;
     s.metrics
@@ -238,7 +239,7 @@ async fn factor_submit(
         }
         Err(Error::InvalidSession) => {
             let jar = signin::drop_challenge(&s, jar);
-            password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "")
+            password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "").await
         }
         Err(e) => {
             let msg = signin::factor_error(&c, &e);

@@ -14,6 +14,7 @@ pub(crate) mod email;
 pub(crate) mod hosted;
 pub(crate) mod passkeys;
 pub(crate) mod signin;
+pub(crate) mod social;
 
 use crate::AppState;
 use askama::Template;

@@ -118,7 +118,7 @@ async fn sign_in_submit(
         }
         Err(e) => {
             let msg = passkey_error(&c, &e);
-            super::hosted::password_page(&s, &c, jar, Some(msg), "")
+            super::hosted::password_page(&s, &c, jar, Some(msg), "").await
         }
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct SignInPage<'a> {
     pub csrf: String,
     pub email: String,
     pub error: Option<String>,
+    /// "Continue with …" buttons: (href, provider label).
+    pub providers: Vec<(String, String)>,
 }
 
 /// What to tell the customer when signing in failed, in the page's language. Never says

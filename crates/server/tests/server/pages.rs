@@ -51,6 +51,9 @@ async fn localhost_server() -> Server {
             .unwrap();
     let mut config = ServerConfig::new(format!("http://localhost:{port}"));
     config.insecure_dev_cookies = true;
+    // One browser posts every credential form of the walk within a minute, from one address;
+    // the per-IP limit has tests of its own (`credential_endpoints_are_limited_per_ip`).
+    config.ip_burst = 120;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let e = engine.clone();
     let serving = tokio::spawn(async move {
@@ -104,6 +107,41 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         )
         .await
         .unwrap();
+    // An upstream provider for social sign-in: a second server with the walker's address
+    // (which has an account here too) and one new address per theme.
+    let up = super::social::real_server("127.0.0.2", None).await;
+    for who in [
+        "walker@example.com",
+        "social-light@example.com",
+        "social-dark@example.com",
+    ] {
+        registered(&up, &client(), who).await;
+    }
+    let upstream = up
+        .engine
+        .register_client(
+            &up.admin,
+            vestibule_engine::NewClient {
+                name: "Shop".into(),
+                redirect_uris: vec![vestibule_engine::social_redirect_uri(&s.base)],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    s.engine
+        .add_upstream_provider(
+            &s.admin,
+            vestibule_engine::NewUpstreamProvider {
+                label: "Upstream ID".into(),
+                issuer: up.base.clone(),
+                client_id: upstream.client.id.clone(),
+                client_secret: upstream.client_secret.clone().unwrap(),
+                scopes: None,
+            },
+        )
+        .await
+        .unwrap();
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/page-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let mut child = tokio::process::Command::new("node")
@@ -119,6 +157,7 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         .env("VESTIBULE_EMAIL", "walker@example.com")
         .env("VESTIBULE_PASSWORD", PW)
         .env("VESTIBULE_SHOTS", &shots)
+        .env("VESTIBULE_UPSTREAM", &up.base)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -160,6 +199,7 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         "{findings}"
     );
     s.stop().await;
+    up.stop().await;
 }
 
 /// The token of the newest email of `kind` to `to` (waiting for the background work that

@@ -1,7 +1,7 @@
 // Generated from the Rust types by src-tauri/bindings.rs. Do not edit by hand:
 // VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings
 
-export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "second_factor_required" | "step_up_required" | "not_configured" | "internal";
+export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "second_factor_required" | "step_up_required" | "not_configured" | "upstream" | "internal";
 
 export type ConsoleCode = "not_signed_in" | "idle_locked" | "no_vault" | "vault_exists" | "io";
 
