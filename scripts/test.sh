@@ -12,12 +12,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-# A CI build is thrown away: no incremental caches, and line tables are all the debug info
-# test backtraces need (a fresh debug build of the workspace is then ~4 GB, not ~8).
+# A CI build is thrown away: no incremental caches and no debug info (a panic still names
+# its file and line; a fresh debug build of the workspace is then ~3.5 GB, not ~8). CI once
+# failed with the disk full mid-build, so the free space is printed before and after.
 if [ "${CI:-}" = true ]; then
   export CARGO_INCREMENTAL=0
-  export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+  export CARGO_PROFILE_DEV_DEBUG=0
 fi
+disk() { echo "==> disk: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free here; target/ $(du -sh target 2>/dev/null | cut -f1)"; }
+disk
+trap disk EXIT
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -78,7 +82,7 @@ stop_pg() {
   run_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$pgdir"
 }
-trap stop_pg EXIT
+trap 'stop_pg; disk' EXIT
 [ "$(id -u)" = 0 ] && chown postgres "$pgdir"
 run_pg "$pgbin/initdb" -D "$pgdir/data" -A trust -U vestibule --encoding=UTF8 >/dev/null
 run_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w \
