@@ -10,6 +10,7 @@ mod oidc;
 mod passkeys;
 mod search;
 mod settings;
+mod social;
 mod staff;
 mod vault;
 
