@@ -186,13 +186,7 @@ impl Engine {
         reason: &str,
     ) -> Result<()> {
         staff.require(Permission::RemoveFactors)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "say why the factor is removed (a ticket reference will do), at most 500 characters",
-            ));
-        }
+        let reason = crate::staff::removal_reason(reason, "factor")?;
         let mut tx = self.store.begin().await?;
         self.delete_factor(&mut tx, customer, factor).await?;
         // Their sessions end too: whoever holds one may be the reason the factor was lost.

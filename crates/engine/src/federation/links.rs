@@ -155,13 +155,7 @@ impl Engine {
         reason: &str,
     ) -> Result<()> {
         staff.require(Permission::RemoveFactors)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "say why the connection is removed (a ticket reference will do), at most 500 characters",
-            ));
-        }
+        let reason = crate::staff::removal_reason(reason, "connection")?;
         let mut tx = self.store.begin().await?;
         self.unlink(&mut tx, customer, provider).await?;
         self.audit(

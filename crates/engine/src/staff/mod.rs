@@ -194,3 +194,18 @@ impl From<StaffMember> for Staff {
         }
     }
 }
+
+/// The reason a staff member gives for removing something of a customer's (a factor, a
+/// connected account): required, at most 500 characters, recorded in the audit log.
+pub(crate) fn removal_reason<'a>(reason: &'a str, what: &str) -> crate::error::Result<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(crate::error::Error::invalid(
+            "reason",
+            format!(
+                "say why the {what} is removed (a ticket reference will do), at most 500 characters"
+            ),
+        ));
+    }
+    Ok(reason)
+}

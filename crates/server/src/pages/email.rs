@@ -39,28 +39,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const BINDING_COOKIE: &str = "__Host-vestibule_email_sign_in";
 const DEV_BINDING_COOKIE: &str = "vestibule_email_sign_in";
 
-fn binding_name(s: &AppState) -> &'static str {
-    if s.config.insecure_dev_cookies {
-        DEV_BINDING_COOKIE
-    } else {
-        BINDING_COOKIE
-    }
-}
+const NAMES: (&str, &str) = (BINDING_COOKIE, DEV_BINDING_COOKIE);
 
 fn binding_cookie(s: &AppState, value: String, max_age: i64) -> Cookie<'static> {
-    let mut c = Cookie::new(binding_name(s), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Strict);
-    c.set_secure(!s.config.insecure_dev_cookies);
-    c.set_max_age(time::Duration::seconds(max_age));
-    c
+    super::binding_cookie(s, NAMES, SameSite::Strict, value, max_age)
 }
 
 fn binding(s: &AppState, jar: &CookieJar) -> Option<String> {
-    jar.get(binding_name(s))
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
+    super::binding_of(s, jar, NAMES)
 }
 
 fn request_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Response {

@@ -42,28 +42,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const FLOW_COOKIE: &str = "__Host-vestibule_social";
 const DEV_FLOW_COOKIE: &str = "vestibule_social";
 
-fn flow_name(s: &AppState) -> &'static str {
-    if s.config.insecure_dev_cookies {
-        DEV_FLOW_COOKIE
-    } else {
-        FLOW_COOKIE
-    }
-}
+const NAMES: (&str, &str) = (FLOW_COOKIE, DEV_FLOW_COOKIE);
 
 fn flow_cookie(s: &AppState, value: String, max_age: i64) -> Cookie<'static> {
-    let mut c = Cookie::new(flow_name(s), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Lax);
-    c.set_secure(!s.config.insecure_dev_cookies);
-    c.set_max_age(time::Duration::seconds(max_age));
-    c
+    super::binding_cookie(s, NAMES, SameSite::Lax, value, max_age)
 }
 
 fn flow_binding(s: &AppState, jar: &CookieJar) -> Option<String> {
-    jar.get(flow_name(s))
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
+    super::binding_of(s, jar, NAMES)
 }
 
 /// The sign-in page's buttons: (href, provider label), each going back to `return_to`.
