@@ -383,6 +383,45 @@ pub(crate) async fn logo(axum::extract::State(s): axum::extract::State<AppState>
     r
 }
 
+/// A flow's browser binding as a cookie: HttpOnly, whole site, `__Host-` prefixed and Secure
+/// unless the server runs with development cookies; `max_age` 0 removes it.
+pub(crate) fn binding_cookie(
+    s: &AppState,
+    names: (&'static str, &'static str),
+    same_site: SameSite,
+    value: String,
+    max_age: i64,
+) -> Cookie<'static> {
+    let name = if s.config.insecure_dev_cookies {
+        names.1
+    } else {
+        names.0
+    };
+    let mut c = Cookie::new(name, value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_same_site(same_site);
+    c.set_secure(!s.config.insecure_dev_cookies);
+    c.set_max_age(time::Duration::seconds(max_age));
+    c
+}
+
+/// The value of a flow's binding cookie, if the browser has one.
+pub(crate) fn binding_of(
+    s: &AppState,
+    jar: &CookieJar,
+    names: (&'static str, &'static str),
+) -> Option<String> {
+    let name = if s.config.insecure_dev_cookies {
+        names.1
+    } else {
+        names.0
+    };
+    jar.get(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::negotiate;
@@ -454,43 +493,4 @@ mod tests {
             "en-US"
         );
     }
-}
-
-/// A flow's browser binding as a cookie: HttpOnly, whole site, `__Host-` prefixed and Secure
-/// unless the server runs with development cookies; `max_age` 0 removes it.
-pub(crate) fn binding_cookie(
-    s: &AppState,
-    names: (&'static str, &'static str),
-    same_site: axum_extra::extract::cookie::SameSite,
-    value: String,
-    max_age: i64,
-) -> axum_extra::extract::cookie::Cookie<'static> {
-    let name = if s.config.insecure_dev_cookies {
-        names.1
-    } else {
-        names.0
-    };
-    let mut c = axum_extra::extract::cookie::Cookie::new(name, value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_same_site(same_site);
-    c.set_secure(!s.config.insecure_dev_cookies);
-    c.set_max_age(time::Duration::seconds(max_age));
-    c
-}
-
-/// The value of a flow's binding cookie, if the browser has one.
-pub(crate) fn binding_of(
-    s: &AppState,
-    jar: &CookieJar,
-    names: (&'static str, &'static str),
-) -> Option<String> {
-    let name = if s.config.insecure_dev_cookies {
-        names.1
-    } else {
-        names.0
-    };
-    jar.get(name)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
 }
