@@ -419,6 +419,24 @@ async function socialSignIn(theme) {
   await p.fill('#password', password);
   await follow(p, p.locator('button[type=submit]'));
   assert.equal(new URL(p.url()).pathname, '/account');
+  await visit(p, 'account-full', theme);
+  // The account center's own pages: details, email, password (a wrong current password is
+  // an error at its field).
+  for (const [path, name, title] of [
+    ['/account/profile', 'account-profile', 'Your details'],
+    ['/account/email', 'account-email', 'Change your email address'],
+    ['/account/password', 'account-password', 'Change your password'],
+  ]) {
+    await p.goto(`${base}${path}`);
+    assert.equal(await h1(p), title);
+    await visit(p, name, theme);
+  }
+  await p.fill('#password', 'not the password');
+  await p.fill('#new_password', 'a brand new passphrase');
+  await follow(p, p.locator('button[type=submit]'));
+  assert.equal(await p.locator('#password').getAttribute('aria-invalid'), 'true');
+  await visit(p, 'account-password-error', theme);
+  await p.goto(`${base}/account`);
   await follow(p, button(p, 'Disconnect Upstream ID'));
   assert.match(await p.locator('main').innerText(), /The account was disconnected/);
   await visit(p, 'account-disconnected', theme);

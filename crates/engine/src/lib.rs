@@ -65,6 +65,7 @@ pub use federation::links::SocialLink;
 pub use federation::providers::{DEFAULT_UPSTREAM_SCOPES, NewUpstreamProvider, UpstreamProvider};
 pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
+pub use oidc::grants::ConnectedApp;
 pub use oidc::introspect::Introspection;
 pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};

@@ -129,7 +129,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::account::credential_routes())
         .merge(pages::passkeys::credential_routes())
         .merge(pages::email::credential_routes())
-        .merge(pages::social::credential_routes());
+        .merge(pages::social::credential_routes())
+        .merge(pages::profile::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -156,6 +157,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::passkeys::routes())
         .merge(pages::email::routes())
         .merge(pages::social::routes())
+        .merge(pages::profile::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use vestibule_engine::{Config, Deps, Engine, HashParams, ManualClock, SeededEntropy, Staff};
 use vestibule_server::ServerConfig;
 
+#[path = "server/account.rs"]
+mod account;
 #[path = "server/attacks.rs"]
 mod attacks;
 #[path = "server/pages.rs"]
@@ -1626,6 +1628,13 @@ async fn openapi_document_describes_every_endpoint() {
         ("/signin/social/callback", "get"),
         ("/signin/social/link", "post"),
         ("/account/connections/remove", "post"),
+        ("/account/profile", "get"),
+        ("/account/profile", "post"),
+        ("/account/email", "get"),
+        ("/account/email", "post"),
+        ("/account/password", "get"),
+        ("/account/password", "post"),
+        ("/account/apps/revoke", "post"),
         ("/signin/passkey/options", "post"),
         ("/account/sessions/revoke", "post"),
         ("/account/sign-out", "post"),

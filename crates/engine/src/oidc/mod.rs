@@ -6,6 +6,7 @@
 //! RP-initiated logout. Protocol errors are `Error::OAuth` with the RFC 6749 error code.
 
 pub(crate) mod clients;
+pub(crate) mod grants;
 pub(crate) mod introspect;
 pub(crate) mod signing;
 

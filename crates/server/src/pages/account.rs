@@ -58,6 +58,8 @@ struct AccountPage<'a> {
     connections: Vec<vestibule_engine::SocialLink>,
     /// Providers not yet connected: (href, label).
     connectable: Vec<(String, String)>,
+    /// OIDC clients holding tokens for the customer.
+    apps: Vec<vestibule_engine::ConnectedApp>,
 }
 
 /// A passkey as the account center lists it.
@@ -187,6 +189,10 @@ async fn account_page(
             "passkey-added" => Some(me.c.t("notice-passkey-added")),
             "passkey-renamed" => Some(me.c.t("notice-passkey-renamed")),
             "connected" => Some(me.c.t("notice-connected")),
+            "profile-saved" => Some(me.c.t("notice-profile-saved")),
+            "email-sent" => Some(me.c.t("notice-email-sent")),
+            "password-changed" => Some(me.c.t("notice-password-changed")),
+            "app-revoked" => Some(me.c.t("notice-app-revoked")),
             "disconnected" => Some(me.c.t("notice-disconnected")),
             _ => None,
         });
@@ -197,10 +203,11 @@ async fn account_page(
             s.engine.my_sessions(&me.token).await?,
             s.engine.my_social_links(&me.token).await?,
             s.engine.upstream_providers().await?,
+            s.engine.my_apps(&me.token).await?,
         ))
     }
     .await;
-    let (all, codes_left, sessions, connections, providers) = match loaded {
+    let (all, codes_left, sessions, connections, providers, apps) = match loaded {
         Ok(v) => v,
         Err(e) => return failed(&me.c, &e),
     };
@@ -233,6 +240,7 @@ async fn account_page(
             })
             .collect(),
         connections,
+        apps,
     };
     (jar, render(StatusCode::OK, &me.c, &page, &[])).into_response()
 }

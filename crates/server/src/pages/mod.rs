@@ -13,6 +13,7 @@ pub(crate) mod account;
 pub(crate) mod email;
 pub(crate) mod hosted;
 pub(crate) mod passkeys;
+pub(crate) mod profile;
 pub(crate) mod signin;
 pub(crate) mod social;
 

@@ -1,0 +1,283 @@
+//! The account center's own details over HTTP: the profile (errors tied to their fields),
+//! email and password changes (the current password first, recorded as any check), and the
+//! apps the customer signed in to, whose access can be taken away.
+
+use super::*;
+
+fn no_redirects() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn page(c: &reqwest::Client, url: String) -> String {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+async fn post(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+    c.post(url).form(form).send().await.unwrap()
+}
+
+fn goes_to(r: &reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_account_center_changes_details_and_takes_access_from_apps() {
+    for s in servers(true).await {
+        let c = no_redirects();
+        registered(&s, &c, "acct@example.com").await;
+        let html = page(&c, format!("{}/signin", s.base)).await;
+        let csrf = hidden(&html, "csrf");
+        let r = post(
+            &c,
+            format!("{}/signin", s.base),
+            &[
+                ("csrf", &csrf),
+                ("email", "acct@example.com"),
+                ("password", PW),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account");
+        let html = page(&c, format!("{}/account", s.base)).await;
+        assert!(
+            html.contains("Your details") && html.contains("No app holds access"),
+            "{html}"
+        );
+
+        // Profile: a bad phone number is an error at its field; a good one is saved.
+        let html = page(&c, format!("{}/account/profile", s.base)).await;
+        let version = hidden(&html, "version");
+        let bad = post(
+            &c,
+            format!("{}/account/profile", s.base),
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("display_name", "Ada Lovelace"),
+                ("phone", "call me"),
+                ("locale", "en"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let html = bad.text().await.unwrap();
+        assert!(
+            html.contains("id=\"phone\" name=\"phone\" type=\"tel\" value=\"call me\""),
+            "kept: {html}"
+        );
+        assert!(
+            html.contains("aria-describedby=\"phone-hint phone-error\""),
+            "{html}"
+        );
+        let r = post(
+            &c,
+            format!("{}/account/profile", s.base),
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("display_name", "Ada Lovelace"),
+                ("phone", "+44 20 7946 0018"),
+                ("locale", "en"),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=profile-saved");
+        // The version read before is spent: a second save from the old form is refused.
+        let stale = post(
+            &c,
+            format!("{}/account/profile", s.base),
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("display_name", "Someone Else"),
+                ("phone", ""),
+                ("locale", "en"),
+            ],
+        )
+        .await;
+        assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+        let html = page(&c, format!("{}/account?done=profile-saved", s.base)).await;
+        assert!(
+            html.contains("Ada Lovelace") && html.contains("+442079460018"),
+            "{html}"
+        );
+
+        // Email: the current password first.
+        let r = post(
+            &c,
+            format!("{}/account/email", s.base),
+            &[
+                ("csrf", &csrf),
+                ("new_email", "ada@example.com"),
+                ("password", "wrong one"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("That password is not correct.")
+        );
+        let r = post(
+            &c,
+            format!("{}/account/email", s.base),
+            &[
+                ("csrf", &csrf),
+                ("new_email", "ada@example.com"),
+                ("password", PW),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=email-sent");
+        s.engine.settle().await.unwrap();
+        let sent = s.engine.outbox(&s.admin, 50).await.unwrap();
+        assert!(
+            sent.iter()
+                .any(|m| m.to == "ada@example.com" && m.kind == "change_email")
+        );
+
+        // Password: wrong current, too weak a new one, then changed; another device is signed out.
+        let other = app_token(&s.base, "acct@example.com").await;
+        let r = post(
+            &c,
+            format!("{}/account/password", s.base),
+            &[
+                ("csrf", &csrf),
+                ("password", "nope"),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = post(
+            &c,
+            format!("{}/account/password", s.base),
+            &[("csrf", &csrf), ("password", PW), ("new_password", "short")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("aria-describedby=\"new_password-hint new_password-error\"")
+        );
+        let r = post(
+            &c,
+            format!("{}/account/password", s.base),
+            &[
+                ("csrf", &csrf),
+                ("password", PW),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=password-changed");
+        let me = reqwest::Client::new()
+            .get(format!("{}/v1/me", s.base))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            me.status(),
+            StatusCode::UNAUTHORIZED,
+            "the other device is signed out"
+        );
+
+        // Apps: signing in to one lists it; removing its access ends its tokens.
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop app".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let verifier = "w".repeat(43);
+        let challenge = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
+        );
+        let r = c
+            .get(format!(
+                "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&scope=openid%20email&code_challenge={challenge}&code_challenge_method=S256",
+                s.base, reg.client.id
+            ))
+            .send()
+            .await
+            .unwrap();
+        let code = param(&location(&r), "code").expect("signed in already: a code");
+        let tokens: Value = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://shop.example/cb"),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let html = page(&c, format!("{}/account", s.base)).await;
+        assert!(
+            html.contains("Shop app") && html.contains("email openid"),
+            "{html}"
+        );
+        let r = post(
+            &c,
+            format!("{}/account/apps/revoke", s.base),
+            &[("csrf", &csrf), ("client", &reg.client.id)],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=app-revoked");
+        let info = reqwest::Client::new()
+            .get(format!("{}/oauth2/userinfo", s.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            info.status(),
+            StatusCode::UNAUTHORIZED,
+            "the app's token ended"
+        );
+        assert!(
+            page(&c, format!("{}/account", s.base))
+                .await
+                .contains("No app holds access")
+        );
+        // Forged (no CSRF token) changes do nothing.
+        let r = post(
+            &c,
+            format!("{}/account/password", s.base),
+            &[
+                ("csrf", &"0".repeat(64)),
+                ("password", "a brand new passphrase"),
+                ("new_password", "yet another passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        s.stop().await;
+    }
+}
