@@ -125,6 +125,8 @@ pub struct Engine {
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Upstream providers' discovery documents and keys, read at most hourly.
     upstream_meta: Arc<federation::flow::MetadataCache>,
+    /// The current RS256 signing key, parsed (kid, key).
+    rsa_key: Arc<std::sync::Mutex<Option<(String, oidc::signing::RsaSigner)>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -153,6 +155,7 @@ impl Engine {
         let webauthn = factors::passkeys::relying_party(&deps.config.public_url).map(Arc::new);
         let engine = Self {
             upstream_meta: Arc::default(),
+            rsa_key: Arc::default(),
             webauthn,
             factor_key,
             store,

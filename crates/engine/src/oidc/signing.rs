@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::sync::Arc;
 
 /// Keys older than this are replaced on next use.
 pub const ROTATE_AFTER: Duration = Duration::days(90);
@@ -74,6 +75,9 @@ impl SigningAlg {
         }
     }
 }
+
+/// A parsed RS256 signing key.
+pub(crate) type RsaSigner = Arc<rsa::pkcs1v15::SigningKey<sha2::Sha256>>;
 
 /// A JWS header as sent, parsed without assuming the algorithm is one jsonwebtoken knows.
 #[derive(Deserialize)]
@@ -266,7 +270,7 @@ impl Engine {
         let kid: String = row.try_get("kid")?;
         let der: Vec<u8> = row.try_get("private_der")?;
         let key = match alg {
-            SigningAlg::RS256 => EncodingKey::from_rsa_der(&der),
+            SigningAlg::RS256 => return self.sign_rs256(&kid, &der, claims),
             SigningAlg::EdDSA => EncodingKey::from_ed_der(&der),
             SigningAlg::Ed25519 => return sign_ed25519(&kid, &der, claims),
         };
@@ -274,6 +278,40 @@ impl Engine {
         header.kid = Some(kid);
         jsonwebtoken::encode(&header, claims, &key)
             .map_err(|e| Error::Internal(format!("signing: {e}")))
+    }
+
+    /// RS256 with the key parsed once per kid and kept: parsing and checking an RSA-2048
+    /// key took as long as signing with it, on every ID token.
+    fn sign_rs256<T: Serialize>(&self, kid: &str, der: &[u8], claims: &T) -> Result<String> {
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let key = {
+            let mut cached = self
+                .rsa_key
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cached.as_ref().filter(|(k, _)| k == kid) {
+                Some((_, key)) => key.clone(),
+                None => {
+                    let private = rsa::RsaPrivateKey::from_pkcs1_der(der)
+                        .map_err(|e| Error::Internal(format!("stored RSA key: {e}")))?;
+                    let key = Arc::new(rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private));
+                    *cached = Some((kid.to_owned(), key.clone()));
+                    key
+                }
+            }
+        };
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+        let payload =
+            serde_json::to_vec(claims).map_err(|e| Error::Internal(format!("claims: {e}")))?;
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(&payload));
+        // Blinded, as jsonwebtoken signs (RSA blinding takes randomness per signature: from
+        // the engine's entropy, through a CSPRNG seeded by it).
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
+            crate::clock::random_bytes(self.entropy.as_ref()),
+        );
+        let sig = key.sign_with_rng(&mut rng, input.as_bytes());
+        Ok(format!("{input}.{}", b64(&sig.to_vec())))
     }
 
     /// Check a JWT this provider signed with any published key. Anything else — unsigned
