@@ -500,34 +500,35 @@ async fn authorize_submit(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let result = s.engine.begin_sign_in(&f.email, &f.password, &ctx).await;
+    // Signed in and the code issued in one transaction (one commit fewer on the way back).
+    let result = s
+        .engine
+        .begin_sign_in_for_code(&f.email, &f.password, &ctx, &iss, &req)
+        .await;
     s.metrics.sign_in(match &result {
-        Ok(SignInStep::SignedIn(_)) => "success",
-        Ok(SignInStep::SecondFactor(_)) => "second_factor",
+        Ok((SignInStep::SignedIn(_), _)) => "success",
+        Ok((SignInStep::SecondFactor(_), _)) => "second_factor",
         Err(e) => e.code(),
     });
-    let signed = match result {
-        Ok(SignInStep::SignedIn(signed)) => signed,
-        Ok(SignInStep::SecondFactor(challenge)) => {
+    match result {
+        Ok((SignInStep::SignedIn(signed), Some(url))) => {
+            let (jar, _) = session_cookies(&s, jar, &signed);
+            let jar = signin::drop_challenge(&s, jar);
+            (jar, see_other(&url)).into_response()
+        }
+        Ok((SignInStep::SignedIn(signed), None)) => {
+            finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
+        }
+        Ok((SignInStep::SecondFactor(challenge), _)) => {
             let jar = signin::keep_challenge(&s, jar, challenge.token);
             let target = crate::origin_of(&req.redirect_uri).to_owned();
-            return signin::factor_page(
-                &s,
-                &c,
-                jar,
-                FACTOR_PATH,
-                &f.params,
-                false,
-                None,
-                &[&target],
-            );
+            signin::factor_page(&s, &c, jar, FACTOR_PATH, &f.params, false, None, &[&target])
         }
         Err(e) => {
             let msg = signin::error_message(&c, &e);
-            return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email).await;
+            sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), &f.email).await
         }
-    };
-    finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
+    }
 }
 
 /// The sign-in page's passkey answer, in an authorization request.

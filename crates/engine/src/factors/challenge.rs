@@ -93,19 +93,25 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<SignInStep> {
         let proven = self.check_sign_in_password(email, password, ctx).await?;
-        let c = &proven.customer;
         let mut tx = self.store.begin().await?;
-        self.record_attempt(
-            &mut tx,
-            &proven.email_key,
-            Some(c.id),
-            "ok",
-            "password",
-            ctx,
-        )
-        .await?;
+        let step = self.password_step(&mut tx, &proven, ctx).await?;
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    /// The right password was given: the attempt recorded, a session or the second factor's
+    /// challenge, and the hash upgraded if its parameters are old — in `tx`.
+    pub(crate) async fn password_step(
+        &self,
+        tx: &mut Tx,
+        proven: &crate::accounts::selfservice::PasswordChecked,
+        ctx: &RequestContext,
+    ) -> Result<SignInStep> {
+        let c = &proven.customer;
+        self.record_attempt(tx, &proven.email_key, Some(c.id), "ok", "password", ctx)
+            .await?;
         let step = self
-            .first_step_proven(&mut tx, c.id, &proven.email_key, c.mfa_enabled, "pwd", ctx)
+            .first_step_proven(tx, c.id, &proven.email_key, c.mfa_enabled, "pwd", ctx)
             .await?;
         if let Some(h) = &proven.new_hash {
             // Only if nobody changed the password meanwhile.
@@ -113,10 +119,9 @@ impl Engine {
                 .bind(h)
                 .bind(c.id.to_string())
                 .bind(c.version)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        tx.commit().await?;
         Ok(step)
     }
 

@@ -620,15 +620,6 @@ impl Engine {
         if !Self::take_flow(&mut tx, binding).await? {
             return Err(Error::InvalidToken);
         }
-        self.record_attempt(
-            &mut tx,
-            &proven.email_key,
-            Some(customer),
-            "ok",
-            "password",
-            ctx,
-        )
-        .await?;
         self.insert_link(
             &mut tx,
             customer,
@@ -638,16 +629,7 @@ impl Engine {
             "customer",
         )
         .await?;
-        let step = self
-            .first_step_proven(
-                &mut tx,
-                customer,
-                &proven.email_key,
-                proven.customer.mfa_enabled,
-                "pwd",
-                ctx,
-            )
-            .await?;
+        let step = self.password_step(&mut tx, &proven, ctx).await?;
         tx.commit().await?;
         Ok((step, flow.return_to))
     }

@@ -445,12 +445,49 @@ impl Engine {
         req: &AuthRequest,
         session: &crate::SessionInfo,
     ) -> Result<String> {
+        let mut tx = self.store.begin().await?;
+        let url = self.insert_code(&mut tx, issuer, req, session).await?;
+        tx.commit().await?;
+        Ok(url)
+    }
+
+    /// Sign in with email and password for an authorization request: signed in and the code
+    /// issued in the sign-in's own transaction (one commit, not two), or the second factor
+    /// first (then [`Engine::issue_code`] after it).
+    pub async fn begin_sign_in_for_code(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &crate::RequestContext,
+        issuer: &str,
+        req: &AuthRequest,
+    ) -> Result<(crate::SignInStep, Option<String>)> {
+        let proven = self.check_sign_in_password(email, password, ctx).await?;
+        let mut tx = self.store.begin().await?;
+        let step = self.password_step(&mut tx, &proven, ctx).await?;
+        let url = match &step {
+            crate::SignInStep::SignedIn(signed) => Some(
+                self.insert_code(&mut tx, issuer, req, &signed.session)
+                    .await?,
+            ),
+            crate::SignInStep::SecondFactor(_) => None,
+        };
+        tx.commit().await?;
+        Ok((step, url))
+    }
+
+    async fn insert_code(
+        &self,
+        tx: &mut crate::storage::Tx,
+        issuer: &str,
+        req: &AuthRequest,
+        session: &crate::SessionInfo,
+    ) -> Result<String> {
         let customer_id = session.customer_id;
         let session_id = session.id;
         let auth_time = session.auth_at;
         let (code, digest) = tokens::new_token(self.entropy.as_ref());
         let now = self.now();
-        let mut tx = self.store.begin().await?;
         sqlx::query(
             "INSERT INTO oidc_codes (code_hash, client_id, customer_id, session_id, redirect_uri, scope, nonce, \
              code_challenge, auth_time_us, created_us, expires_us, amr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
@@ -467,9 +504,8 @@ impl Engine {
         .bind(to_us(now))
         .bind(to_us(now + CODE_TTL))
         .bind(session.amr.join(" "))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(redirect_with(
             &req.redirect_uri,
             &[
