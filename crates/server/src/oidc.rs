@@ -173,17 +173,35 @@ async fn jwks(State(s): State<AppState>) -> Response {
 
 /// The error page for a request that cannot go back to its client (unknown client, bad
 /// redirect URI, malformed parameters): what went wrong and what to do next.
+/// An authorization request that cannot go back to its client: what happened in the page's
+/// language, what to do, and the protocol's own description for the site's developers.
 fn error_page(c: &Chrome, e: &Error) -> Response {
-    let detail = match e {
-        Error::OAuth { description, .. } => description.clone(),
-        _ => c.t("error-generic"),
+    let (said, detail) = match e {
+        Error::OAuth { error, description } => (
+            c.t(match *error {
+                _ if description.contains("redirect_uri") => "oauth-error-redirect",
+                "invalid_client" | "unauthorized_client" => "oauth-error-client",
+                "invalid_request" => "oauth-error-request",
+                "invalid_scope" => "oauth-error-scope",
+                "unsupported_response_type" => "oauth-error-response-type",
+                _ => "oauth-error-other",
+            }),
+            Some(c.t1(
+                "oauth-error-detail",
+                "detail",
+                &format!("{error}: {description}"),
+            )),
+        ),
+        _ => (c.t("error-generic"), None),
     };
     pages::message(
         StatusCode::BAD_REQUEST,
         c,
         c.t("error-request-title"),
-        Some(detail),
-        vec![c.t("error-request-next")],
+        Some(said),
+        std::iter::once(c.t("error-request-next"))
+            .chain(detail)
+            .collect(),
     )
 }
 
@@ -242,11 +260,19 @@ async fn sign_in_page(
             .append_pair("params", raw_query)
             .finish()
     );
+    let back = format!("/oauth2/authorize?{}", without_prompt(raw_query));
+    let email_href = format!(
+        "/signin/email?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &back)
+            .finish()
+    );
     let page = signin::SignInPage {
         c,
         action: "/oauth2/signin",
         passkey_action: "/oauth2/signin/passkey",
         signup_href: signup,
+        email_href,
         client: Some(req.client_name.clone()),
         params: raw_query.to_owned(),
         csrf,

@@ -1244,7 +1244,25 @@ async fn authorization_errors_follow_the_basic_op_rules() {
         let r = get(good(&[("redirect_uri", "https://evil.example/cb")])).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(r.headers().get("location").is_none());
-        assert!(r.text().await.unwrap().contains("not registered"));
+        let html = r.text().await.unwrap();
+        assert!(html.contains("not registered with us"), "{html}");
+        assert!(
+            html.contains("For the site&#39;s developers")
+                || html.contains("For the site's developers"),
+            "{html}"
+        );
+        // In the customer's language (ui_locales), the protocol's words kept for developers.
+        let r = get(good(&[
+            ("redirect_uri", "https://evil.example/cb"),
+            ("ui_locales", "de"),
+        ]))
+        .await;
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("bei uns nicht registriert hat")
+                && html.contains("Für die Entwickler der Website"),
+            "{html}"
+        );
         // Unknown client: also an error page.
         let r = get(good(&[("client_id", "vst_unknown")])).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);

@@ -207,3 +207,12 @@ notice-profile-saved = Ihre Angaben wurden gespeichert.
 notice-email-sent = Wir haben einen Link an die neue Adresse gesendet. Ihre Adresse ändert sich, wenn Sie ihn öffnen.
 notice-password-changed = Ihr Passwort wurde geändert. Ihre anderen Geräte wurden abgemeldet.
 notice-app-revoked = Die App hat keinen Zugriff mehr. Sie wird Sie erneut um Anmeldung bitten.
+
+## Authorization request errors (the page cannot send the customer back to the site)
+oauth-error-client = Die Website, von der Sie kommen, ist bei uns nicht registriert, oder nicht für diese Adresse.
+oauth-error-redirect = Die Website möchte Sie an eine Adresse zurückschicken, die sie bei uns nicht registriert hat.
+oauth-error-request = Der Link, mit dem die Website Sie geschickt hat, ist unvollständig oder fehlerhaft.
+oauth-error-scope = Die Website hat einen Zugriff verlangt, den wir nicht gewähren.
+oauth-error-response-type = Die Website möchte Sie auf eine Weise anmelden, die wir nicht unterstützen.
+oauth-error-other = Die Anmeldeanfrage der Website konnte nicht angenommen werden.
+oauth-error-detail = Für die Entwickler der Website: { $detail }

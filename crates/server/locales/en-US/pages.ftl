@@ -207,3 +207,12 @@ notice-profile-saved = Your details were saved.
 notice-email-sent = We sent a link to the new address. Your address changes when you open it.
 notice-password-changed = Your password was changed. Your other devices were signed out.
 notice-app-revoked = The app no longer has access. It will ask you to sign in again.
+
+## Authorization request errors (the page cannot send the customer back to the site)
+oauth-error-client = The site that sent you here is not registered with us, or not for this address.
+oauth-error-redirect = The site asked to send you back to an address it has not registered with us.
+oauth-error-request = The link the site sent you with is incomplete or malformed.
+oauth-error-scope = The site asked for access we do not give.
+oauth-error-response-type = The site asked to sign you in in a way we do not support.
+oauth-error-other = The site's sign-in request could not be accepted.
+oauth-error-detail = For the site's developers: { $detail }

@@ -5,7 +5,9 @@
 //! shows a button and only the button's post signs in (mail scanners open links). A customer
 //! with an authenticator app goes on to its code, as after a password.
 
-use super::hosted::{Field, SimpleForm, TokenForm, TokenQuery, confirm_page, link_token};
+use super::hosted::{
+    Field, SimpleForm, TokenForm, TokenQuery, confirm_page, link_token, return_path,
+};
 use super::signin;
 use super::{Chrome, PageForm, PostedForm, chrome, form_token, message, render};
 use crate::AppState;
@@ -17,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vestibule_engine::{EMAIL_SIGN_IN_TTL, EmailProof, Error, SignInStep};
@@ -40,6 +42,9 @@ const BINDING_COOKIE: &str = "__Host-vestibule_email_sign_in";
 const DEV_BINDING_COOKIE: &str = "vestibule_email_sign_in";
 
 const NAMES: (&str, &str) = (BINDING_COOKIE, DEV_BINDING_COOKIE);
+/// Where to go once signed in (an authorization request, or the account center), kept beside
+/// the binding for the same ten minutes.
+const RETURN_NAMES: (&str, &str) = ("__Host-vestibule_email_return", "vestibule_email_return");
 
 fn binding_cookie(s: &AppState, value: String, max_age: i64) -> Cookie<'static> {
     super::binding_cookie(s, NAMES, SameSite::Strict, value, max_age)
@@ -49,13 +54,27 @@ fn binding(s: &AppState, jar: &CookieJar) -> Option<String> {
     super::binding_of(s, jar, NAMES)
 }
 
-fn request_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Response {
+fn request_form(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    email: &str,
+    return_to: &str,
+) -> Response {
     let texts = [
         c.t("email-signin-title"),
         c.t("email-signin-lead"),
         c.t("email-signin-submit"),
     ];
-    super::hosted::address_form(s, c, jar, "/signin/email", texts, email)
+    super::hosted::address_form(
+        s,
+        c,
+        jar,
+        "/signin/email",
+        texts,
+        email,
+        vec![("return_to", return_to.to_owned())],
+    )
 }
 
 fn code_form(s: &AppState, c: &Chrome, jar: CookieJar, error: Option<String>) -> Response {
@@ -91,18 +110,33 @@ fn code_form(s: &AppState, c: &Chrome, jar: CookieJar, error: Option<String>) ->
     (jar, render(status, c, &page, &[])).into_response()
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReturnQuery {
+    /// A path on this server to go on to once signed in (an authorization request).
+    return_to: Option<String>,
+}
+
 /// Ask for a sign-in code by email.
-#[utoipa::path(get, path = "/signin/email", tag = "pages",
+#[utoipa::path(get, path = "/signin/email", tag = "pages", params(ReturnQuery),
     responses((status = 200, description = "The page that asks for the address", content_type = "text/html", body = String)))]
-async fn request_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+async fn request_page(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    q: Result<Query<ReturnQuery>, QueryRejection>,
+) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    request_form(&s, &c, jar, "")
+    let back = return_path(q.ok().and_then(|Query(q)| q.return_to).as_deref());
+    request_form(&s, &c, jar, "", &back)
 }
 
 #[derive(Deserialize, ToSchema)]
 struct RequestForm {
     csrf: String,
     email: String,
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 /// Send the code: the same answer for any address.
@@ -121,11 +155,19 @@ async fn request_submit(
 ) -> Response {
     match s.engine.request_email_sign_in(&f.email, &ctx).await {
         Ok(asked) => {
-            let jar = jar.add(binding_cookie(
-                &s,
-                asked.binding,
-                EMAIL_SIGN_IN_TTL.num_seconds(),
-            ));
+            let jar = jar
+                .add(binding_cookie(
+                    &s,
+                    asked.binding,
+                    EMAIL_SIGN_IN_TTL.num_seconds(),
+                ))
+                .add(super::binding_cookie(
+                    &s,
+                    RETURN_NAMES,
+                    SameSite::Strict,
+                    return_path(f.return_to.as_deref()),
+                    EMAIL_SIGN_IN_TTL.num_seconds(),
+                ));
             code_form(&s, &c, jar, None)
         }
         Err(e) => message(
@@ -138,8 +180,9 @@ async fn request_submit(
     }
 }
 
-/// Where an email sign-in leads: the account center, or the authenticator app's code.
-fn finished(
+/// Where an email sign-in leads: where the customer was going (the account center, or the
+/// client of an authorization request), or first the authenticator app's code.
+async fn finished(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
@@ -153,8 +196,17 @@ fn finished(
     });
     match result {
         Ok(step) => {
-            let jar = jar.add(binding_cookie(s, String::new(), 0));
-            super::hosted::first_step_done(s, c, jar, step)
+            let back = return_path(super::binding_of(s, &jar, RETURN_NAMES).as_deref());
+            let jar = jar
+                .add(binding_cookie(s, String::new(), 0))
+                .add(super::binding_cookie(
+                    s,
+                    RETURN_NAMES,
+                    SameSite::Strict,
+                    String::new(),
+                    0,
+                ));
+            super::hosted::first_step_done(s, c, jar, step, &back).await
         }
         Err(Error::InvalidInput { .. }) => again(c, jar, c.t("error-email-code")),
         Err(Error::InvalidToken) => again(c, jar, c.t("error-email-link")),
@@ -201,6 +253,7 @@ async fn code_submit(
     finished(&s, &c, jar, result, |c, jar, msg| {
         code_form(&s, c, jar, Some(msg))
     })
+    .await
 }
 
 /// The magic link: a page with a button (opening the link signs no one in).
@@ -262,6 +315,7 @@ async fn link_submit(
         );
         (jar, page).into_response()
     })
+    .await
 }
 
 impl PostedForm for RequestForm {

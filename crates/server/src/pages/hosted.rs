@@ -103,6 +103,7 @@ pub(crate) async fn password_page(
         action: "/signin",
         passkey_action: "/signin/passkey",
         signup_href: "/signup".to_owned(),
+        email_href: "/signin/email".to_owned(),
         client: None,
         params: String::new(),
         csrf,
@@ -157,7 +158,7 @@ async fn sign_in_submit(
         Err(e) => e.code(),
     });
     match result {
-        Ok(step) => first_step_done(&s, &c, jar, step),
+        Ok(step) => first_step_done(&s, &c, jar, step, "/account").await,
         Err(e) => {
             let msg = signin::error_message(&c, &e);
             password_page(&s, &c, jar, Some(msg), &f.email).await
@@ -165,23 +166,45 @@ async fn sign_in_submit(
     }
 }
 
-/// A hosted sign-in's first step (password, or an emailed code) is proven: signed in, to the
-/// account center, or on to the authenticator app's code.
-pub(crate) fn first_step_done(
+/// A hosted sign-in's first step (password, emailed code, provider) is proven: signed in and
+/// on to `return_to` (the account center, or an authorization request), or first the
+/// authenticator app's code — for an authorization request the provider's own factor page,
+/// which goes back to the client.
+pub(crate) async fn first_step_done(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
     step: SignInStep,
+    return_to: &str,
 ) -> Response {
     match step {
         SignInStep::SignedIn(signed) => {
             let (jar, _) = session_cookies(s, jar, &signed);
-            (jar, see_other("/account")).into_response()
+            (jar, see_other(return_to)).into_response()
         }
         SignInStep::SecondFactor(ch) => {
             let jar = signin::keep_challenge(s, jar, ch.token);
-            signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[])
+            match return_to.strip_prefix("/oauth2/authorize?") {
+                Some(params) => crate::oidc::factor_for(s, c, jar, params).await,
+                None => signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[]),
+            }
         }
+    }
+}
+
+/// Where a hosted flow may send the browser afterwards: a path on this server (never
+/// `//host`, a scheme or a backslash), else the account center.
+pub(crate) fn return_path(r: Option<&str>) -> String {
+    match r {
+        Some(r)
+            if r.starts_with('/')
+                && !r.starts_with("//")
+                && r.len() <= 4096
+                && !r.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            r.to_owned()
+        }
+        _ => "/account".to_owned(),
     }
 }
 
@@ -571,6 +594,7 @@ pub(crate) fn address_form(
     action: &'static str,
     [title, lead, submit]: [String; 3],
     email: &str,
+    hidden: Vec<(&'static str, String)>,
 ) -> Response {
     let (jar, csrf) = form_token(s, jar);
     let page = SimpleForm {
@@ -580,7 +604,7 @@ pub(crate) fn address_form(
         error: None,
         action,
         csrf,
-        hidden: vec![],
+        hidden,
         fields: vec![Field {
             id: "email",
             kind: "email",
@@ -602,7 +626,7 @@ fn forgot_form(s: &AppState, c: &Chrome, jar: CookieJar, email: &str) -> Respons
         c.t("forgot-lead"),
         c.t("forgot-submit"),
     ];
-    address_form(s, c, jar, "/forgot", texts, email)
+    address_form(s, c, jar, "/forgot", texts, email, vec![])
 }
 
 /// Forgot password: ask for a reset link.

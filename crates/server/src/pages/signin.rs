@@ -22,6 +22,8 @@ pub(crate) struct SignInPage<'a> {
     pub passkey_action: &'static str,
     /// The "create an account" link (carrying the authorization request, for a client).
     pub signup_href: String,
+    /// "Email me a sign-in code" (carrying where to go afterwards, for a client).
+    pub email_href: String,
     /// The client the customer signs in to, when there is one.
     pub client: Option<String>,
     /// The authorization request's parameters, carried through the form.

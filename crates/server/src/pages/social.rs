@@ -12,7 +12,7 @@ use super::hosted::{Field, SimpleForm, see_other};
 use super::signin;
 use super::{Chrome, PageForm, PostedForm, chrome, form_token, message_links, render};
 use crate::AppState;
-use crate::customer::{cookie_names, session_cookies};
+use crate::customer::cookie_names;
 use crate::http::Ctx;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -214,7 +214,7 @@ async fn callback(
             step, return_to, ..
         }) => {
             let jar = jar.add(flow_cookie(&s, String::new(), 0));
-            go_on(&s, &c, jar, step, &return_to).await
+            super::hosted::first_step_done(&s, &c, jar, step, &return_to).await
         }
         Ok(SocialOutcome::Linked { .. }) => {
             let jar = jar.add(flow_cookie(&s, String::new(), 0));
@@ -227,30 +227,6 @@ async fn callback(
             trouble(&c, StatusCode::FORBIDDEN, c.t("error-unavailable"))
         }
         Err(e) => failed(&c, &e),
-    }
-}
-
-/// Signed in: on to `return_to`; or first the authenticator app's code (for an
-/// authorization request, the provider's own factor page that goes back to the client).
-async fn go_on(
-    s: &AppState,
-    c: &Chrome,
-    jar: CookieJar,
-    step: SignInStep,
-    return_to: &str,
-) -> Response {
-    match step {
-        SignInStep::SignedIn(signed) => {
-            let (jar, _) = session_cookies(s, jar, &signed);
-            (jar, see_other(return_to)).into_response()
-        }
-        SignInStep::SecondFactor(ch) => {
-            let jar = signin::keep_challenge(s, jar, ch.token);
-            match return_to.strip_prefix("/oauth2/authorize?") {
-                Some(params) => crate::oidc::factor_for(s, c, jar, params).await,
-                None => signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[]),
-            }
-        }
     }
 }
 
@@ -339,7 +315,7 @@ async fn link_submit(
     match result {
         Ok((step, return_to)) => {
             let jar = jar.add(flow_cookie(&s, String::new(), 0));
-            go_on(&s, &c, jar, step, &return_to).await
+            super::hosted::first_step_done(&s, &c, jar, step, &return_to).await
         }
         Err(e @ (Error::InvalidCredentials | Error::RateLimited(_) | Error::Overloaded(_))) => {
             let msg = signin::error_message(&c, &e);

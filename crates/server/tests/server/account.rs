@@ -281,3 +281,147 @@ async fn the_account_center_changes_details_and_takes_access_from_apps() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_emailed_code_signs_in_inside_an_authorization_request() {
+    for s in servers(true).await {
+        let c = no_redirects();
+        registered(&s, &c, "coded@example.com").await;
+        let reg = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "Shop app".into(),
+                    redirect_uris: vec!["https://shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let verifier = "e".repeat(43);
+        let challenge = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
+        );
+        let html = page(&c, format!(
+            "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&scope=openid&state=st&code_challenge={challenge}&code_challenge_method=S256&prompt=login",
+            s.base, reg.client.id
+        ))
+        .await;
+        let i = html
+            .find("href=\"/signin/email?")
+            .expect("the email link carries the request")
+            + 6;
+        let href = html_unescape(&html[i..i + html[i..].find('"').unwrap()]);
+        let form = page(&c, format!("{}{href}", s.base)).await;
+        let return_to = hidden(&form, "return_to");
+        assert!(
+            return_to.starts_with("/oauth2/authorize?") && !return_to.contains("prompt=login"),
+            "{return_to}"
+        );
+        let csrf = hidden(&form, "csrf");
+        let r = post(
+            &c,
+            format!("{}/signin/email", s.base),
+            &[
+                ("csrf", &csrf),
+                ("email", "coded@example.com"),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        s.engine.settle().await.unwrap();
+        let sent = s.engine.outbox(&s.admin, 50).await.unwrap();
+        let code = sent
+            .iter()
+            .find(|m| m.kind == "sign_in_code" && m.to == "coded@example.com")
+            .and_then(|m| m.subject.rsplit_once(": ").map(|(_, c)| c.to_owned()))
+            .unwrap();
+        let r = post(
+            &c,
+            format!("{}/signin/email/code", s.base),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+        assert_eq!(goes_to(&r), return_to, "back to the authorization request");
+        let r = c
+            .get(format!("{}{return_to}", s.base))
+            .send()
+            .await
+            .unwrap();
+        let cb = location(&r);
+        assert_eq!(cb.host_str(), Some("shop.example"));
+        assert_eq!(param(&cb, "state").as_deref(), Some("st"));
+        let tokens: Value = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &param(&cb, "code").unwrap()),
+                ("redirect_uri", "https://shop.example/cb"),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                tokens["id_token"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .nth(1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["amr"], json!(["email"]), "{claims}");
+
+        // Somewhere else than this server: the account center instead.
+        let other = no_redirects();
+        let form = page(
+            &other,
+            format!(
+                "{}/signin/email?return_to=https%3A%2F%2Fevil.example%2F",
+                s.base
+            ),
+        )
+        .await;
+        assert_eq!(hidden(&form, "return_to"), "/account");
+        let csrf = hidden(&form, "csrf");
+        post(
+            &other,
+            format!("{}/signin/email", s.base),
+            &[
+                ("csrf", &csrf),
+                ("email", "coded@example.com"),
+                ("return_to", "//evil.example/x"),
+            ],
+        )
+        .await;
+        s.engine.settle().await.unwrap();
+        let sent = s.engine.outbox(&s.admin, 50).await.unwrap();
+        let first = code;
+        let code = sent
+            .iter()
+            .filter(|m| m.kind == "sign_in_code" && m.to == "coded@example.com")
+            .filter_map(|m| m.subject.rsplit_once(": ").map(|(_, c)| c.to_owned()))
+            .find(|c| *c != first)
+            .expect("a second code");
+        let r = post(
+            &other,
+            format!("{}/signin/email/code", s.base),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account");
+        s.stop().await;
+    }
+}
