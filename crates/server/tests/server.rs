@@ -1653,6 +1653,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/account/password", "get"),
         ("/account/password", "post"),
         ("/account/apps/revoke", "post"),
+        ("/account/verify", "get"),
+        ("/account/verify", "post"),
         ("/signin/passkey/options", "post"),
         ("/account/sessions/revoke", "post"),
         ("/account/sign-out", "post"),

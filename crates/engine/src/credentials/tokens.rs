@@ -24,6 +24,24 @@ pub(crate) fn digest(token: &str) -> Vec<u8> {
 pub(crate) const VERIFY_EMAIL: &str = "verify_email";
 pub(crate) const RESET_PASSWORD: &str = "reset_password";
 pub(crate) const CHANGE_EMAIL: &str = "change_email";
+/// The 6-digit code in a verification email (typed in by the signed-in customer).
+pub(crate) const VERIFY_CODE: &str = "verify_code";
+
+/// Six digits, uniform (rejection sampling keeps 000000–999999 equally likely).
+pub(crate) fn six_digits(e: &dyn Entropy) -> String {
+    loop {
+        let n = u32::from_be_bytes(crate::clock::random_bytes(e));
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+/// What the store keeps of a customer's typed code: SHA-256 over the customer and the code,
+/// so two customers' codes never meet and a code alone names nobody.
+pub(crate) fn code_digest(customer: uuid::Uuid, code: &str) -> Vec<u8> {
+    digest(&format!("code\0{customer}\0{code}"))
+}
 
 #[cfg(test)]
 mod tests {

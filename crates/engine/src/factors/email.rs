@@ -123,13 +123,7 @@ impl Engine {
         }
         let customer: String = row.try_get("id")?;
         let now = self.now();
-        // Six digits, uniform (rejection sampling keeps 000000–999999 equally likely).
-        let code = loop {
-            let n = u32::from_be_bytes(crate::clock::random_bytes(self.entropy.as_ref()));
-            if n < 4_294_000_000 {
-                break format!("{:06}", n % 1_000_000);
-            }
-        };
+        let code = tokens::six_digits(self.entropy.as_ref());
         let (link, link_hash) = tokens::new_token(self.entropy.as_ref());
         sqlx::query("DELETE FROM email_sign_ins WHERE expires_us < $1")
             .bind(to_us(now))

@@ -216,3 +216,10 @@ oauth-error-scope = Die Website hat einen Zugriff verlangt, den wir nicht gewäh
 oauth-error-response-type = Die Website möchte Sie auf eine Weise anmelden, die wir nicht unterstützen.
 oauth-error-other = Die Anmeldeanfrage der Website konnte nicht angenommen werden.
 oauth-error-detail = Für die Entwickler der Website: { $detail }
+
+## Confirming the address by code
+account-verify-code = Mit dem Code aus der E-Mail bestätigen
+verify-code-title = E-Mail-Adresse bestätigen
+verify-code-lead = Geben Sie den 6-stelligen Code aus der E-Mail an { $email } ein.
+verify-code-hint = Er gilt eine Stunde lang, einmal. Der Link in der E-Mail funktioniert auch.
+verify-code-submit = Bestätigen

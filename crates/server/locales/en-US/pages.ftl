@@ -216,3 +216,10 @@ oauth-error-scope = The site asked for access we do not give.
 oauth-error-response-type = The site asked to sign you in in a way we do not support.
 oauth-error-other = The site's sign-in request could not be accepted.
 oauth-error-detail = For the site's developers: { $detail }
+
+## Confirming the address by code
+account-verify-code = Confirm with the emailed code
+verify-code-title = Confirm your email address
+verify-code-lead = Enter the 6-digit code from the email we sent to { $email }.
+verify-code-hint = It works for an hour, once. The email's link works too.
+verify-code-submit = Confirm

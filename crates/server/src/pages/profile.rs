@@ -24,6 +24,7 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(email_submit))
         .routes(routes!(password_submit))
+        .routes(routes!(verify_submit))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -32,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(email_page))
         .routes(routes!(password_page))
         .routes(routes!(revoke_app))
+        .routes(routes!(verify_page))
 }
 
 /// Which field an engine error is about, and what to say there.
@@ -407,6 +409,94 @@ async fn password_submit(
         Err(Error::StepUpRequired) => step_up_form(&s, &me, jar, None),
         Err(Error::InvalidSession) => see_other("/signin"),
         Err(e) => password_form(&s, &me, jar, Some(&e)),
+    }
+}
+
+fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> Response {
+    let c = &me.c;
+    let (field, msg) = e.map(|e| field_error(c, e)).unwrap_or(("", String::new()));
+    let fields = vec![Field {
+        id: "code",
+        kind: "text",
+        label: c.t("field-code"),
+        value: String::new(),
+        autocomplete: "one-time-code",
+        hint: c.t("verify-code-hint"),
+        error: if field == "code" {
+            msg.clone()
+        } else {
+            String::new()
+        },
+    }];
+    let general = (!msg.is_empty() && field != "code").then_some(msg);
+    form(
+        s,
+        me,
+        jar,
+        [
+            c.t("verify-code-title"),
+            c.t1("verify-code-lead", "email", &me.customer.email),
+            c.t("verify-code-submit"),
+        ],
+        "/account/verify",
+        vec![],
+        fields,
+        general,
+    )
+}
+
+/// Confirm the address with the code from the verification email.
+#[utoipa::path(get, path = "/account/verify", tag = "pages",
+    responses((status = 200, description = "The code form", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page")))]
+async fn verify_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    match signed(&s, &jar, &headers).await {
+        Ok(me) => verify_form(&s, &me, jar, None),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+struct VerifyForm {
+    csrf: String,
+    code: String,
+}
+
+/// Check the code: the address is confirmed.
+#[utoipa::path(post, path = "/account/verify", tag = "pages",
+    request_body(content = VerifyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Confirmed: the account center (or not signed in: the sign-in page)"),
+        (status = 400, description = "A wrong or spent code, or the form is incomplete: the form again", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
+async fn verify_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<VerifyForm>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match s
+        .engine
+        .verify_email_with_code(&me.token, &f.code, &ctx)
+        .await
+    {
+        Ok(()) => see_other("/account?done=confirmed"),
+        Err(Error::InvalidSession) => see_other("/signin"),
+        Err(e) => verify_form(&s, &me, jar, Some(&e)),
+    }
+}
+
+impl PostedForm for VerifyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 

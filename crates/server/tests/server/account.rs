@@ -425,3 +425,119 @@ async fn an_emailed_code_signs_in_inside_an_authorization_request() {
         s.stop().await;
     }
 }
+
+/// The code in the newest verification email to `to`.
+async fn verify_code(s: &Server, to: &str) -> String {
+    s.engine.settle().await.unwrap();
+    let sent = s.engine.outbox(&s.admin, 100).await.unwrap();
+    let m = sent
+        .iter()
+        .find(|m| m.kind == "verify_email" && m.to == to)
+        .unwrap_or_else(|| panic!("no verification email to {to}"));
+    let i = m.body.find("within an hour: ").unwrap() + 16;
+    m.body[i..i + 7].replace(' ', "")
+}
+
+#[tokio::test]
+async fn a_signed_in_customer_confirms_the_address_with_the_emailed_code() {
+    for s in servers(true).await {
+        let mut browsers = vec![];
+        for who in ["first@example.com", "second@example.com"] {
+            let r = reqwest::Client::new()
+                .post(format!("{}/v1/register", s.base))
+                .json(&json!({"email": who, "password": PW, "display_name": "Unconfirmed"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            s.engine.settle().await.unwrap();
+            let c = no_redirects();
+            let html = page(&c, format!("{}/signin", s.base)).await;
+            let csrf = hidden(&html, "csrf");
+            let r = post(
+                &c,
+                format!("{}/signin", s.base),
+                &[("csrf", &csrf), ("email", who), ("password", PW)],
+            )
+            .await;
+            assert_eq!(goes_to(&r), "/account");
+            browsers.push((c, csrf));
+        }
+        let (c, csrf) = &browsers[0];
+        let html = page(c, format!("{}/account", s.base)).await;
+        assert!(
+            html.contains("not confirmed yet") && html.contains("href=\"/account/verify\""),
+            "{html}"
+        );
+        let mine = verify_code(&s, "first@example.com").await;
+        let theirs = verify_code(&s, "second@example.com").await;
+        // Someone else's code, a malformed one and a wrong one: refused, recorded.
+        for bad in [
+            theirs.as_str(),
+            "12",
+            if mine == "000000" { "000001" } else { "000000" },
+        ] {
+            let r = post(
+                c,
+                format!("{}/account/verify", s.base),
+                &[("csrf", csrf), ("code", bad)],
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("aria-describedby=\"code-hint code-error\"")
+            );
+        }
+        let id = s
+            .engine
+            .search_customers(&s.admin, "first@example.com", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let attempts = s.engine.customer_attempts(&s.admin, id, 20).await.unwrap();
+        assert_eq!(
+            attempts
+                .iter()
+                .filter(|a| a.method == "verify_code")
+                .count(),
+            3,
+            "{attempts:?}"
+        );
+        let r = post(
+            c,
+            format!("{}/account/verify", s.base),
+            &[
+                ("csrf", csrf),
+                ("code", &format!("{} {}", &mine[..3], &mine[3..])),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=confirmed");
+        assert!(
+            page(c, format!("{}/account", s.base))
+                .await
+                .contains("· confirmed")
+        );
+        // Spent: the same code does nothing more (and the second customer's still works).
+        let r = post(
+            c,
+            format!("{}/account/verify", s.base),
+            &[("csrf", csrf), ("code", &mine)],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let (c2, csrf2) = &browsers[1];
+        let r = post(
+            c2,
+            format!("{}/account/verify", s.base),
+            &[("csrf", csrf2), ("code", &theirs)],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account?done=confirmed");
+        s.stop().await;
+    }
+}
