@@ -158,6 +158,68 @@ mod pg {
     }
 }
 
+/// A confidential OIDC client of `s` with one redirect URI.
+async fn shop_client(s: &Server, name: &str, redirect: &str) -> vestibule_engine::RegisteredClient {
+    s.engine
+        .register_client(
+            &s.admin,
+            vestibule_engine::NewClient {
+                name: name.into(),
+                redirect_uris: vec![redirect.into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// The S256 challenge of a PKCE verifier.
+fn pkce_challenge(verifier: &str) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
+    )
+}
+
+/// Exchange a code at `base`'s token endpoint as the confidential client.
+async fn exchange_code(
+    base: &str,
+    reg: &vestibule_engine::RegisteredClient,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(&reg.client.id, reg.client_secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The claims of a token response's ID token (read, not checked: the tests that check
+/// signatures do so with a relying-party library).
+fn id_claims(tokens: &Value) -> Value {
+    let t = tokens["id_token"].as_str().expect("an ID token");
+    serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            t.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

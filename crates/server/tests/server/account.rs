@@ -196,23 +196,9 @@ async fn the_account_center_changes_details_and_takes_access_from_apps() {
         );
 
         // Apps: signing in to one lists it; removing its access ends its tokens.
-        let reg = s
-            .engine
-            .register_client(
-                &s.admin,
-                vestibule_engine::NewClient {
-                    name: "Shop app".into(),
-                    redirect_uris: vec!["https://shop.example/cb".into()],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let reg = shop_client(&s, "Shop app", "https://shop.example/cb").await;
         let verifier = "w".repeat(43);
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
-        );
+        let challenge = pkce_challenge(&verifier);
         let r = c
             .get(format!(
                 "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&scope=openid%20email&code_challenge={challenge}&code_challenge_method=S256",
@@ -222,21 +208,8 @@ async fn the_account_center_changes_details_and_takes_access_from_apps() {
             .await
             .unwrap();
         let code = param(&location(&r), "code").expect("signed in already: a code");
-        let tokens: Value = reqwest::Client::new()
-            .post(format!("{}/oauth2/token", s.base))
-            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "https://shop.example/cb"),
-                ("code_verifier", &verifier),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let tokens =
+            exchange_code(&s.base, &reg, &code, "https://shop.example/cb", &verifier).await;
         let access = tokens["access_token"].as_str().unwrap().to_owned();
         let html = page(&c, format!("{}/account", s.base)).await;
         assert!(
@@ -287,23 +260,9 @@ async fn an_emailed_code_signs_in_inside_an_authorization_request() {
     for s in servers(true).await {
         let c = no_redirects();
         registered(&s, &c, "coded@example.com").await;
-        let reg = s
-            .engine
-            .register_client(
-                &s.admin,
-                vestibule_engine::NewClient {
-                    name: "Shop app".into(),
-                    redirect_uris: vec!["https://shop.example/cb".into()],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let reg = shop_client(&s, "Shop app", "https://shop.example/cb").await;
         let verifier = "e".repeat(43);
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
-        );
+        let challenge = pkce_challenge(&verifier);
         let html = page(&c, format!(
             "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&scope=openid&state=st&code_challenge={challenge}&code_challenge_method=S256&prompt=login",
             s.base, reg.client.id
@@ -354,34 +313,15 @@ async fn an_emailed_code_signs_in_inside_an_authorization_request() {
         let cb = location(&r);
         assert_eq!(cb.host_str(), Some("shop.example"));
         assert_eq!(param(&cb, "state").as_deref(), Some("st"));
-        let tokens: Value = reqwest::Client::new()
-            .post(format!("{}/oauth2/token", s.base))
-            .basic_auth(&reg.client.id, reg.client_secret.as_deref())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &param(&cb, "code").unwrap()),
-                ("redirect_uri", "https://shop.example/cb"),
-                ("code_verifier", &verifier),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                tokens["id_token"]
-                    .as_str()
-                    .unwrap()
-                    .split('.')
-                    .nth(1)
-                    .unwrap(),
-            )
-            .unwrap(),
+        let tokens = exchange_code(
+            &s.base,
+            &reg,
+            &param(&cb, "code").unwrap(),
+            "https://shop.example/cb",
+            &verifier,
         )
-        .unwrap();
+        .await;
+        let claims = id_claims(&tokens);
         assert_eq!(claims["amr"], json!(["email"]), "{claims}");
 
         // Somewhere else than this server: the account center instead.

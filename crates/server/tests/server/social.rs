@@ -283,18 +283,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
 
         // Inside an authorization request of the server's own client: back to the client
         // with a code, the ID token saying how the customer signed in.
-        let app = s
-            .engine
-            .register_client(
-                &s.admin,
-                vestibule_engine::NewClient {
-                    name: "Shop app".into(),
-                    redirect_uris: vec!["https://shop.example/cb".into()],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let app = shop_client(&s, "Shop app", "https://shop.example/cb").await;
         let to_app = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::custom(|a| {
@@ -307,10 +296,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
             .build()
             .unwrap();
         let verifier = "v".repeat(43);
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
-        );
+        let challenge = pkce_challenge(&verifier);
         let authorize = format!(
             "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&scope=openid%20email&state=s1&nonce=n1&code_challenge={challenge}&code_challenge_method=S256",
             s.base, app.client.id
@@ -334,30 +320,15 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
         let cb = location(&back);
         assert_eq!(cb.host_str(), Some("shop.example"), "{cb}");
         assert_eq!(param(&cb, "state").as_deref(), Some("s1"));
-        let tokens: Value = c
-            .post(format!("{}/oauth2/token", s.base))
-            .basic_auth(&app.client.id, app.client_secret.as_deref())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &param(&cb, "code").unwrap()),
-                ("redirect_uri", "https://shop.example/cb"),
-                ("code_verifier", &verifier),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id_token = tokens["id_token"].as_str().expect("an ID token");
-        let claims: Value = serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                id_token.split('.').nth(1).unwrap(),
-            )
-            .unwrap(),
+        let tokens = exchange_code(
+            &s.base,
+            &app,
+            &param(&cb, "code").unwrap(),
+            "https://shop.example/cb",
+            &verifier,
         )
-        .unwrap();
+        .await;
+        let claims = id_claims(&tokens);
         assert_eq!(claims["amr"], json!(["fed"]), "{claims}");
         assert_eq!(claims["email"], "new@example.com");
 
