@@ -113,6 +113,24 @@ async fn upstream_sign_in(
         .unwrap()
 }
 
+/// From the server's sign-in page through its provider button: at the provider's sign-in
+/// page (the button is there, with the flow's PKCE, state and nonce in the address).
+async fn to_provider(b: &reqwest::Client, s: &Server) -> reqwest::Response {
+    let html = b
+        .get(format!("{}/signin", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Continue with Upstream ID"), "{html}");
+    b.get(format!("{}{}", s.base, button(&html)))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn customer_id(s: &Server, email: &str) -> Option<uuid::Uuid> {
     let page = s
         .engine
@@ -224,20 +242,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
 
         // A new customer: the provider's verified address makes an account, signed in.
         let b = browser();
-        let html = b
-            .get(format!("{}/signin", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(html.contains("Continue with Upstream ID"), "{html}");
-        let at_provider = b
-            .get(format!("{}{}", s.base, button(&html)))
-            .send()
-            .await
-            .unwrap();
+        let at_provider = to_provider(&b, &s).await;
         let u = at_provider.url().clone();
         assert_eq!(param(&u, "code_challenge_method").as_deref(), Some("S256"));
         assert!(param(&u, "nonce").is_some() && param(&u, "state").is_some());
@@ -262,19 +267,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
         }
         // Signing in again (the provider remembers the customer): the same account.
         let fresh = browser();
-        let html = fresh
-            .get(format!("{}/signin", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at_provider = fresh
-            .get(format!("{}{}", s.base, button(&html)))
-            .send()
-            .await
-            .unwrap();
+        let at_provider = to_provider(&fresh, &s).await;
         let back = upstream_sign_in(&fresh, &up, at_provider, "new@example.com").await;
         assert_eq!(back.url().path(), "/account");
         let links = s.engine.customer_social_links(&s.admin, id).await.unwrap();
@@ -335,19 +328,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
         // An address that already has an account here: never linked without its password.
         registered(&s, &client(), "known@example.com").await;
         let b = browser();
-        let html = b
-            .get(format!("{}/signin", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at_provider = b
-            .get(format!("{}{}", s.base, button(&html)))
-            .send()
-            .await
-            .unwrap();
+        let at_provider = to_provider(&b, &s).await;
         let prove = upstream_sign_in(&b, &up, at_provider, "known@example.com").await;
         assert_eq!(prove.status(), StatusCode::OK);
         let known = customer_id(&s, "known@example.com").await.unwrap();
@@ -407,19 +388,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
 
         // The provider did not verify the address: no account, no link.
         let b = browser();
-        let html = b
-            .get(format!("{}/signin", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at_provider = b
-            .get(format!("{}{}", s.base, button(&html)))
-            .send()
-            .await
-            .unwrap();
+        let at_provider = to_provider(&b, &s).await;
         let refused = upstream_sign_in(&b, &up, at_provider, "unverified@example.com").await;
         assert!(
             refused.url().as_str().starts_with(&s.base),
@@ -438,19 +407,7 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
 
         // A callback that is replayed, forged or from another browser signs no one in.
         let b = browser();
-        let html = b
-            .get(format!("{}/signin", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at_provider = b
-            .get(format!("{}{}", s.base, button(&html)))
-            .send()
-            .await
-            .unwrap();
+        let at_provider = to_provider(&b, &s).await;
         let no_follow = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
