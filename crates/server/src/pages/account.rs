@@ -219,6 +219,19 @@ async fn account_page(
         .map(|f| passkey_row(&me.c, f))
         .collect();
     let (jar, csrf) = form_token(&s, jar);
+    let connectable = providers
+        .into_iter()
+        .filter(|p| !connections.iter().any(|l| l.provider_id == p.id))
+        .map(|p| {
+            (
+                format!(
+                    "/signin/social/{}?link=1&return_to=/account&csrf={csrf}",
+                    p.id
+                ),
+                p.label,
+            )
+        })
+        .collect();
     let page = AccountPage {
         c: &me.c,
         csrf,
@@ -229,16 +242,7 @@ async fn account_page(
         codes_left: u64::try_from(codes_left).unwrap_or(0),
         sessions,
         current_session: me.session.id,
-        connectable: providers
-            .into_iter()
-            .filter(|p| !connections.iter().any(|l| l.provider_id == p.id))
-            .map(|p| {
-                (
-                    format!("/signin/social/{}?link=1&return_to=/account", p.id),
-                    p.label,
-                )
-            })
-            .collect(),
+        connectable,
         connections,
         apps,
     };
@@ -275,6 +279,7 @@ pub(crate) fn step_up_form(
             autocomplete: "one-time-code",
             hint: c.t("stepup-code-hint"),
             error: error.clone().unwrap_or_default(),
+            options: vec![],
         }
     } else {
         Field {
@@ -285,6 +290,7 @@ pub(crate) fn step_up_form(
             autocomplete: "current-password",
             hint: String::new(),
             error: error.clone().unwrap_or_default(),
+            options: vec![],
         }
     };
     let page = SimpleForm {

@@ -100,6 +100,7 @@ fn code_form(s: &AppState, c: &Chrome, jar: CookieJar, error: Option<String>) ->
             autocomplete: "one-time-code",
             hint: c.t("email-code-hint"),
             error: error.unwrap_or_default(),
+            options: vec![],
         }],
         submit: c.t("signin-submit"),
         links: vec![

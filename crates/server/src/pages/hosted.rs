@@ -58,6 +58,8 @@ pub(crate) struct Field {
     pub autocomplete: &'static str,
     pub hint: String,
     pub error: String,
+    /// A choice instead of free text: (value, what the customer reads).
+    pub options: Vec<(String, String)>,
 }
 
 /// One form with a heading (forgot, reset, confirm, step-up).
@@ -613,6 +615,7 @@ pub(crate) fn address_form(
             autocomplete: "username",
             hint: String::new(),
             error: String::new(),
+            options: vec![],
         }],
         submit,
         links: vec![("/signin", c.t("back-to-signin"))],
@@ -699,6 +702,7 @@ fn reset_form(
             autocomplete: "new-password",
             hint: c.t("field-new-password-hint"),
             error: field_error,
+            options: vec![],
         }],
         submit: c.t("reset-submit"),
         links: vec![],

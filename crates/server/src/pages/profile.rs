@@ -98,6 +98,16 @@ fn profile_form(
     };
     let v =
         |given: Option<&String>, stored: &str| given.cloned().unwrap_or_else(|| stored.to_owned());
+    let locale = v(input.map(|i| &i.locale), &me.customer.locale);
+    // The languages the pages speak; a stored one they do not (set through the API) stays
+    // choosable, so saving the form never changes it unasked.
+    let mut languages: Vec<(String, String)> = vec![
+        ("en".into(), "English".into()),
+        ("de".into(), "Deutsch".into()),
+    ];
+    if !languages.iter().any(|(code, _)| *code == locale) {
+        languages.insert(0, (locale.clone(), locale.clone()));
+    }
     let fields = vec![
         Field {
             id: "display_name",
@@ -107,6 +117,7 @@ fn profile_form(
             autocomplete: "name",
             hint: String::new(),
             error: err("display_name"),
+            options: vec![],
         },
         Field {
             id: "phone",
@@ -119,15 +130,17 @@ fn profile_form(
             autocomplete: "tel",
             hint: c.t("field-phone-hint"),
             error: err("phone"),
+            options: vec![],
         },
         Field {
             id: "locale",
             kind: "text",
             label: c.t("field-locale"),
-            value: v(input.map(|i| &i.locale), &me.customer.locale),
+            value: locale.clone(),
             autocomplete: "language",
             hint: c.t("field-locale-hint"),
             error: err("locale"),
+            options: languages,
         },
     ];
     let general = (!msg.is_empty() && !["display_name", "phone", "locale"].contains(&field))
@@ -229,6 +242,7 @@ fn email_form(
             autocomplete: "email",
             hint: String::new(),
             error: err("new_email"),
+            options: vec![],
         },
         Field {
             id: "password",
@@ -238,6 +252,7 @@ fn email_form(
             autocomplete: "current-password",
             hint: String::new(),
             error: err("password"),
+            options: vec![],
         },
     ];
     let general = (!msg.is_empty() && !["new_email", "email", "password"].contains(&field))
@@ -330,6 +345,7 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
             autocomplete: "current-password",
             hint: String::new(),
             error: err("password"),
+            options: vec![],
         },
         Field {
             id: "new_password",
@@ -339,6 +355,7 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
             autocomplete: "new-password",
             hint: c.t("field-new-password-hint"),
             error: err("new_password"),
+            options: vec![],
         },
     ];
     let general =
@@ -427,6 +444,7 @@ fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> 
         } else {
             String::new()
         },
+        options: vec![],
     }];
     let general = (!msg.is_empty() && field != "code").then_some(msg);
     form(

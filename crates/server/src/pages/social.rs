@@ -103,6 +103,9 @@ struct StartQuery {
     return_to: Option<String>,
     /// `1`: connect the provider to the signed-in account instead of signing in.
     link: Option<String>,
+    /// With `link`: the page's CSRF token (a link from the account center carries it; a link
+    /// from anywhere else must not connect someone's provider account to this account).
+    csrf: Option<String>,
 }
 
 /// Leave for a provider.
@@ -110,6 +113,7 @@ struct StartQuery {
         ("provider" = Uuid, Path, description = "The provider")),
     responses((status = 303, description = "To the provider (or, connecting without a session, to the sign-in page)"),
         (status = 400, description = "A bad request: what to do", content_type = "text/html", body = String),
+        (status = 403, description = "Connecting without the account center's CSRF token", content_type = "text/html", body = String),
         (status = 404, description = "No such provider", content_type = "text/html", body = String),
         (status = 502, description = "The provider did not answer", content_type = "text/html", body = String)))]
 async fn start(
@@ -124,6 +128,9 @@ async fn start(
         return failed(&c, &Error::NotFound("provider"));
     };
     let session = if q.link.as_deref() == Some("1") {
+        if !super::form_is_ours(&s, &jar, &headers, q.csrf.as_deref().unwrap_or_default()) {
+            return super::form_refused(&c);
+        }
         let (name, _) = cookie_names(&s);
         match jar.get(name).map(|c| c.value().to_owned()) {
             Some(t) if !t.is_empty() => Some(t),
@@ -263,6 +270,7 @@ fn prove_page(
             autocomplete: "current-password",
             hint: String::new(),
             error: error.unwrap_or_default(),
+            options: vec![],
         }],
         submit: c.t("social-link-submit"),
         links: vec![

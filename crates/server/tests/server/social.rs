@@ -475,7 +475,32 @@ async fn customers_sign_in_with_an_upstream_openid_provider() {
             .await
             .unwrap();
         assert_eq!(r.url().query(), Some("done=disconnected"));
-        assert!(r.text().await.unwrap().contains("Connect Upstream ID"));
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Connect Upstream ID"));
+        // Connecting again from the account center: its link carries the page's CSRF token;
+        // the same link without it (from anywhere else) connects nothing.
+        let i = html.find("href=\"/signin/social/").unwrap() + 6;
+        let connect = html_unescape(&html[i..i + html[i..].find('"').unwrap()]);
+        assert!(
+            connect.contains("link=1") && connect.contains("csrf="),
+            "{connect}"
+        );
+        let forged = connect.split("&csrf=").next().unwrap().to_owned();
+        let r = b.get(format!("{}{forged}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = b.get(format!("{}{connect}", s.base)).send().await.unwrap();
+        assert_eq!(r.url().query(), Some("done=connected"), "{}", r.url());
+        assert!(r.text().await.unwrap().contains("Disconnect"));
+        let r = b
+            .post(format!("{}/account/connections/remove", s.base))
+            .form(&[
+                ("csrf", hidden(&html, "csrf")),
+                ("provider", provider.clone()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.url().query(), Some("done=disconnected"));
         let v: Value = c
             .get(format!("{}/admin/v1/customers/{known}/connections", s.base))
             .bearer_auth(&admin)
