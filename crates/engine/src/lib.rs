@@ -64,6 +64,7 @@ pub use federation::flow::{SOCIAL_FLOW_TTL, SocialOutcome, SocialStart, social_r
 pub use federation::links::SocialLink;
 pub use federation::providers::{DEFAULT_UPSTREAM_SCOPES, NewUpstreamProvider, UpstreamProvider};
 pub use frontdoor::branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES};
+pub use frontdoor::is_local_path;
 pub use oidc::clients::{NewClient, OidcClient, RegisteredClient};
 pub use oidc::grants::ConnectedApp;
 pub use oidc::introspect::Introspection;

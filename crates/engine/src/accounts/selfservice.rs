@@ -249,7 +249,7 @@ impl Engine {
             None
         };
         let c = customers::load(&mut tx, s.customer_id).await?;
-        let Some(sent_to) = sent_to.filter(|e| *e == c.email) else {
+        if sent_to.is_none_or(|e| e != c.email) {
             self.record_attempt(
                 &mut tx,
                 &email_key,
@@ -261,28 +261,8 @@ impl Engine {
             .await?;
             tx.commit().await?;
             return Err(wrong());
-        };
-        let _ = sent_to;
-        if !c.email_verified {
-            self.bump_customer(
-                &mut tx,
-                c.id,
-                c.version,
-                self.now(),
-                "email_verified = 1",
-                |q| q,
-            )
-            .await?;
-            self.audit(
-                &mut tx,
-                &format!("customer:{}", c.id),
-                "customer.email_verified",
-                &format!("customer:{}", c.id),
-                None,
-                json!({"email_verified": [false, true], "by": "code"}),
-            )
-            .await?;
         }
+        self.mark_verified(&mut tx, &c, "code").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -394,28 +374,27 @@ impl Engine {
             // The address changed since the link was sent.
             return Err(Error::InvalidToken);
         }
-        if !c.email_verified {
-            self.bump_customer(
-                &mut tx,
-                id,
-                c.version,
-                self.now(),
-                "email_verified = 1",
-                |q| q,
-            )
-            .await?;
-            self.audit(
-                &mut tx,
-                &format!("customer:{id}"),
-                "customer.email_verified",
-                &format!("customer:{id}"),
-                None,
-                json!({"email_verified": [false, true]}),
-            )
-            .await?;
-        }
+        self.mark_verified(&mut tx, &c, "link").await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The address of `c` is confirmed (by the emailed link or code): set and audited, once.
+    async fn mark_verified(&self, tx: &mut Tx, c: &Customer, by: &str) -> Result<()> {
+        if c.email_verified {
+            return Ok(());
+        }
+        self.bump_customer(tx, c.id, c.version, self.now(), "email_verified = 1", |q| q)
+            .await?;
+        self.audit(
+            tx,
+            &format!("customer:{}", c.id),
+            "customer.email_verified",
+            &format!("customer:{}", c.id),
+            None,
+            json!({"email_verified": [false, true], "by": by}),
+        )
+        .await
     }
 
     /// The password half of signing in: the customer whose password this is, or the failure

@@ -273,11 +273,7 @@ impl Engine {
             )
             .await?;
             tx.commit().await?;
-            return Err(Error::AccountUnavailable(match status {
-                CustomerStatus::Locked => "locked",
-                CustomerStatus::Disabled => "disabled",
-                _ => "erased",
-            }));
+            return Err(Error::AccountUnavailable(why));
         }
         self.record_attempt(
             &mut tx,

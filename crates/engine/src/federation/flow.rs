@@ -102,12 +102,7 @@ fn upstream(what: impl std::fmt::Display) -> Error {
 
 /// A path on this server to go back to: `/…`, never `//host` or a scheme.
 fn check_return_to(r: &str) -> Result<String> {
-    let ok = r.starts_with('/')
-        && !r.starts_with("//")
-        && !r.starts_with("/\\")
-        && r.len() <= 4096
-        && !r.chars().any(|c| c.is_control() || c == '\\');
-    if ok {
+    if crate::frontdoor::is_local_path(r) {
         Ok(r.to_owned())
     } else {
         Err(Error::invalid("return_to", "a path on this server"))
@@ -673,11 +668,7 @@ impl Engine {
             let why = status.as_str();
             self.record_attempt(tx, &email_key, Some(customer), why, "social", ctx)
                 .await?;
-            return Err(Error::AccountUnavailable(match status {
-                CustomerStatus::Locked => "locked",
-                CustomerStatus::Disabled => "disabled",
-                _ => "erased",
-            }));
+            return Err(Error::AccountUnavailable(why));
         }
         self.record_attempt(tx, &email_key, Some(customer), "ok", "social", ctx)
             .await?;

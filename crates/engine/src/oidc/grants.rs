@@ -28,36 +28,30 @@ impl Engine {
     /// The apps holding live tokens for the signed-in customer, most recent first.
     pub async fn my_apps(&self, session_token: &str) -> Result<Vec<ConnectedApp>> {
         let s = self.validate_session(session_token).await?;
+        // One row per client, with the scope of its newest token.
         let rows = sqlx::query(
-            "SELECT t.client_id, c.name, min(t.created_us) AS first_us, max(t.created_us) AS last_us \
+            "SELECT t.client_id, c.name, min(t.created_us) AS first_us, max(t.created_us) AS last_us, \
+             (SELECT n.scope FROM oidc_tokens n WHERE n.customer_id = t.customer_id AND n.client_id = t.client_id \
+              ORDER BY n.created_us DESC LIMIT 1) AS scope \
              FROM oidc_tokens t JOIN oidc_clients c ON c.id = t.client_id \
              WHERE t.customer_id = $1 AND t.revoked_us IS NULL AND t.expires_us > $2 \
-             GROUP BY t.client_id, c.name ORDER BY max(t.created_us) DESC",
+             GROUP BY t.customer_id, t.client_id, c.name ORDER BY max(t.created_us) DESC",
         )
         .bind(s.customer_id.to_string())
         .bind(to_us(self.now()))
         .fetch_all(self.store.reader())
         .await?;
-        let mut apps = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let client_id: String = r.try_get("client_id")?;
-            let scope: String = sqlx::query_scalar(
-                "SELECT scope FROM oidc_tokens WHERE customer_id = $1 AND client_id = $2 \
-                 ORDER BY created_us DESC LIMIT 1",
-            )
-            .bind(s.customer_id.to_string())
-            .bind(&client_id)
-            .fetch_one(self.store.reader())
-            .await?;
-            apps.push(ConnectedApp {
-                name: r.try_get("name")?,
-                scope,
-                first_at: from_us(r.try_get("first_us")?),
-                last_at: from_us(r.try_get("last_us")?),
-                client_id,
-            });
-        }
-        Ok(apps)
+        rows.iter()
+            .map(|r| {
+                Ok(ConnectedApp {
+                    client_id: r.try_get("client_id")?,
+                    name: r.try_get("name")?,
+                    scope: r.try_get("scope")?,
+                    first_at: from_us(r.try_get("first_us")?),
+                    last_at: from_us(r.try_get("last_us")?),
+                })
+            })
+            .collect()
     }
 
     /// Take away an app's access: every token it holds for the signed-in customer is revoked.

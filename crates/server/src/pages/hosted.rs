@@ -194,20 +194,12 @@ pub(crate) async fn first_step_done(
     }
 }
 
-/// Where a hosted flow may send the browser afterwards: a path on this server (never
-/// `//host`, a scheme or a backslash), else the account center.
+/// Where a hosted flow may send the browser afterwards: a path on this server
+/// ([`vestibule_engine::is_local_path`]), else the account center.
 pub(crate) fn return_path(r: Option<&str>) -> String {
-    match r {
-        Some(r)
-            if r.starts_with('/')
-                && !r.starts_with("//")
-                && r.len() <= 4096
-                && !r.chars().any(|c| c.is_control() || c == '\\') =>
-        {
-            r.to_owned()
-        }
-        _ => "/account".to_owned(),
-    }
+    r.filter(|r| vestibule_engine::is_local_path(r))
+        .unwrap_or("/account")
+        .to_owned()
 }
 
 #[derive(Deserialize, IntoParams)]

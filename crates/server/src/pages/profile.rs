@@ -39,6 +39,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Which field an engine error is about, and what to say there.
 fn field_error(c: &Chrome, e: &Error) -> (&'static str, String) {
     match e {
+        // The new address's own checks name it `email`; on these pages it is `new_email`.
+        Error::InvalidInput {
+            field: "email",
+            message,
+        } => ("new_email", message.clone()),
         Error::InvalidInput { field, message } => (field, message.clone()),
         Error::WeakPassword(m) => ("new_password", m.clone()),
         Error::InvalidCredentials => ("password", c.t("error-password")),
@@ -55,9 +60,18 @@ fn form(
     texts: [String; 3],
     action: &'static str,
     hidden: Vec<(&'static str, String)>,
-    fields: Vec<Field>,
-    error: Option<String>,
+    mut fields: Vec<Field>,
+    e: Option<&Error>,
 ) -> Response {
+    // The error goes to the field it is about; one about none of them heads the form.
+    let mut error = None;
+    if let Some(e) = e {
+        let (field, msg) = field_error(&me.c, e);
+        match fields.iter_mut().find(|f| f.id == field) {
+            Some(f) => f.error = msg,
+            None => error = Some(msg),
+        }
+    }
     let (jar, csrf) = form_token(s, jar);
     let status = if error.is_some() || fields.iter().any(|f| !f.error.is_empty()) {
         StatusCode::BAD_REQUEST
@@ -88,14 +102,6 @@ fn profile_form(
     e: Option<&Error>,
 ) -> Response {
     let c = &me.c;
-    let (field, msg) = e.map(|e| field_error(c, e)).unwrap_or(("", String::new()));
-    let err = |f: &str| {
-        if f == field {
-            msg.clone()
-        } else {
-            String::new()
-        }
-    };
     let v =
         |given: Option<&String>, stored: &str| given.cloned().unwrap_or_else(|| stored.to_owned());
     let locale = v(input.map(|i| &i.locale), &me.customer.locale);
@@ -116,7 +122,7 @@ fn profile_form(
             value: v(input.map(|i| &i.display_name), &me.customer.display_name),
             autocomplete: "name",
             hint: String::new(),
-            error: err("display_name"),
+            error: String::new(),
             options: vec![],
         },
         Field {
@@ -129,7 +135,7 @@ fn profile_form(
             ),
             autocomplete: "tel",
             hint: c.t("field-phone-hint"),
-            error: err("phone"),
+            error: String::new(),
             options: vec![],
         },
         Field {
@@ -139,12 +145,10 @@ fn profile_form(
             value: locale.clone(),
             autocomplete: "language",
             hint: c.t("field-locale-hint"),
-            error: err("locale"),
+            error: String::new(),
             options: languages,
         },
     ];
-    let general = (!msg.is_empty() && !["display_name", "phone", "locale"].contains(&field))
-        .then_some(msg.clone());
     form(
         s,
         me,
@@ -157,7 +161,7 @@ fn profile_form(
         "/account/profile",
         vec![("version", me.customer.version.to_string())],
         fields,
-        general,
+        e,
     )
 }
 
@@ -225,14 +229,6 @@ fn email_form(
     e: Option<&Error>,
 ) -> Response {
     let c = &me.c;
-    let (field, msg) = e.map(|e| field_error(c, e)).unwrap_or(("", String::new()));
-    let err = |f: &str| {
-        if f == field || (f == "new_email" && field == "email") {
-            msg.clone()
-        } else {
-            String::new()
-        }
-    };
     let fields = vec![
         Field {
             id: "new_email",
@@ -241,7 +237,7 @@ fn email_form(
             value: new_email.to_owned(),
             autocomplete: "email",
             hint: String::new(),
-            error: err("new_email"),
+            error: String::new(),
             options: vec![],
         },
         Field {
@@ -251,12 +247,10 @@ fn email_form(
             value: String::new(),
             autocomplete: "current-password",
             hint: String::new(),
-            error: err("password"),
+            error: String::new(),
             options: vec![],
         },
     ];
-    let general = (!msg.is_empty() && !["new_email", "email", "password"].contains(&field))
-        .then_some(msg.clone());
     form(
         s,
         me,
@@ -269,7 +263,7 @@ fn email_form(
         "/account/email",
         vec![],
         fields,
-        general,
+        e,
     )
 }
 
@@ -328,14 +322,6 @@ async fn email_submit(
 
 fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> Response {
     let c = &me.c;
-    let (field, msg) = e.map(|e| field_error(c, e)).unwrap_or(("", String::new()));
-    let err = |f: &str| {
-        if f == field {
-            msg.clone()
-        } else {
-            String::new()
-        }
-    };
     let fields = vec![
         Field {
             id: "password",
@@ -344,7 +330,7 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
             value: String::new(),
             autocomplete: "current-password",
             hint: String::new(),
-            error: err("password"),
+            error: String::new(),
             options: vec![],
         },
         Field {
@@ -354,12 +340,10 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
             value: String::new(),
             autocomplete: "new-password",
             hint: c.t("field-new-password-hint"),
-            error: err("new_password"),
+            error: String::new(),
             options: vec![],
         },
     ];
-    let general =
-        (!msg.is_empty() && !["password", "new_password"].contains(&field)).then_some(msg.clone());
     form(
         s,
         me,
@@ -372,7 +356,7 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
         "/account/password",
         vec![],
         fields,
-        general,
+        e,
     )
 }
 
@@ -431,7 +415,6 @@ async fn password_submit(
 
 fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> Response {
     let c = &me.c;
-    let (field, msg) = e.map(|e| field_error(c, e)).unwrap_or(("", String::new()));
     let fields = vec![Field {
         id: "code",
         kind: "text",
@@ -439,14 +422,9 @@ fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> 
         value: String::new(),
         autocomplete: "one-time-code",
         hint: c.t("verify-code-hint"),
-        error: if field == "code" {
-            msg.clone()
-        } else {
-            String::new()
-        },
+        error: String::new(),
         options: vec![],
     }];
-    let general = (!msg.is_empty() && field != "code").then_some(msg);
     form(
         s,
         me,
@@ -459,7 +437,7 @@ fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> 
         "/account/verify",
         vec![],
         fields,
-        general,
+        e,
     )
 }
 
