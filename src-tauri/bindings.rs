@@ -11,7 +11,7 @@ use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
     AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
     ErrorCode, Permission, ProfilePatch, RiskLevel, Role, SearchPage, SessionInfo, SignInAttempt,
-    Staff, StaffMember,
+    Staff, StaffFactor, StaffMember,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -37,6 +37,13 @@ fn command_table() -> Vec<(&'static str, String, String)> {
         ("open_demo_vault", void(), n::<AppStatus>()),
         ("create_vault", n::<Credentials>(), n::<VaultCreated>()),
         ("sign_in", n::<Credentials>(), n::<SessionView>()),
+        ("verify_code", n::<AuthenticatorCode>(), n::<SessionView>()),
+        ("begin_authenticator", void(), n::<AuthenticatorSetup>()),
+        (
+            "confirm_authenticator",
+            n::<AuthenticatorCode>(),
+            n::<SessionView>(),
+        ),
         ("sign_out", void(), void()),
         ("keep_alive", void(), void()),
         ("search_customers", n::<SearchRequest>(), n::<SearchPage>()),
@@ -86,6 +93,11 @@ fn command_table() -> Vec<(&'static str, String, String)> {
         ("list_staff", void(), n::<Vec<StaffMember>>()),
         ("add_staff", n::<NewStaff>(), n::<StaffMember>()),
         ("remove_staff", n::<StaffRef>(), void()),
+        (
+            "reset_staff_authenticator",
+            n::<AuthenticatorReset>(),
+            void(),
+        ),
     ]
 }
 
@@ -126,6 +138,10 @@ fn generate() -> String {
         SeedResult,
         NewStaff,
         StaffRef,
+        StaffFactor,
+        AuthenticatorCode,
+        AuthenticatorSetup,
+        AuthenticatorReset,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

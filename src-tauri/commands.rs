@@ -13,7 +13,7 @@ use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
     AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Deps,
     Engine, Permission, ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, Staff,
-    StaffMember, allows,
+    StaffChannel, StaffMember, allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -61,6 +61,33 @@ pub struct VaultCreated {
 pub struct Credentials {
     pub email: String,
     pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AuthenticatorCode {
+    /// The authenticator app's current 6-digit code.
+    pub code: String,
+}
+
+/// What a staff member adds to their authenticator app (shown once).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AuthenticatorSetup {
+    /// The secret in base32, for typing into the app.
+    pub secret: String,
+    /// `otpauth://totp/…`
+    pub uri: String,
+    /// The URI as a QR code, SVG markup (generated here, not from outside input).
+    pub qr_svg: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AuthenticatorReset {
+    pub id: Uuid,
+    /// Why (recorded in the audit log).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,10 +176,12 @@ pub struct StaffRef {
 
 /// What the window is told about who is signed in.
 fn view(staff: Staff, settings: ConsoleSettings, idle: std::time::Duration) -> SessionView {
+    // Until the second factor is given (or set up), nothing is allowed.
+    let complete = staff.require_signed_in().is_ok();
     SessionView {
         permissions: Permission::ALL
             .into_iter()
-            .filter(|p| allows(staff.role, *p))
+            .filter(|p| complete && allows(staff.role, *p))
             .collect(),
         staff,
         settings,
@@ -247,8 +276,65 @@ pub async fn sign_in(console: Ctx<'_>, req: Credentials) -> Result<SessionView> 
     let path = console.vault().await.ok_or(ConsoleError::NoVault)?;
     console.lock().await;
     let (engine, staff) =
-        Engine::unlock_vault(&path, &req.email, &req.password, Deps::system()).await?;
+        Engine::unlock_vault(&path, &req.email, &req.password, None, Deps::system()).await?;
     session_view(&console, engine, staff).await
+}
+
+/// Finish signing in with the authenticator app's code (staff who have one).
+#[tauri::command]
+pub async fn verify_code(console: Ctx<'_>, req: AuthenticatorCode) -> Result<SessionView> {
+    let (engine, staff) = console.session().await?;
+    let staff = engine
+        .staff_second_factor(&staff, &req.code, StaffChannel::Vault, "")
+        .await?;
+    signed_in_as(&console, engine, staff).await
+}
+
+/// Start setting up an authenticator app (admin and security staff must before anything
+/// else).
+#[tauri::command]
+pub async fn begin_authenticator(console: Ctx<'_>) -> Result<AuthenticatorSetup> {
+    let (engine, staff) = console.session().await?;
+    let e = engine.begin_staff_authenticator(&staff).await?;
+    Ok(AuthenticatorSetup {
+        qr_svg: qr_svg(&e.uri),
+        secret: e.secret,
+        uri: e.uri,
+    })
+}
+
+/// Confirm the authenticator with its first code; the sign-in is then complete.
+#[tauri::command]
+pub async fn confirm_authenticator(
+    console: Ctx<'_>,
+    req: AuthenticatorCode,
+) -> Result<SessionView> {
+    let (engine, staff) = console.session().await?;
+    let staff = engine
+        .confirm_staff_authenticator(&staff, &req.code)
+        .await?;
+    signed_in_as(&console, engine, staff).await
+}
+
+/// The same engine, now for the staff member as they stand after a factor step.
+async fn signed_in_as(console: &Console, engine: Engine, staff: Staff) -> Result<SessionView> {
+    console.set_staff(staff.clone()).await;
+    let settings = engine.console_settings(&staff).await?;
+    let idle = console.paths.idle_for(&settings);
+    console.set_idle(&settings).await;
+    Ok(view(staff, settings, idle))
+}
+
+/// The QR code of an `otpauth://` URI as SVG markup.
+fn qr_svg(uri: &str) -> String {
+    qrcode::QrCode::new(uri.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
 }
 
 #[tauri::command]
@@ -427,4 +513,13 @@ pub async fn add_staff(console: Ctx<'_>, req: NewStaff) -> Result<StaffMember> {
 pub async fn remove_staff(console: Ctx<'_>, req: StaffRef) -> Result<()> {
     let (engine, staff) = console.session().await?;
     Ok(engine.remove_staff(&staff, req.id).await?)
+}
+
+/// Remove a colleague's lost authenticator (admins), with the reason recorded.
+#[tauri::command]
+pub async fn reset_staff_authenticator(console: Ctx<'_>, req: AuthenticatorReset) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .reset_staff_authenticator(&staff, req.id, &req.reason)
+        .await?)
 }

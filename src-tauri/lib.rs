@@ -46,6 +46,9 @@ pub fn run() {
             commands::open_demo_vault,
             commands::create_vault,
             commands::sign_in,
+            commands::verify_code,
+            commands::begin_authenticator,
+            commands::confirm_authenticator,
             commands::sign_out,
             commands::keep_alive,
             commands::search_customers,
@@ -67,6 +70,7 @@ pub fn run() {
             commands::list_staff,
             commands::add_staff,
             commands::remove_staff,
+            commands::reset_staff_authenticator,
         ])
         .build(tauri::generate_context!())
         .unwrap_or_else(|e| {

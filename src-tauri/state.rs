@@ -150,6 +150,13 @@ impl Console {
         Ok((open.engine.clone(), open.staff.clone()))
     }
 
+    /// The signed-in staff member after a second-factor step.
+    pub async fn set_staff(&self, staff: Staff) {
+        if let Some(o) = self.inner.lock().await.open.as_mut() {
+            o.staff = staff;
+        }
+    }
+
     /// Update the idle timeout after the settings changed.
     pub async fn set_idle(&self, settings: &ConsoleSettings) {
         if let Some(o) = self.inner.lock().await.open.as_mut() {

@@ -1,6 +1,7 @@
 //! `vestibule`: the operator command line over the engine. Scriptable: the acting staff
 //! member comes from `--staff`/`VESTIBULE_STAFF`, their password from `VESTIBULE_PASSWORD`
-//! (else a hidden prompt), and `--json` prints machine-readable output. `--db` takes a vault
+//! (else a hidden prompt), their authenticator's code from `VESTIBULE_CODE` (else a prompt;
+//! `serve` only unlocks the vault and asks for none), and `--json` prints machine-readable output. `--db` takes a vault
 //! file path or a `postgres://` URL.
 
 use clap::{Args, Parser, Subcommand};
@@ -303,8 +304,34 @@ fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
+/// Open the database and sign the staff member in, with their authenticator's code (from
+/// `VESTIBULE_CODE` or asked for) when they have one.
 async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
-    open_with(db, Deps::system()).await
+    let (engine, who) = open_with(db, Deps::system()).await?;
+    if who.factor != vestibule_engine::StaffFactor::CodeNeeded {
+        return Ok((engine, who));
+    }
+    let code = match std::env::var("VESTIBULE_CODE") {
+        Ok(c) => c,
+        Err(_) if std::io::stdin().is_terminal() => {
+            eprint!("Code from your authenticator app: ");
+            let _ = std::io::stderr().flush();
+            let mut s = String::new();
+            std::io::stdin()
+                .read_line(&mut s)
+                .map_err(|e| Error::invalid_cli(e.to_string()))?;
+            s.trim().to_owned()
+        }
+        Err(_) => {
+            return Err(Error::invalid_cli(
+                "this staff member has an authenticator app: set VESTIBULE_CODE to its current code or run in a terminal to be asked".into(),
+            ));
+        }
+    };
+    let who = engine
+        .staff_second_factor(&who, &code, vestibule_engine::StaffChannel::Cli, "")
+        .await?;
+    Ok((engine, who))
 }
 
 /// The operator's factor key file: owner-only, 32 bytes in base64.
@@ -346,11 +373,11 @@ async fn open_with(db: &Db, deps: Deps) -> Result<(Engine, Staff), Error> {
     let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
     if is_postgres(&db.db) {
         let engine = opened(Engine::connect_postgres(&db.db, deps).await?);
-        let who = engine.staff_sign_in(&staff, &password).await?;
+        let who = engine.staff_sign_in(&staff, &password, None).await?;
         Ok((engine, who))
     } else {
         let (engine, who) =
-            Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, deps).await?;
+            Engine::unlock_vault(&PathBuf::from(&db.db), &staff, &password, None, deps).await?;
         Ok((opened(engine), who))
     }
 }

@@ -108,7 +108,7 @@ async fn main() {
     // --- the large vault --------------------------------------------------------------
     let path = dir.join(format!("bench-{customers}.vault"));
     let (engine, admin) = if path.exists() {
-        Engine::unlock_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+        Engine::unlock_vault(&path, ADMIN, ADMIN_PW, None, Deps::system())
             .await
             .unwrap()
     } else {

@@ -77,6 +77,9 @@ pub enum Error {
     /// with [`crate::Engine::complete_sign_in`] (callers of the one-step sign-in see this).
     #[error("a second factor is needed to finish signing in")]
     SecondFactorRequired,
+    /// Admin and security staff must set up an authenticator app before doing anything else.
+    #[error("your role needs an authenticator app: set one up to finish signing in")]
+    AuthenticatorRequired,
     /// A sensitive change (email, password, factors, recovery codes) needs a sign-in within
     /// the last few minutes or a second factor now: re-authenticate, then try again.
     #[error("confirm it is you: sign in again or use your second factor, then try again")]
@@ -84,11 +87,11 @@ pub enum Error {
     /// The operator has not configured what this needs (named).
     #[error("not available on this server: {0} is not configured")]
     NotConfigured(&'static str),
-    /// An invariant the engine relies on was broken; this is a bug.
     /// An upstream identity provider could not be reached or answered wrongly (the detail is
     /// for the operator's log; customers are told to try again or another way).
     #[error("the sign-in provider did not answer as expected: {0}")]
     Upstream(String),
+    /// An invariant the engine relies on was broken; this is a bug.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -121,6 +124,7 @@ impl Error {
             Error::Delivery(_) => ErrorCode::Delivery,
             Error::OAuth { .. } => ErrorCode::OAuth,
             Error::SecondFactorRequired => ErrorCode::SecondFactorRequired,
+            Error::AuthenticatorRequired => ErrorCode::AuthenticatorRequired,
             Error::StepUpRequired => ErrorCode::StepUpRequired,
             Error::NotConfigured(_) => ErrorCode::NotConfigured,
             Error::Upstream(_) => ErrorCode::Upstream,
@@ -175,6 +179,7 @@ pub enum ErrorCode {
     #[serde(rename = "oauth")]
     OAuth,
     SecondFactorRequired,
+    AuthenticatorRequired,
     StepUpRequired,
     NotConfigured,
     Upstream,
@@ -203,6 +208,7 @@ impl ErrorCode {
             ErrorCode::Delivery => "delivery",
             ErrorCode::OAuth => "oauth",
             ErrorCode::SecondFactorRequired => "second_factor_required",
+            ErrorCode::AuthenticatorRequired => "authenticator_required",
             ErrorCode::StepUpRequired => "step_up_required",
             ErrorCode::NotConfigured => "not_configured",
             ErrorCode::Upstream => "upstream",

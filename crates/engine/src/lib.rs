@@ -73,7 +73,7 @@ pub use outbox::{Mailer, OutboxMessage};
 pub use staff::audit::{AuditEntry, VerifyReport};
 pub use staff::ops::StaffChannel;
 pub use staff::settings::ConsoleSettings;
-pub use staff::{Permission, Role, Staff, StaffMember, allows};
+pub use staff::{Permission, Role, Staff, StaffFactor, StaffMember, allows};
 pub use storage::vault::{RecoveryKey, key_file_path};
 pub use storage::{Backend, Store};
 
@@ -220,11 +220,14 @@ impl Engine {
         Ok((engine, admin, recovery))
     }
 
-    /// Open a vault with a staff member's credentials: unwrapping the data key is the sign-in.
+    /// Open a vault with a staff member's credentials: unwrapping the data key is the sign-in
+    /// (with `code` from their authenticator app if they have one; without it the staff
+    /// member is left at [`StaffFactor::CodeNeeded`], see [`Engine::staff_second_factor`]).
     pub async fn unlock_vault(
         path: &Path,
         staff_email: &str,
         password: &str,
+        code: Option<&str>,
         deps: Deps,
     ) -> Result<(Engine, Staff)> {
         let email = normalize::email(staff_email).map_err(|_| Error::InvalidCredentials)?;
@@ -259,7 +262,7 @@ impl Engine {
         let signed_in = async {
             engine.import_vault_failures(&ring, &mut log).await?;
             engine
-                .staff_sign_in_via(staff_email, password, StaffChannel::Vault, "")
+                .staff_sign_in_via(staff_email, password, code, StaffChannel::Vault, "")
                 .await
         }
         .await;
@@ -352,7 +355,8 @@ impl Engine {
         r
     }
 
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    /// The engine's time (its clock is an input: tests and benchmarks give their own).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
 

@@ -25,7 +25,10 @@ use vestibule_engine::{
 
 /// Staff sign-in: limited per IP.
 pub fn credential_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_session, end_session))
+    OpenApiRouter::new()
+        .routes(routes!(create_session, end_session))
+        .routes(routes!(begin_authenticator))
+        .routes(routes!(confirm_authenticator))
 }
 
 /// Mounted under `/admin/v1`.
@@ -51,6 +54,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_provider))
         .routes(routes!(connections))
         .routes(routes!(remove_connection))
+        .routes(routes!(reset_authenticator))
 }
 
 /// The signed-in staff member, from `Authorization: Bearer <token>`.
@@ -73,6 +77,9 @@ type IdPath = Result<Path<Uuid>, PathRejection>;
 struct Credentials {
     email: String,
     password: String,
+    /// The authenticator app's current code (staff who have one; without it the answer is
+    /// 401 `second_factor_required`).
+    code: Option<String>,
 }
 
 /// A staff token and who it belongs to.
@@ -87,7 +94,7 @@ struct StaffSession {
 /// Staff sign-in: exchange credentials for a short-lived bearer token.
 #[utoipa::path(post, path = "/admin/v1/sessions", tag = "admin", request_body = Credentials,
     responses((status = 200, description = "Signed in", body = StaffSession), BodyErrors,
-        (status = 401, description = "Wrong email or password (code invalid_credentials)", body = crate::error::ErrorBody),
+        (status = 401, description = "Wrong email or password (code invalid_credentials), or the authenticator's code is needed (code second_factor_required)", body = crate::error::ErrorBody),
         (status = 403, description = "The staff account is disabled", body = crate::error::ErrorBody), Limited))]
 async fn create_session(
     State(s): State<AppState>,
@@ -96,7 +103,7 @@ async fn create_session(
 ) -> ApiResult<Response> {
     let (token, staff, expires_at) = s
         .engine
-        .staff_session_create(&b.email, &b.password, &ctx.ip)
+        .staff_session_create(&b.email, &b.password, b.code.as_deref(), &ctx.ip)
         .await?;
     Ok(Json(StaffSession {
         token,
@@ -116,6 +123,60 @@ async fn end_session(
 ) -> ApiResult<StatusCode> {
     s.engine.staff_sign_out(&token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start setting up an authenticator app for the signed-in staff member (admin and security
+/// staff must, before anything else): the secret and `otpauth://` URI, shown once.
+#[utoipa::path(post, path = "/admin/v1/me/authenticator", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Add this to an authenticator app, then confirm a code", body = vestibule_engine::TotpEnrolment),
+        (status = 400, description = "An authenticator is already set up (code invalid_input)", body = crate::error::ErrorBody),
+        StaffErrors, Limited))]
+async fn begin_authenticator(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.begin_staff_authenticator(&who).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AuthenticatorCode {
+    /// The app's current 6-digit code.
+    code: String,
+}
+
+/// Confirm the authenticator with its first code; the token may then act.
+#[utoipa::path(post, path = "/admin/v1/me/authenticator/confirm", tag = "admin", request_body = AuthenticatorCode,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "Set up; who is signed in", body = Staff), BodyErrors,
+        (status = 404, description = "No authenticator is being set up (code not_found)", body = crate::error::ErrorBody),
+        StaffErrors, Limited))]
+async fn confirm_authenticator(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(b): ApiJson<AuthenticatorCode>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.confirm_staff_authenticator(&who, &b.code).await?).into_response())
+}
+
+/// Remove a staff member's lost authenticator (admins; not their own), with the reason
+/// recorded; they set up a new one at their next sign-in.
+#[utoipa::path(post, path = "/staff/{id}/authenticator/reset", tag = "admin", request_body = FactorRemoval,
+    params(("id" = Uuid, Path, description = "Staff id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Removed"), BodyErrors, ById, StaffErrors))]
+async fn reset_authenticator(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: IdPath,
+    ApiJson(b): ApiJson<FactorRemoval>,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    s.engine
+        .reset_staff_authenticator(&who, id, &b.reason)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

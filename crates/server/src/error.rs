@@ -90,9 +90,10 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::InvalidCredentials | Error::InvalidSession | Error::VaultLocked => {
             StatusCode::UNAUTHORIZED
         }
-        Error::AccountUnavailable(_) | Error::Forbidden(_) | Error::StepUpRequired => {
-            StatusCode::FORBIDDEN
-        }
+        Error::AccountUnavailable(_)
+        | Error::Forbidden(_)
+        | Error::StepUpRequired
+        | Error::AuthenticatorRequired => StatusCode::FORBIDDEN,
         Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -183,7 +183,7 @@ impl IntoResponses for StaffAuth {
             ("401", "No valid staff token (code invalid_session)", false),
             (
                 "403",
-                "The staff member's role does not allow this (code forbidden)",
+                "The staff member's role does not allow this (code forbidden), or their sign-in is not finished: an admin or security role must set up an authenticator first (code authenticator_required)",
                 false,
             ),
         ])

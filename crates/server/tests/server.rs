@@ -28,6 +28,8 @@ struct Server {
     base: String,
     engine: Engine,
     admin: Staff,
+    /// The admin's authenticator secret (set up when the server was started).
+    admin_secret: String,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<()>,
     _dir: Option<tempfile::TempDir>,
@@ -95,14 +97,42 @@ async fn start_with(
         .unwrap();
     });
     let addr = addr_rx.await.unwrap();
+    let (admin, admin_secret) = with_authenticator(&engine, &admin).await;
     Server {
         base: format!("http://{addr}"),
         engine,
         admin,
+        admin_secret,
         stop: tx,
         serving,
         _dir: dir,
     }
+}
+
+/// RFC 6238 code of a base32 secret at a time (totp-rs as the staff member's app).
+fn totp_at(secret: &str, unix: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .build()
+        .unwrap()
+        .generate(unix as u64)
+        .to_string()
+}
+
+/// Set up an authenticator app for a staff member just signed in with their password (an
+/// admin must before acting): the staff member who may act, and the secret.
+async fn with_authenticator(engine: &Engine, staff: &Staff) -> (Staff, String) {
+    if staff.factor != vestibule_engine::StaffFactor::EnrolmentNeeded {
+        return (staff.clone(), String::new());
+    }
+    let en = engine.begin_staff_authenticator(staff).await.unwrap();
+    let code = totp_at(&en.secret, engine.now().timestamp());
+    let staff = engine
+        .confirm_staff_authenticator(staff, &code)
+        .await
+        .unwrap();
+    (staff, en.secret)
 }
 
 fn test_config(dev_cookies: bool) -> ServerConfig {
@@ -527,10 +557,12 @@ async fn admin_api_enforces_roles_and_audits() {
             .unwrap();
         let token = |email: &'static str, pw: &'static str| {
             let base = s.base.clone();
+            let code =
+                (email == ADMIN).then(|| totp_at(&s.admin_secret, s.engine.now().timestamp() + 30));
             async move {
                 let v: Value = reqwest::Client::new()
                     .post(format!("{base}/admin/v1/sessions"))
-                    .json(&json!({"email": email, "password": pw}))
+                    .json(&json!({"email": email, "password": pw, "code": code}))
                     .send()
                     .await
                     .unwrap()
@@ -789,10 +821,10 @@ async fn two_instances() -> Option<(Server, Server)> {
     )
     .await
     .unwrap();
-    Some((
-        start_with(e1, admin.clone(), None, test_config(false)).await,
-        start_with(e2, admin, None, test_config(false)).await,
-    ))
+    let a = start_with(e1, admin, None, test_config(false)).await;
+    let mut b = start_with(e2, a.admin.clone(), None, test_config(false)).await;
+    b.admin_secret = a.admin_secret.clone();
+    Some((a, b))
 }
 
 /// Two server processes' worth of state (two engines, two servers) on one PostgreSQL
@@ -827,18 +859,10 @@ async fn two_instances_on_one_postgres_share_sessions() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(me(a.base.clone()).await, StatusCode::UNAUTHORIZED);
-    let staff: Value = reqwest::Client::new()
-        .post(format!("{}/admin/v1/sessions", a.base))
-        .json(&json!({"email": ADMIN, "password": ADMIN_PW}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let staff = staff_token(&a, ADMIN, ADMIN_PW).await;
     let r = reqwest::Client::new()
         .get(format!("{}/admin/v1/customers?q=both", b.base))
-        .bearer_auth(staff["token"].as_str().unwrap())
+        .bearer_auth(&staff)
         .send()
         .await
         .unwrap();
@@ -851,10 +875,13 @@ async fn two_instances_on_one_postgres_share_sessions() {
     b.stop().await;
 }
 
+/// A staff API token. The admin gives their authenticator's next code (the servers' clock
+/// stands still: the step after the one spent setting it up, accepted as ±1 step, once).
 async fn staff_token(s: &Server, email: &str, pw: &str) -> String {
+    let code = (email == ADMIN).then(|| totp_at(&s.admin_secret, s.engine.now().timestamp() + 30));
     let v: Value = reqwest::Client::new()
         .post(format!("{}/admin/v1/sessions", s.base))
-        .json(&json!({"email": email, "password": pw}))
+        .json(&json!({"email": email, "password": pw, "code": code}))
         .send()
         .await
         .unwrap()
@@ -1722,6 +1749,9 @@ async fn openapi_document_describes_every_endpoint() {
         ("/account/sign-out", "post"),
         ("/admin/v1/sessions", "post"),
         ("/admin/v1/sessions", "delete"),
+        ("/admin/v1/me/authenticator", "post"),
+        ("/admin/v1/me/authenticator/confirm", "post"),
+        ("/admin/v1/staff/{id}/authenticator/reset", "post"),
         ("/admin/v1/customers", "get"),
         ("/admin/v1/customers/{id}", "get"),
         ("/admin/v1/customers/{id}", "patch"),
@@ -2740,6 +2770,94 @@ async fn staff_manage_factors_and_branding_through_the_admin_api() {
             .unwrap();
         assert!(page.contains("<span>Shop Example</span>"), "{page}");
         assert!(page.contains("https://help.shop.example"));
+        s.stop().await;
+    }
+}
+
+/// Security staff through the admin API: the password alone gives a token that may only set
+/// up the authenticator; once set up, sign-in without its code is 401
+/// `second_factor_required`, with a wrong code 400, with the right one a working token.
+#[tokio::test]
+async fn staff_api_sign_in_needs_the_authenticator() {
+    for s in servers(false).await {
+        s.engine
+            .add_staff(
+                &s.admin,
+                "sec@shop.example",
+                "Sec",
+                vestibule_engine::Role::Security,
+                PW,
+            )
+            .await
+            .unwrap();
+        let api = reqwest::Client::new();
+        let sign_in = |code: Option<String>| {
+            api.post(format!("{}/admin/v1/sessions", s.base))
+                .json(&json!({"email": "sec@shop.example", "password": PW, "code": code}))
+                .send()
+        };
+        let first: Value = sign_in(None).await.unwrap().json().await.unwrap();
+        assert_eq!(first["staff"]["factor"], "enrolment_needed", "{first}");
+        let token = first["token"].as_str().unwrap().to_owned();
+        let r = api
+            .get(format!("{}/admin/v1/customers?q=a", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["code"],
+            "authenticator_required"
+        );
+        let en: Value = api
+            .post(format!("{}/admin/v1/me/authenticator", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let secret = en["secret"].as_str().unwrap().to_owned();
+        assert!(en["uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+        let now = s.engine.now().timestamp();
+        let r = api
+            .post(format!("{}/admin/v1/me/authenticator/confirm", s.base))
+            .bearer_auth(&token)
+            .json(&json!({"code": totp_at(&secret, now)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["factor"], "verified");
+        let r = api
+            .get(format!("{}/admin/v1/customers?q=a", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        let r = sign_in(None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["code"],
+            "second_factor_required"
+        );
+        let r = sign_in(Some("000000".into())).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let next = totp_at(&secret, now + 30);
+        let ok: Value = sign_in(Some(next.clone()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ok["staff"]["factor"], "verified", "{ok}");
+        // Replayed: refused.
+        let r = sign_in(Some(next)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         s.stop().await;
     }
 }

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/sv
 import { afterEach, describe, expect, it } from 'vitest';
 import App from './App.svelte';
 import type { Backend } from './shared/backend';
-import type { AppStatus, Permission, SessionView } from './shared/ipc/bindings';
+import type { AppStatus, Permission, SessionView, StaffFactor } from './shared/ipc/bindings';
 
 afterEach(() => cleanup());
 
@@ -15,9 +15,13 @@ const status: AppStatus = {
   session: null,
 };
 
-function sessionFor(role: 'support' | 'admin', permissions: Permission[]): SessionView {
+function sessionFor(
+  role: 'support' | 'admin',
+  permissions: Permission[],
+  factor: StaffFactor = role === 'admin' ? 'verified' : 'not_required',
+): SessionView {
   return {
-    staff: { id: '0190', email: `${role}@shop.example`, display_name: `The ${role}`, role },
+    staff: { id: '0190', email: `${role}@shop.example`, display_name: `The ${role}`, role, factor },
     permissions,
     settings: { require_access_reason: false, idle_lock_minutes: 15, version: 0 },
     idle_lock_seconds: 900,
@@ -41,6 +45,51 @@ async function signIn() {
 }
 
 describe('App', () => {
+  it('an admin with an authenticator gives its code before the console opens; a wrong code says so', async () => {
+    const codes: string[] = [];
+    render(App, {
+      backend: backend({
+        app_status: () => status,
+        sign_in: () => sessionFor('admin', [], 'code_needed'),
+        verify_code: (req) => {
+          const { code } = req as { code: string };
+          codes.push(code);
+          if (code !== '123456') throw { code: 'invalid_input', message: 'code: that code is not right', field: 'code' };
+          return sessionFor('admin', ['manage_staff', 'read_customers', 'manage_settings']);
+        },
+        search_customers: () => ({ items: [], next: null }),
+      }),
+    });
+    await signIn();
+    await screen.findByRole('heading', { name: 'Enter your authenticator code' });
+    expect(screen.queryByRole('button', { name: 'Customers' })).toBeNull();
+    await fireEvent.input(screen.getByLabelText('Code'), { target: { value: '000000' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('not right');
+    await fireEvent.input(screen.getByLabelText('Code'), { target: { value: '123456' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await screen.findByRole('button', { name: 'Customers' });
+    expect(codes).toEqual(['000000', '123456']);
+  });
+
+  it('an admin without an authenticator sets one up first', async () => {
+    render(App, {
+      backend: backend({
+        app_status: () => status,
+        sign_in: () => sessionFor('admin', [], 'enrolment_needed'),
+        begin_authenticator: () => ({ secret: 'JBSWY3DPEHPK3PXP', uri: 'otpauth://totp/x', qr_svg: '<svg></svg>' }),
+        confirm_authenticator: () => sessionFor('admin', ['manage_staff', 'read_customers']),
+        search_customers: () => ({ items: [], next: null }),
+      }),
+    });
+    await signIn();
+    await screen.findByRole('heading', { name: 'Set up an authenticator app' });
+    expect((await screen.findByText('JBSWY3DPEHPK3PXP')).id).toBe('authenticator-secret');
+    await fireEvent.input(screen.getByLabelText('Code'), { target: { value: '123456' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Turn on and continue' }));
+    await screen.findByRole('button', { name: 'Customers' });
+  });
+
   it('a wrong password gives a clear message and keeps the sign-in screen', async () => {
     render(App, {
       backend: backend({

@@ -34,7 +34,7 @@ fn aad(factor: Uuid) -> String {
     format!("customer_factors:{factor}")
 }
 
-fn totp_for(secret: Vec<u8>, issuer: &str, account: &str) -> Result<Totp> {
+pub(crate) fn totp_for(secret: Vec<u8>, issuer: &str, account: &str) -> Result<Totp> {
     // The otpauth label may not contain ':' (it separates issuer and account).
     let clean = |s: &str| s.replace(':', " ");
     Builder::new()
@@ -50,7 +50,7 @@ fn totp_for(secret: Vec<u8>, issuer: &str, account: &str) -> Result<Totp> {
 }
 
 /// Digits only, spaces and dashes people type ignored; anything else is not a code.
-fn normalise_code(code: &str) -> Option<String> {
+pub(crate) fn normalise_code(code: &str) -> Option<String> {
     let digits: String = code.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     (digits.len() == 6 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
 }

@@ -3,6 +3,7 @@
 //! [`Permission`] against the actor's [`Role`] before touching anything.
 
 pub(crate) mod audit;
+pub(crate) mod authenticator;
 pub(crate) mod ops;
 pub(crate) mod settings;
 
@@ -144,8 +145,34 @@ pub fn allows(role: Role, p: Permission) -> bool {
     }
 }
 
+impl Role {
+    /// Admin and security staff must sign in with an authenticator app as well as their
+    /// password (they can change settings, staff, or lock customers out).
+    pub fn needs_authenticator(self) -> bool {
+        matches!(self, Role::Admin | Role::Security)
+    }
+}
+
+/// Where a signed-in staff member stands with their second factor. Only `Verified` and
+/// `NotRequired` may act; the other two may only finish signing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum StaffFactor {
+    /// Password and authenticator code both checked.
+    Verified,
+    /// No authenticator, and the role does not need one.
+    NotRequired,
+    /// The role needs an authenticator and none is set up: set one up first.
+    EnrolmentNeeded,
+    /// The password was right; the authenticator's code is still to come.
+    CodeNeeded,
+}
+
 /// A signed-in staff member: who is acting. Obtained only from the engine's sign-in
-/// functions, so holding one means the password was checked.
+/// functions, so holding one means the password was checked; `factor` says whether the
+/// second factor was too.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -154,15 +181,27 @@ pub struct Staff {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    pub factor: StaffFactor,
 }
 
 impl Staff {
-    /// Refuse unless the role grants `p`.
+    /// Refuse unless the sign-in is complete and the role grants `p`.
     pub fn require(&self, p: Permission) -> Result<()> {
+        self.require_signed_in()?;
         if allows(self.role, p) {
             Ok(())
         } else {
             Err(Error::Forbidden(p.describe()))
+        }
+    }
+
+    /// Refuse until the sign-in is complete (the second factor given, or set up when the
+    /// role needs one).
+    pub fn require_signed_in(&self) -> Result<()> {
+        match self.factor {
+            StaffFactor::Verified | StaffFactor::NotRequired => Ok(()),
+            StaffFactor::EnrolmentNeeded => Err(Error::AuthenticatorRequired),
+            StaffFactor::CodeNeeded => Err(Error::SecondFactorRequired),
         }
     }
 
@@ -181,16 +220,20 @@ pub struct StaffMember {
     pub role: Role,
     pub status: String,
     pub version: i64,
+    /// Whether they have an authenticator app set up (filled in the admins' staff list).
+    pub authenticator: bool,
 }
 
-impl From<StaffMember> for Staff {
-    /// The acting identity of a listed staff member (callers have checked credentials).
-    fn from(m: StaffMember) -> Self {
+impl Staff {
+    /// The acting identity of a listed staff member whose credentials were checked, with
+    /// what is known of their second factor.
+    pub(crate) fn signed_in(m: StaffMember, factor: StaffFactor) -> Self {
         Staff {
             id: m.id,
             email: m.email,
             display_name: m.display_name,
             role: m.role,
+            factor,
         }
     }
 }

@@ -8,7 +8,8 @@ use crate::clock::new_id;
 use crate::error::{Error, Result};
 use crate::outbox::enqueue;
 use crate::staff::audit::{self, AuditEntry, VerifyReport};
-use crate::staff::{Permission, Role, Staff, StaffMember};
+use crate::staff::authenticator::factor_after_password;
+use crate::staff::{Permission, Role, Staff, StaffFactor, StaffMember};
 use crate::storage::Tx;
 use crate::storage::vault::{Keyring, SignInLog};
 use crate::time::to_us;
@@ -80,6 +81,7 @@ fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
         role: Role::parse(&r.try_get::<String, _>("role")?)?,
         status: r.try_get("status")?,
         version: r.try_get("version")?,
+        authenticator: false,
     })
 }
 
@@ -124,12 +126,18 @@ impl Engine {
             email: email.display.clone(),
             display_name: String::new(),
             role: Role::Admin,
+            factor: StaffFactor::EnrolmentNeeded,
         })
     }
 
     /// Check staff credentials from the command line (see [`Engine::staff_sign_in_via`]).
-    pub async fn staff_sign_in(&self, email: &str, password: &str) -> Result<Staff> {
-        self.staff_sign_in_via(email, password, StaffChannel::Cli, "")
+    pub async fn staff_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<Staff> {
+        self.staff_sign_in_via(email, password, code, StaffChannel::Cli, "")
             .await
     }
 
@@ -137,11 +145,13 @@ impl Engine {
     /// attempt is recorded (`staff_sign_in_attempts`), failures are audited, an account with
     /// [`crate::Config::staff_throttle_failures`] recent failures is refused until the window
     /// has passed, and a burst of [`crate::Config::staff_alert_failures`] emails the other
-    /// admins.
+    /// admins. With an authenticator set up and no `code`, the result is
+    /// [`StaffFactor::CodeNeeded`]: finish with [`Engine::staff_second_factor`].
     pub async fn staff_sign_in_via(
         &self,
         email: &str,
         password: &str,
+        code: Option<&str>,
         channel: StaffChannel,
         ip: &str,
     ) -> Result<Staff> {
@@ -149,16 +159,6 @@ impl Engine {
         if password.len() > 1024 {
             return Err(Error::InvalidCredentials);
         }
-        let now = self.now();
-        let window_start = to_us(now - self.config.throttle_window);
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM staff_sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-             AND outcome = 'failure' AND reason <> 'throttled'",
-        )
-        .bind(&email.key)
-        .bind(window_start)
-        .fetch_one(self.store.reader())
-        .await?;
         let row = sqlx::query(
             "SELECT id, email, display_name, role, status, version, password_hash FROM staff WHERE email_key = $1 AND status = 'active'",
         )
@@ -166,41 +166,29 @@ impl Engine {
         .fetch_optional(self.store.reader())
         .await?;
         let known = row.as_ref().map(staff_from_row).transpose()?;
-        if failures >= self.config.staff_throttle_failures {
-            let mut tx = self.store.begin().await?;
-            record_staff_attempt(
-                &mut tx,
-                now,
-                &email.key,
-                known.as_ref(),
-                "throttled",
-                channel,
-                ip,
-            )
+        self.staff_throttle(&email.key, channel, ip, known.as_ref())
             .await?;
-            tx.commit().await?;
-            return Err(Error::throttled(self.config.throttle_window));
-        }
         let phc: Option<String> = row
             .as_ref()
             .map(|r| r.try_get("password_hash"))
             .transpose()?;
         let ok = self.verify_password(phc, password).await?;
-        let mut tx = self.store.begin().await?;
         match known {
             Some(m) if ok => {
-                record_staff_attempt(&mut tx, now, &email.key, Some(&m), "ok", channel, ip).await?;
-                self.audit(
-                    &mut tx,
-                    &format!("staff:{}", m.id),
-                    "staff.signed_in",
-                    &format!("staff:{}", m.id),
-                    None,
-                    json!({"channel": channel.as_str()}),
-                )
-                .await?;
+                let has = self.has_staff_authenticator(m.id).await?;
+                let factor = factor_after_password(m.role, has);
+                if factor == StaffFactor::CodeNeeded {
+                    let staff = Staff::signed_in(m, factor);
+                    return match code {
+                        Some(code) => self.staff_second_factor(&staff, code, channel, ip).await,
+                        None => Ok(staff),
+                    };
+                }
+                let mut tx = self.store.begin().await?;
+                self.staff_signed_in(&mut tx, &email.key, &m, channel, ip)
+                    .await?;
                 tx.commit().await?;
-                Ok(Staff::from(m))
+                Ok(Staff::signed_in(m, factor))
             }
             known => {
                 let reason = if known.is_some() {
@@ -208,22 +196,88 @@ impl Engine {
                 } else {
                     "unknown_account"
                 };
-                record_staff_attempt(
-                    &mut tx,
-                    now,
-                    &email.key,
-                    known.as_ref(),
-                    reason,
-                    channel,
-                    ip,
-                )
-                .await?;
-                self.staff_failure_recorded(&mut tx, now, known.as_ref(), &email.key, channel, ip)
+                let mut tx = self.store.begin().await?;
+                self.staff_failed(&mut tx, &email.key, known.as_ref(), reason, channel, ip)
                     .await?;
                 tx.commit().await?;
                 Err(Error::InvalidCredentials)
             }
         }
+    }
+
+    /// Refuse (and record it) while this address has too many recent failures.
+    pub(crate) async fn staff_throttle(
+        &self,
+        email_key: &str,
+        channel: StaffChannel,
+        ip: &str,
+        known: Option<&StaffMember>,
+    ) -> Result<()> {
+        let now = self.now();
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM staff_sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
+             AND outcome = 'failure' AND reason <> 'throttled'",
+        )
+        .bind(email_key)
+        .bind(to_us(now - self.config.throttle_window))
+        .fetch_one(self.store.reader())
+        .await?;
+        if failures < self.config.staff_throttle_failures {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        record_staff_attempt(&mut tx, now, email_key, known, "throttled", channel, ip).await?;
+        tx.commit().await?;
+        Err(Error::throttled(self.config.throttle_window))
+    }
+
+    /// Record and audit a completed staff sign-in.
+    pub(crate) async fn staff_signed_in(
+        &self,
+        tx: &mut Tx,
+        email_key: &str,
+        m: &StaffMember,
+        channel: StaffChannel,
+        ip: &str,
+    ) -> Result<()> {
+        record_staff_attempt(tx, self.now(), email_key, Some(m), "ok", channel, ip).await?;
+        self.audit(
+            tx,
+            &format!("staff:{}", m.id),
+            "staff.signed_in",
+            &format!("staff:{}", m.id),
+            None,
+            json!({"channel": channel.as_str()}),
+        )
+        .await
+    }
+
+    /// Record and audit a failed staff sign-in (alerting the admins on a burst).
+    pub(crate) async fn staff_failed(
+        &self,
+        tx: &mut Tx,
+        email_key: &str,
+        known: Option<&StaffMember>,
+        reason: &str,
+        channel: StaffChannel,
+        ip: &str,
+    ) -> Result<()> {
+        let now = self.now();
+        record_staff_attempt(tx, now, email_key, known, reason, channel, ip).await?;
+        self.staff_failure_recorded(tx, now, known, email_key, channel, ip)
+            .await
+    }
+
+    /// An active staff member by id.
+    pub(crate) async fn staff_member(&self, id: Uuid) -> Result<StaffMember> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, role, status, version FROM staff WHERE id = $1 AND status = 'active'",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.store.reader())
+        .await?
+        .ok_or(Error::InvalidSession)?;
+        staff_from_row(&row)
     }
 
     /// After a failed staff sign-in was recorded: audit it, and on a burst alert the admins.
@@ -347,17 +401,22 @@ impl Engine {
         log.clear()
     }
 
-    /// Sign a staff member in for API use: checks the credentials and returns an opaque
-    /// token (stored as SHA-256) with its absolute expiry.
+    /// Sign a staff member in for API use: checks the credentials (and the authenticator's
+    /// code, when they have one: without it the answer is [`Error::SecondFactorRequired`])
+    /// and returns an opaque token (stored as SHA-256) with its absolute expiry.
     pub async fn staff_session_create(
         &self,
         email: &str,
         password: &str,
+        code: Option<&str>,
         ip: &str,
     ) -> Result<(String, Staff, chrono::DateTime<chrono::Utc>)> {
         let staff = self
-            .staff_sign_in_via(email, password, StaffChannel::Api, ip)
+            .staff_sign_in_via(email, password, code, StaffChannel::Api, ip)
             .await?;
+        if staff.factor == StaffFactor::CodeNeeded {
+            return Err(Error::SecondFactorRequired);
+        }
         let now = self.now();
         let (token, digest) = crate::credentials::tokens::new_token(self.entropy.as_ref());
         let absolute = now + self.config.staff_session_absolute;
@@ -387,7 +446,8 @@ impl Engine {
         }
         let now = self.now();
         let row = sqlx::query(
-            "SELECT s.id AS session_id, s.last_seen_us, s.absolute_expires_us, t.id, t.email, t.display_name, t.role, t.status, t.version \
+            "SELECT s.id AS session_id, s.last_seen_us, s.absolute_expires_us, t.id, t.email, t.display_name, t.role, t.status, t.version, \
+             (SELECT count(*) FROM staff_authenticators a WHERE a.staff_id = t.id AND a.status = 'active') AS authenticators \
              FROM staff_sessions s JOIN staff t ON t.id = s.staff_id \
              WHERE s.token_hash = $1 AND s.revoked_us IS NULL AND s.idle_expires_us > $2 \
              AND s.absolute_expires_us > $2 AND t.status = 'active'",
@@ -398,6 +458,13 @@ impl Engine {
         .await?
         .ok_or(Error::InvalidSession)?;
         let m = staff_from_row(&row)?;
+        // A session is only made once the code was given (or while there was none to give):
+        // with an authenticator now, it was given or set up through this session.
+        let factor =
+            match factor_after_password(m.role, row.try_get::<i64, _>("authenticators")? > 0) {
+                StaffFactor::CodeNeeded => StaffFactor::Verified,
+                other => other,
+            };
         let last_seen: i64 = row.try_get("last_seen_us")?;
         if to_us(now) - last_seen > 30_000_000 {
             let absolute: i64 = row.try_get("absolute_expires_us")?;
@@ -411,7 +478,7 @@ impl Engine {
                 .await?;
             tx.commit().await?;
         }
-        Ok(Staff::from(m))
+        Ok(Staff::signed_in(m, factor))
     }
 
     /// End a staff API session. Unknown tokens are not an error.
@@ -487,6 +554,7 @@ impl Engine {
             role,
             status: "active".into(),
             version: 1,
+            authenticator: false,
         })
     }
 
@@ -536,7 +604,8 @@ impl Engine {
         current: &str,
         new_password: &str,
     ) -> Result<()> {
-        self.staff_sign_in(&actor.email, current).await?;
+        actor.require_signed_in()?;
+        self.staff_sign_in(&actor.email, current, None).await?;
         let email = normalize::email(&actor.email)?;
         self.config
             .policy
@@ -614,7 +683,14 @@ impl Engine {
         )
         .fetch_all(self.store.reader())
         .await?;
-        rows.iter().map(staff_from_row).collect()
+        let with = self.staff_with_authenticators().await?;
+        rows.iter()
+            .map(|r| {
+                let mut m = staff_from_row(r)?;
+                m.authenticator = with.contains(&m.id);
+                Ok(m)
+            })
+            .collect()
     }
 
     /// Page through the whole audit log, oldest first.

@@ -501,10 +501,12 @@ async fn rehash_on_sign_in_when_parameters_change() {
     )
     .await
     .unwrap();
+    let (admin, admin_secret) = super::with_authenticator(&engine, &admin, &clock).await;
     let h = Harness {
         name: "sqlite",
         engine,
         admin,
+        admin_secret,
         clock: clock.clone(),
         vault: Some(path.clone()),
         recovery: None,
@@ -524,6 +526,7 @@ async fn rehash_on_sign_in_when_parameters_change() {
         &path,
         ADMIN_EMAIL,
         ADMIN_PASSWORD,
+        None,
         deps(&clock, 4, stronger),
     )
     .await

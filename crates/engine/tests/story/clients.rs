@@ -166,10 +166,7 @@ async fn bad_registrations_are_refused_and_change_nothing() {
             e.add_staff(&h.admin, &email, "Staff", role, "staff member passphrase")
                 .await
                 .unwrap();
-            let who = e
-                .staff_sign_in(&email, "staff member passphrase")
-                .await
-                .unwrap();
+            let who = staff_signed_in(&h, &email, "staff member passphrase").await;
             assert!(matches!(
                 e.register_client(&who, web_app()).await,
                 Err(Error::Forbidden(_))

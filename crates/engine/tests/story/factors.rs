@@ -277,7 +277,7 @@ async fn support_sees_factors_and_removes_a_lost_one_with_a_reason() {
         .await
         .unwrap();
         let sup = e
-            .staff_sign_in("sup@staff.example", "support staff password")
+            .staff_sign_in("sup@staff.example", "support staff password", None)
             .await
             .unwrap();
         let listed = e.customer_factors(&sup, id).await.unwrap();

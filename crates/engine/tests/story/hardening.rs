@@ -143,14 +143,14 @@ async fn staff_sign_in_is_throttled_recorded_audited_and_alerts_the_admins() {
         for i in 0..throttle {
             let r = h
                 .engine
-                .staff_session_create(ADMIN_EMAIL, "wrong words", &format!("203.0.113.{i}"))
+                .staff_session_create(ADMIN_EMAIL, "wrong words", None, &format!("203.0.113.{i}"))
                 .await;
             assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
         }
         // From any address, the right password is now refused until the window passes.
         assert!(matches!(
             h.engine
-                .staff_session_create(ADMIN_EMAIL, ADMIN_PASSWORD, "198.51.100.7")
+                .staff_session_create(ADMIN_EMAIL, ADMIN_PASSWORD, None, "198.51.100.7")
                 .await,
             Err(Error::RateLimited(_))
         ));
@@ -173,7 +173,7 @@ async fn staff_sign_in_is_throttled_recorded_audited_and_alerts_the_admins() {
         // Unknown staff addresses are recorded too, without naming them in the audit log.
         let _ = h
             .engine
-            .staff_session_create("nobody@shop.example", "x", "203.0.113.99")
+            .staff_session_create("nobody@shop.example", "x", None, "203.0.113.99")
             .await;
         let log = h.engine.audit_log(&h.admin, 0, 1000).await.unwrap();
         let unknown = log
@@ -183,7 +183,12 @@ async fn staff_sign_in_is_throttled_recorded_audited_and_alerts_the_admins() {
         assert!(!unknown.diff.to_string().contains("nobody"));
         h.clock.advance(Duration::minutes(16));
         h.engine
-            .staff_session_create(ADMIN_EMAIL, ADMIN_PASSWORD, "198.51.100.7")
+            .staff_session_create(
+                ADMIN_EMAIL,
+                ADMIN_PASSWORD,
+                Some(&admin_code(&h)),
+                "198.51.100.7",
+            )
             .await
             .unwrap();
         h.engine.close().await;
@@ -202,6 +207,7 @@ async fn console_vault_sign_in_is_throttled_and_its_failures_recorded_at_the_nex
             &path,
             ADMIN_EMAIL,
             "wrong words",
+            None,
             deps(&clock, 20 + i as u64, fast_config()),
         )
         .await;
@@ -216,16 +222,19 @@ async fn console_vault_sign_in_is_throttled_and_its_failures_recorded_at_the_nex
             &path,
             ADMIN_EMAIL,
             ADMIN_PASSWORD,
+            None,
             deps(&clock, 40, fast_config())
         )
         .await,
         Err(Error::RateLimited(_))
     ));
     clock.advance(Duration::minutes(16));
+    let code = super::factors::totp_code(&h.admin_secret, clock.now().timestamp());
     let (engine, admin) = Engine::unlock_vault(
         &path,
         ADMIN_EMAIL,
         ADMIN_PASSWORD,
+        Some(&code),
         deps(&clock, 41, fast_config()),
     )
     .await
@@ -406,6 +415,7 @@ async fn vault_files_are_owner_only_and_the_key_file_names_no_one() {
         &path,
         "agent@shop.example",
         "agent pass phrase",
+        None,
         deps(&clock, 9, fast_config()),
     )
     .await

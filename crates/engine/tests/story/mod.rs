@@ -18,8 +18,8 @@ use chrono::{TimeZone, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;
 use vestibule_engine::{
-    Config, Deps, Engine, HashParams, ManualClock, OutboxMessage, RecoveryKey, RequestContext,
-    SeededEntropy, Staff,
+    Clock, Config, Deps, Engine, HashParams, ManualClock, OutboxMessage, RecoveryKey,
+    RequestContext, SeededEntropy, Staff,
 };
 
 pub const ADMIN_EMAIL: &str = "owner@shop.example";
@@ -29,6 +29,8 @@ pub struct Harness {
     pub name: &'static str,
     pub engine: Engine,
     pub admin: Staff,
+    /// The admin's authenticator secret (base32), set up when the harness was made.
+    pub admin_secret: String,
     pub clock: Arc<ManualClock>,
     pub vault: Option<PathBuf>,
     pub recovery: Option<RecoveryKey>,
@@ -72,10 +74,12 @@ pub async fn sqlite(config: Config) -> Harness {
         Engine::create_vault(&path, ADMIN_EMAIL, ADMIN_PASSWORD, deps(&clock, 1, config))
             .await
             .unwrap();
+    let (admin, admin_secret) = with_authenticator(&engine, &admin, &clock).await;
     Harness {
         name: "sqlite",
         engine,
         admin,
+        admin_secret,
         clock,
         vault: Some(path),
         recovery: Some(recovery),
@@ -109,15 +113,51 @@ pub async fn postgres(config: Config) -> Option<Harness> {
     )
     .await
     .unwrap();
+    let (admin, admin_secret) = with_authenticator(&engine, &admin_staff, &clock).await;
     Some(Harness {
         name: "postgres",
         engine,
-        admin: admin_staff,
+        admin,
+        admin_secret,
         clock,
         vault: None,
         recovery: None,
         _dir: None,
     })
+}
+
+/// Set up an authenticator app for a staff member who was just signed in with a password,
+/// as they would in the console: the returned staff may act; the secret makes later codes.
+pub async fn with_authenticator(
+    engine: &Engine,
+    staff: &Staff,
+    clock: &Arc<ManualClock>,
+) -> (Staff, String) {
+    let en = engine.begin_staff_authenticator(staff).await.unwrap();
+    let code = factors::totp_code(&en.secret, clock.now().timestamp());
+    let staff = engine
+        .confirm_staff_authenticator(staff, &code)
+        .await
+        .unwrap();
+    (staff, en.secret)
+}
+
+/// Sign a staff member in with their password, setting up their authenticator app first
+/// when their role needs one.
+pub async fn staff_signed_in(h: &Harness, email: &str, password: &str) -> Staff {
+    let who = h.engine.staff_sign_in(email, password, None).await.unwrap();
+    if who.factor == vestibule_engine::StaffFactor::EnrolmentNeeded {
+        with_authenticator(&h.engine, &who, &h.clock).await.0
+    } else {
+        who
+    }
+}
+
+/// A fresh code from the admin's authenticator: half a minute later than the last one (each
+/// 30-second step is accepted once).
+pub fn admin_code(h: &Harness) -> String {
+    h.clock.advance(chrono::Duration::seconds(30));
+    factors::totp_code(&h.admin_secret, h.clock.now().timestamp())
 }
 
 /// Every backend this run has, each fresh.

@@ -99,7 +99,7 @@ async fn a_passkey_signs_in_without_an_address_and_counts_as_two_factors() {
         .await
         .unwrap();
         let sup = e
-            .staff_sign_in("sup@staff.example", "support staff password")
+            .staff_sign_in("sup@staff.example", "support staff password", None)
             .await
             .unwrap();
         let listed = e.customer_factors(&sup, id).await.unwrap();

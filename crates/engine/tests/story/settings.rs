@@ -28,7 +28,7 @@ async fn access_reason_setting_is_enforced_and_stored_with_the_read() {
         .await
         .unwrap();
         let sup = e
-            .staff_sign_in("sup@staff.example", "staff member passphrase")
+            .staff_sign_in("sup@staff.example", "staff member passphrase", None)
             .await
             .unwrap();
         let on = ConsoleSettings {
@@ -134,11 +134,23 @@ async fn demo_vault_has_every_role_and_customers() {
             &path,
             &a.email,
             &a.password,
+            None,
             deps(&clock, 10 + i as u64, fast_config()),
         )
         .await
         .unwrap();
         assert_eq!(staff.role, a.role);
+        // Demo admins and security staff set up an authenticator first, like any.
+        let staff = if a.role.needs_authenticator() {
+            assert_eq!(staff.factor, vestibule_engine::StaffFactor::EnrolmentNeeded);
+            assert!(matches!(
+                engine.search_customers(&staff, "a", None, 5).await,
+                Err(vestibule_engine::Error::AuthenticatorRequired)
+            ));
+            super::with_authenticator(&engine, &staff, &clock).await.0
+        } else {
+            staff
+        };
         let page = engine.search_customers(&staff, "a", None, 5).await;
         assert_eq!(
             page.is_ok(),

@@ -17,10 +17,7 @@ async fn member(h: &Harness, role: Role) -> Staff {
         )
         .await
         .unwrap();
-    h.engine
-        .staff_sign_in(&email, "staff member passphrase")
-        .await
-        .unwrap()
+    staff_signed_in(h, &email, "staff member passphrase").await
 }
 
 fn forbidden<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
@@ -309,13 +306,18 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             .unwrap();
         assert!(matches!(
             h.engine
-                .staff_session_create("api@staff.example", "wrong", "127.0.0.1")
+                .staff_session_create("api@staff.example", "wrong", None, "127.0.0.1")
                 .await,
             Err(Error::InvalidCredentials)
         ));
         let (token, who, _) = h
             .engine
-            .staff_session_create("API@staff.example", "api staff passphrase", "127.0.0.1")
+            .staff_session_create(
+                "API@staff.example",
+                "api staff passphrase",
+                None,
+                "127.0.0.1",
+            )
             .await
             .unwrap();
         assert_eq!(who.role, Role::Security);
@@ -331,14 +333,24 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
         ));
         let (token, _, _) = h
             .engine
-            .staff_session_create("api@staff.example", "api staff passphrase", "127.0.0.1")
+            .staff_session_create(
+                "api@staff.example",
+                "api staff passphrase",
+                None,
+                "127.0.0.1",
+            )
             .await
             .unwrap();
         h.engine.staff_sign_out(&token).await.unwrap();
         assert!(h.engine.staff_from_token(&token).await.is_err());
         let (token, _, _) = h
             .engine
-            .staff_session_create("api@staff.example", "api staff passphrase", "127.0.0.1")
+            .staff_session_create(
+                "api@staff.example",
+                "api staff passphrase",
+                None,
+                "127.0.0.1",
+            )
             .await
             .unwrap();
         h.engine.remove_staff(&h.admin, who.id).await.unwrap();
@@ -348,6 +360,164 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             h.name
         );
         assert!(h.engine.staff_from_token("garbage").await.is_err());
+        h.engine.close().await;
+    }
+}
+
+/// Admin and security staff must use an authenticator app: until it is set up nothing is
+/// allowed but setting it up; once it is, the password alone only gets as far as asking for
+/// the code; wrong and replayed codes are failed sign-ins; an admin resets a lost one with a
+/// reason, audited. Support may go without.
+#[tokio::test]
+async fn admin_and_security_staff_must_use_an_authenticator() {
+    use vestibule_engine::{StaffChannel, StaffFactor};
+    for h in backends().await {
+        let e = &h.engine;
+        e.add_staff(&h.admin, "sec@staff.example", "Sec", Role::Security, PW)
+            .await
+            .unwrap();
+        e.add_staff(&h.admin, "sup@staff.example", "Sup", Role::Support, PW)
+            .await
+            .unwrap();
+        let sup = e
+            .staff_sign_in("sup@staff.example", PW, None)
+            .await
+            .unwrap();
+        assert_eq!(sup.factor, StaffFactor::NotRequired);
+        e.search_customers(&sup, "a", None, 5).await.unwrap();
+
+        // Not set up: refused everything until it is.
+        let sec = e
+            .staff_sign_in("sec@staff.example", PW, None)
+            .await
+            .unwrap();
+        assert_eq!(sec.factor, StaffFactor::EnrolmentNeeded);
+        assert!(matches!(
+            e.search_customers(&sec, "a", None, 5).await,
+            Err(Error::AuthenticatorRequired)
+        ));
+        let (_, api_sec, _) = e
+            .staff_session_create("sec@staff.example", PW, None, "127.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(api_sec.factor, StaffFactor::EnrolmentNeeded);
+        let en = e.begin_staff_authenticator(&sec).await.unwrap();
+        assert!(en.uri.starts_with("otpauth://totp/"), "{}", en.uri);
+        let now = h.clock.now().timestamp();
+        assert!(matches!(
+            e.confirm_staff_authenticator(&sec, "000000").await,
+            Err(Error::InvalidInput { field: "code", .. })
+        ));
+        let code = super::factors::totp_code(&en.secret, now);
+        let sec = e.confirm_staff_authenticator(&sec, &code).await.unwrap();
+        assert_eq!(sec.factor, StaffFactor::Verified);
+        e.search_customers(&sec, "a", None, 5).await.unwrap();
+        // A second one cannot be started over the first.
+        assert!(e.begin_staff_authenticator(&sec).await.is_err());
+
+        // Set up: the password alone stops at the code, and acts on nothing.
+        let half = e
+            .staff_sign_in("sec@staff.example", PW, None)
+            .await
+            .unwrap();
+        assert_eq!(half.factor, StaffFactor::CodeNeeded);
+        assert!(matches!(
+            e.search_customers(&half, "a", None, 5).await,
+            Err(Error::SecondFactorRequired)
+        ));
+        assert!(matches!(
+            e.begin_staff_authenticator(&half).await,
+            Err(Error::SecondFactorRequired)
+        ));
+        assert!(matches!(
+            e.staff_session_create("sec@staff.example", PW, None, "127.0.0.1")
+                .await,
+            Err(Error::SecondFactorRequired)
+        ));
+        // The code used to set it up is spent (same time step): refused, recorded.
+        assert!(matches!(
+            e.staff_second_factor(&half, &code, StaffChannel::Api, "127.0.0.1")
+                .await,
+            Err(Error::InvalidInput { field: "code", .. })
+        ));
+        h.clock.advance(chrono::Duration::seconds(30));
+        let next = super::factors::totp_code(&en.secret, h.clock.now().timestamp());
+        let (token, full, _) = e
+            .staff_session_create("sec@staff.example", PW, Some(&next), "127.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(full.factor, StaffFactor::Verified);
+        assert_eq!(
+            e.staff_from_token(&token).await.unwrap().factor,
+            StaffFactor::Verified
+        );
+        // The same code again (replay within its 30 s): refused.
+        assert!(matches!(
+            e.staff_sign_in("sec@staff.example", PW, Some(&next)).await,
+            Err(Error::InvalidInput { field: "code", .. })
+        ));
+        // (An UPDATE that changes nothing counts the rows.)
+        let attempts = e
+            .execute_unchecked(
+                "UPDATE staff_sign_in_attempts SET reason = reason WHERE reason = 'wrong_code' AND outcome = 'failure'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(attempts, 2);
+
+        // Lost phone: an admin resets it with a reason; not their own; audited.
+        assert!(matches!(
+            e.reset_staff_authenticator(&h.admin, full.id, " ").await,
+            Err(Error::InvalidInput {
+                field: "reason",
+                ..
+            })
+        ));
+        assert!(matches!(
+            e.reset_staff_authenticator(&sup, full.id, "lost phone")
+                .await,
+            Err(Error::Forbidden(_))
+        ));
+        assert!(
+            e.reset_staff_authenticator(&h.admin, h.admin.id, "lost phone")
+                .await
+                .is_err()
+        );
+        let listed = e.list_staff(&h.admin).await.unwrap();
+        assert!(
+            listed
+                .iter()
+                .find(|m| m.id == full.id)
+                .unwrap()
+                .authenticator
+        );
+        e.reset_staff_authenticator(&h.admin, full.id, "ticket 42: lost phone")
+            .await
+            .unwrap();
+        let listed = e.list_staff(&h.admin).await.unwrap();
+        assert!(
+            !listed
+                .iter()
+                .find(|m| m.id == full.id)
+                .unwrap()
+                .authenticator
+        );
+        assert_eq!(
+            e.staff_from_token(&token).await.unwrap().factor,
+            StaffFactor::EnrolmentNeeded
+        );
+        let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();
+        let reset = log
+            .iter()
+            .find(|a| a.action == "staff.authenticator_reset")
+            .unwrap();
+        assert_eq!(reset.reason.as_deref(), Some("ticket 42: lost phone"));
+        assert!(log.iter().any(|a| a.action == "staff.authenticator_added"));
+        let left = e
+            .execute_unchecked("UPDATE staff_authenticators SET status = status")
+            .await
+            .unwrap();
+        assert_eq!(left, 1, "only the admin's own is left");
         h.engine.close().await;
     }
 }

@@ -82,6 +82,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         ADMIN_EMAIL,
         "not the password",
+        None,
         deps(&clock, 11, fast_config()),
     )
     .await
@@ -91,6 +92,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         "nobody@staff.example",
         ADMIN_PASSWORD,
+        None,
         deps(&clock, 12, fast_config()),
     )
     .await
@@ -100,6 +102,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
         &path,
         "Agent@Staff.example",
         "agent secret words",
+        None,
         deps(&clock, 13, fast_config()),
     )
     .await
@@ -112,7 +115,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
             .await
             .unwrap();
     engine
-        .staff_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .staff_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, None)
         .await
         .unwrap();
     engine.close().await;
@@ -157,6 +160,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
             &path,
             ADMIN_EMAIL,
             ADMIN_PASSWORD,
+            None,
             deps(&clock, 16, fast_config())
         )
         .await
@@ -167,6 +171,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
             &path,
             "sec@staff.example",
             "security team words",
+            None,
             deps(&clock, 17, fast_config())
         )
         .await
@@ -176,6 +181,7 @@ async fn password_change_rewraps_and_removal_revokes_access() {
         &path,
         ADMIN_EMAIL,
         "brand new admin words",
+        None,
         deps(&clock, 18, fast_config()),
     )
     .await
@@ -239,6 +245,7 @@ async fn the_vault_key_never_reaches_the_logs() {
         &path,
         ADMIN_EMAIL,
         ADMIN_PASSWORD,
+        None,
         deps(&h.clock, 2, fast_config()),
     )
     .await

@@ -69,10 +69,12 @@ async fn localhost_server() -> Server {
         .await
         .unwrap();
     });
+    let (admin, admin_secret) = with_authenticator(&engine, &admin).await;
     Server {
         base: format!("http://localhost:{port}"),
         engine,
         admin,
+        admin_secret,
         stop: tx,
         serving,
         _dir: Some(dir),

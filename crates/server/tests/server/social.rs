@@ -56,10 +56,12 @@ pub(super) async fn real_server(ip: &str, postgres: Option<String>) -> Server {
         .unwrap();
     });
     up_rx.await.unwrap();
+    let (admin, admin_secret) = with_authenticator(&engine, &admin).await;
     Server {
         base,
         engine,
         admin,
+        admin_secret,
         stop: tx,
         serving,
         _dir: dir,

@@ -1,7 +1,7 @@
 // Generated from the Rust types by src-tauri/bindings.rs. Do not edit by hand:
 // VESTIBULE_WRITE_BINDINGS=1 cargo test -p vestibule-console bindings
 
-export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "second_factor_required" | "step_up_required" | "not_configured" | "upstream" | "internal";
+export type ErrorCode = "invalid_input" | "weak_password" | "invalid_credentials" | "account_unavailable" | "invalid_token" | "invalid_session" | "not_found" | "email_in_use" | "conflict" | "forbidden" | "rate_limited" | "overloaded" | "vault_locked" | "vault_error" | "audit_tampered" | "storage" | "delivery" | "oauth" | "second_factor_required" | "authenticator_required" | "step_up_required" | "not_configured" | "upstream" | "internal";
 
 export type ConsoleCode = "not_signed_in" | "idle_locked" | "no_vault" | "vault_exists" | "io";
 
@@ -17,9 +17,13 @@ export type Role = "support" | "security" | "privacy" | "admin";
 
 export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "remove_factors" | "lock_customers" | "disable_customers" | "review_risk" | "manage_consent" | "export_customers" | "erase_customers" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
 
-export type Staff = { id: string, email: string, display_name: string, role: Role, };
+export type Staff = { id: string, email: string, display_name: string, role: Role, factor: StaffFactor, };
 
-export type StaffMember = { id: string, email: string, display_name: string, role: Role, status: string, version: number, };
+export type StaffMember = { id: string, email: string, display_name: string, role: Role, status: string, version: number, 
+/**
+ * Whether they have an authenticator app set up (filled in the admins' staff list).
+ */
+authenticator: boolean, };
 
 export type DemoAccount = { email: string, role: Role, password: string, };
 
@@ -153,12 +157,43 @@ password: string, };
 
 export type StaffRef = { id: string, };
 
+export type StaffFactor = "verified" | "not_required" | "enrolment_needed" | "code_needed";
+
+export type AuthenticatorCode = { 
+/**
+ * The authenticator app's current 6-digit code.
+ */
+code: string, };
+
+export type AuthenticatorSetup = { 
+/**
+ * The secret in base32, for typing into the app.
+ */
+secret: string, 
+/**
+ * `otpauth://totp/…`
+ */
+uri: string, 
+/**
+ * The URI as a QR code, SVG markup (generated here, not from outside input).
+ */
+qr_svg: string, };
+
+export type AuthenticatorReset = { id: string, 
+/**
+ * Why (recorded in the audit log).
+ */
+reason: string, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
   open_demo_vault: { req: void; res: AppStatus };
   create_vault: { req: Credentials; res: VaultCreated };
   sign_in: { req: Credentials; res: SessionView };
+  verify_code: { req: AuthenticatorCode; res: SessionView };
+  begin_authenticator: { req: void; res: AuthenticatorSetup };
+  confirm_authenticator: { req: AuthenticatorCode; res: SessionView };
   sign_out: { req: void; res: void };
   keep_alive: { req: void; res: void };
   search_customers: { req: SearchRequest; res: SearchPage };
@@ -180,4 +215,5 @@ export interface Commands {
   list_staff: { req: void; res: Array<StaffMember> };
   add_staff: { req: NewStaff; res: StaffMember };
   remove_staff: { req: StaffRef; res: void };
+  reset_staff_authenticator: { req: AuthenticatorReset; res: void };
 }
