@@ -22,11 +22,18 @@ const ADMIN_PW: &str = "harbour lantern meadow";
 const SUPPORT: &str = "agent@shop.example";
 const SUPPORT_PW: &str = "teapot saddle orbit";
 
-/// A vault with an admin, a support agent and `customers` seeded customers.
-async fn prepared_vault(customers: u64) -> tempfile::TempDir {
+/// A vault with an admin (with an authenticator app: its secret is returned), a support
+/// agent and `customers` seeded customers.
+async fn prepared_vault(customers: u64) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("console.vault");
     let (engine, admin, _recovery) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    let en = engine.begin_staff_authenticator(&admin).await.unwrap();
+    let now = engine.now().timestamp() as u64;
+    let admin = engine
+        .confirm_staff_authenticator(&admin, &window::totp_at(&en.secret, now))
         .await
         .unwrap();
     engine
@@ -45,7 +52,7 @@ async fn prepared_vault(customers: u64) -> tempfile::TempDir {
         .await
         .unwrap();
     engine.close().await;
-    dir
+    (dir, en.secret)
 }
 
 fn digits(s: &str) -> String {
@@ -69,6 +76,23 @@ async fn admin_creates_a_vault_finds_a_customer_by_phone_and_locks_them() {
     app.shot("recovery-key").await;
     app.click("#recovery-stored").await;
     app.click("#recovery-done").await;
+
+    // An admin sets up an authenticator app before anything else.
+    let secret = app
+        .find("#authenticator-secret")
+        .await
+        .text()
+        .await
+        .unwrap();
+    app.shot("authenticator-setup").await;
+    let r = app
+        .invoke(
+            "search_customers",
+            json!({"query": "a", "cursor": null, "limit": 5}),
+        )
+        .await;
+    assert_eq!(r["err"]["code"], "authenticator_required", "{r}");
+    app.give_code(&secret, 0).await;
 
     app.find("#customer-search").await;
     assert_eq!(
@@ -156,7 +180,7 @@ async fn admin_creates_a_vault_finds_a_customer_by_phone_and_locks_them() {
 #[tokio::test]
 #[ignore = "real window: run by scripts/test.sh under xvfb-run"]
 async fn support_agent_sees_and_does_only_what_the_role_allows() {
-    let dir = prepared_vault(300).await;
+    let (dir, _) = prepared_vault(300).await;
     let mut app = App::launch("support", dir, &[]).await;
     app.sign_in(SUPPORT, SUPPORT_PW).await;
     app.find("#customer-search").await;
@@ -235,7 +259,7 @@ async fn support_agent_sees_and_does_only_what_the_role_allows() {
 #[tokio::test]
 #[ignore = "real window: run by scripts/test.sh under xvfb-run"]
 async fn wrong_password_at_sign_in_gives_a_clear_message() {
-    let dir = prepared_vault(10).await;
+    let (dir, secret) = prepared_vault(10).await;
     let mut app = App::launch("wrong-password", dir, &[]).await;
     app.find("#signin-email").await;
     app.shot("sign-in").await;
@@ -254,8 +278,22 @@ async fn wrong_password_at_sign_in_gives_a_clear_message() {
         Some("")
     );
     app.shot("wrong-password").await;
-    // The right password still works afterwards.
+    // The right password still works afterwards, and asks for the authenticator's code;
+    // a wrong code is refused with the step kept.
     app.sign_in(ADMIN, ADMIN_PW).await;
+    app.find("#factor-code").await;
+    let r = app
+        .invoke(
+            "search_customers",
+            json!({"query": "a", "cursor": null, "limit": 5}),
+        )
+        .await;
+    assert_eq!(r["err"]["code"], "second_factor_required", "{r}");
+    app.type_into("#factor-code", "000000").await;
+    app.click("#factor-submit").await;
+    app.wait_text("#factor-error", "not right", 15).await;
+    app.shot("authenticator-code").await;
+    app.give_code(&secret, 30).await;
     app.find("#customer-search").await;
     app.close().await;
 }
@@ -263,9 +301,10 @@ async fn wrong_password_at_sign_in_gives_a_clear_message() {
 #[tokio::test]
 #[ignore = "real window: run by scripts/test.sh under xvfb-run"]
 async fn idle_console_locks_and_returns_to_sign_in() {
-    let dir = prepared_vault(10).await;
+    let (dir, _) = prepared_vault(10).await;
     let mut app = App::launch("idle-lock", dir, &[("VESTIBULE_IDLE_LOCK_SECONDS", "3")]).await;
-    app.sign_in(ADMIN, ADMIN_PW).await;
+    // Support staff (no authenticator needed): the lock is the same for every role.
+    app.sign_in(SUPPORT, SUPPORT_PW).await;
     app.find("#customer-search").await;
     let started = Instant::now();
     app.wait_text("#lock-notice", "locked after 3 seconds", 20)
@@ -280,7 +319,7 @@ async fn idle_console_locks_and_returns_to_sign_in() {
         )
         .await;
     assert_eq!(r["err"]["code"], "not_signed_in", "{r}");
-    app.sign_in(ADMIN, ADMIN_PW).await;
+    app.sign_in(SUPPORT, SUPPORT_PW).await;
     app.find("#customer-search").await;
     app.close().await;
 }

@@ -19,6 +19,10 @@ use vestibule_engine::{Config, Deps, Engine, Hasher, OsEntropy, RequestContext, 
 
 const ADMIN: &str = "bench@vestibule.example";
 const ADMIN_PW: &str = "benchmark admin passphrase";
+/// A support agent: searches (the console benchmark signs in as them; support staff need no
+/// authenticator app, and the admin's was set up once and is not kept).
+const SEARCH: &str = "search@vestibule.example";
+const SEARCH_PW: &str = "benchmark search passphrase";
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -58,6 +62,24 @@ async fn fresh_vault(path: &Path) -> (Engine, Staff) {
     let (e, s, _) = Engine::create_vault(path, ADMIN, ADMIN_PW, Deps::system())
         .await
         .unwrap();
+    // The admin sets up an authenticator app (RFC 6238 code from totp-rs) before acting.
+    let en = e.begin_staff_authenticator(&s).await.unwrap();
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&en.secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(e.now().timestamp() as u64)
+        .to_string();
+    let s = e.confirm_staff_authenticator(&s, &code).await.unwrap();
+    e.add_staff(
+        &s,
+        SEARCH,
+        "Search",
+        vestibule_engine::Role::Support,
+        SEARCH_PW,
+    )
+    .await
+    .unwrap();
     (e, s)
 }
 
@@ -107,10 +129,15 @@ async fn main() {
 
     // --- the large vault --------------------------------------------------------------
     let path = dir.join(format!("bench-{customers}.vault"));
-    let (engine, admin) = if path.exists() {
-        Engine::unlock_vault(&path, ADMIN, ADMIN_PW, None, Deps::system())
+    // A vault built before the search agent existed is built again.
+    let cached = match path.exists() {
+        true => Engine::unlock_vault(&path, SEARCH, SEARCH_PW, None, Deps::system())
             .await
-            .unwrap()
+            .ok(),
+        false => None,
+    };
+    let (engine, admin) = if let Some(opened) = cached {
+        opened
     } else {
         println!(
             "building {} ({customers} customers, ~{attempts} events each; once)…",

@@ -93,6 +93,7 @@ async fn main() {
     )
     .await
     .unwrap();
+    let admin = with_authenticator(&engine, &admin).await;
     let ctx = RequestContext::default();
     engine
         .register(
@@ -296,4 +297,22 @@ async fn main() {
     print!("{report}");
     std::fs::write(out.join("frontdoor-report.md"), report).unwrap();
     engine.close().await;
+}
+
+/// The bench admin sets up an authenticator app (code from totp-rs) before acting.
+async fn with_authenticator(
+    engine: &Engine,
+    admin: &vestibule_engine::Staff,
+) -> vestibule_engine::Staff {
+    let en = engine.begin_staff_authenticator(admin).await.unwrap();
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&en.secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(engine.now().timestamp() as u64)
+        .to_string();
+    engine
+        .confirm_staff_authenticator(admin, &code)
+        .await
+        .unwrap()
 }
