@@ -10,8 +10,8 @@ use ts_rs::{Config, TS};
 use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
     AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
-    ErrorCode, Permission, ProfilePatch, RiskLevel, Role, SearchPage, SessionInfo, SignInAttempt,
-    Staff, StaffFactor, StaffMember,
+    ErrorCode, Factor, FactorKind, Permission, ProfilePatch, RiskLevel, Role, SearchPage,
+    SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -64,6 +64,18 @@ fn command_table() -> Vec<(&'static str, String, String)> {
             "customer_lookalikes",
             n::<CustomerRef>(),
             n::<Vec<CustomerSummary>>(),
+        ),
+        ("customer_factors", n::<CustomerRef>(), n::<Vec<Factor>>()),
+        ("remove_customer_factor", n::<CustomerItemRemoval>(), void()),
+        (
+            "customer_connections",
+            n::<CustomerRef>(),
+            n::<Vec<SocialLink>>(),
+        ),
+        (
+            "remove_customer_connection",
+            n::<CustomerItemRemoval>(),
+            void(),
         ),
         ("set_customer_status", n::<StatusChange>(), n::<Customer>()),
         (
@@ -142,6 +154,10 @@ fn generate() -> String {
         AuthenticatorCode,
         AuthenticatorSetup,
         AuthenticatorReset,
+        FactorKind,
+        Factor,
+        SocialLink,
+        CustomerItemRemoval,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

@@ -12,8 +12,8 @@ use vestibule_engine::demo::{DemoAccount, demo_accounts};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
     AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Deps,
-    Engine, Permission, ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, Staff,
-    StaffChannel, StaffMember, allows,
+    Engine, Factor, Permission, ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt,
+    SocialLink, Staff, StaffChannel, StaffMember, allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -80,6 +80,17 @@ pub struct AuthenticatorSetup {
     pub uri: String,
     /// The URI as a QR code, SVG markup (generated here, not from outside input).
     pub qr_svg: String,
+}
+
+/// Remove one of a customer's second factors or connected sign-in accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CustomerItemRemoval {
+    pub id: Uuid,
+    /// The factor's id, or the provider's for a connected account.
+    pub item: Uuid,
+    /// Why (required; recorded in the audit log).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -392,6 +403,38 @@ pub async fn customer_audit(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<Au
 pub async fn customer_risk(console: Ctx<'_>, req: CustomerRef) -> Result<CustomerRisk> {
     let (engine, staff) = console.session().await?;
     Ok(engine.customer_risk(&staff, req.id).await?)
+}
+
+/// The customer's second factors (kinds, names, last use; never secrets).
+#[tauri::command]
+pub async fn customer_factors(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<Factor>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_factors(&staff, req.id).await?)
+}
+
+/// Remove a customer's lost factor, with the reason recorded (their sessions end).
+#[tauri::command]
+pub async fn remove_customer_factor(console: Ctx<'_>, req: CustomerItemRemoval) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .remove_customer_factor(&staff, req.id, req.item, &req.reason)
+        .await?)
+}
+
+/// The customer's connected sign-in accounts (social sign-in providers).
+#[tauri::command]
+pub async fn customer_connections(console: Ctx<'_>, req: CustomerRef) -> Result<Vec<SocialLink>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.customer_social_links(&staff, req.id).await?)
+}
+
+/// Disconnect a customer's sign-in provider account, with the reason recorded.
+#[tauri::command]
+pub async fn remove_customer_connection(console: Ctx<'_>, req: CustomerItemRemoval) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .remove_customer_social_link(&staff, req.id, req.item, &req.reason)
+        .await?)
 }
 
 /// The record view asks for this when it opens a customer: other records whose address

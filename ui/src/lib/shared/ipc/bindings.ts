@@ -185,6 +185,31 @@ export type AuthenticatorReset = { id: string,
  */
 reason: string, };
 
+export type FactorKind = "totp" | "passkey";
+
+export type Factor = { id: string, kind: FactorKind, name: string, created_at: string, last_used_at: string | null, 
+/**
+ * Set when the factor was turned off because it may have been copied (a passkey whose
+ * signature counter went backwards); it no longer signs anyone in.
+ */
+flagged_at: string | null, };
+
+export type SocialLink = { provider_id: string, provider: string, 
+/**
+ * The provider's address for the account when it was linked.
+ */
+email: string | null, linked_at: string, last_used_at: string | null, };
+
+export type CustomerItemRemoval = { id: string, 
+/**
+ * The factor's id, or the provider's for a connected account.
+ */
+item: string, 
+/**
+ * Why (required; recorded in the audit log).
+ */
+reason: string, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
@@ -203,6 +228,10 @@ export interface Commands {
   customer_audit: { req: CustomerRef; res: Array<AuditEntry> };
   customer_risk: { req: CustomerRef; res: CustomerRisk };
   customer_lookalikes: { req: CustomerRef; res: Array<CustomerSummary> };
+  customer_factors: { req: CustomerRef; res: Array<Factor> };
+  remove_customer_factor: { req: CustomerItemRemoval; res: void };
+  customer_connections: { req: CustomerRef; res: Array<SocialLink> };
+  remove_customer_connection: { req: CustomerItemRemoval; res: void };
   set_customer_status: { req: StatusChange; res: Customer };
   update_customer_profile: { req: ProfileEdit; res: Customer };
   mark_email_verified: { req: MarkVerified; res: Customer };
