@@ -180,6 +180,16 @@ enum StaffCommand {
         #[command(flatten)]
         db: Db,
     },
+    /// Set up your authenticator app (admin and security staff must): shows the key, its
+    /// `otpauth://` URI and a QR code, then asks for the app's first code. Without a
+    /// terminal, run it again with `--code` to confirm.
+    Authenticator {
+        #[command(flatten)]
+        db: Db,
+        /// Confirm the authenticator being set up with the app's current code.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -865,6 +875,53 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     .await?;
                 print(json, &m, || {
                     format!("Added {} as {}.", m.email, m.role.as_str())
+                });
+            }
+            StaffCommand::Authenticator { db, code } => {
+                let (engine, who) = open(&db).await?;
+                let code = match code {
+                    Some(c) => c,
+                    None => {
+                        let en = engine.begin_staff_authenticator(&who).await?;
+                        let qr = qrcode::QrCode::new(en.uri.as_bytes())
+                            .map(|q| {
+                                q.render::<qrcode::render::unicode::Dense1x2>()
+                                    .quiet_zone(true)
+                                    .build()
+                            })
+                            .unwrap_or_default();
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"secret": en.secret, "uri": en.uri})
+                            );
+                        } else {
+                            println!(
+                                "{qr}\nScan this with your authenticator app, or type the key:\n  {}\n({})",
+                                en.secret, en.uri
+                            );
+                        }
+                        if !std::io::stdin().is_terminal() {
+                            eprintln!(
+                                "Confirm with: vestibule staff authenticator --code <the app's code>"
+                            );
+                            return Ok(());
+                        }
+                        eprint!("Code from the app: ");
+                        let _ = std::io::stderr().flush();
+                        let mut s = String::new();
+                        std::io::stdin()
+                            .read_line(&mut s)
+                            .map_err(|e| Error::invalid_cli(e.to_string()))?;
+                        s.trim().to_owned()
+                    }
+                };
+                let who = engine.confirm_staff_authenticator(&who, &code).await?;
+                print(json, &who, || {
+                    format!(
+                        "Authenticator app set up for {}. Give its code at each sign-in (VESTIBULE_CODE or the prompt).",
+                        who.email
+                    )
                 });
             }
             StaffCommand::List { db } => {
