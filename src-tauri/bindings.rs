@@ -9,9 +9,10 @@ use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
 use ts_rs::{Config, TS};
 use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
-    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
-    ErrorCode, Factor, FactorKind, Permission, ProfilePatch, RiskLevel, Role, SearchPage,
-    SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember,
+    AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
+    ErrorCode, Factor, FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel,
+    Role, SearchPage, SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember,
+    UpstreamProvider,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -102,6 +103,15 @@ fn command_table() -> Vec<(&'static str, String, String)> {
             n::<ConsoleSettings>(),
             n::<ConsoleSettings>(),
         ),
+        ("get_branding", void(), n::<Branding>()),
+        ("update_branding", n::<Branding>(), n::<Branding>()),
+        ("list_providers", void(), n::<Vec<UpstreamProvider>>()),
+        (
+            "add_provider",
+            n::<NewUpstreamProvider>(),
+            n::<UpstreamProvider>(),
+        ),
+        ("remove_provider", n::<ProviderRef>(), void()),
         ("list_staff", void(), n::<Vec<StaffMember>>()),
         ("add_staff", n::<NewStaff>(), n::<StaffMember>()),
         ("remove_staff", n::<StaffRef>(), void()),
@@ -158,6 +168,11 @@ fn generate() -> String {
         Factor,
         SocialLink,
         CustomerItemRemoval,
+        Logo,
+        Branding,
+        UpstreamProvider,
+        NewUpstreamProvider,
+        ProviderRef,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

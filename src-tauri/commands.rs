@@ -11,9 +11,10 @@ use uuid::Uuid;
 use vestibule_engine::demo::{DemoAccount, demo_accounts};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
-    AuditEntry, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Deps,
-    Engine, Factor, Permission, ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt,
-    SocialLink, Staff, StaffChannel, StaffMember, allows,
+    AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
+    Deps, Engine, Factor, NewUpstreamProvider, Permission, ProfilePatch, Role, SearchPage,
+    SessionInfo, SignInAttempt, SocialLink, Staff, StaffChannel, StaffMember, UpstreamProvider,
+    allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -556,6 +557,49 @@ pub async fn add_staff(console: Ctx<'_>, req: NewStaff) -> Result<StaffMember> {
 pub async fn remove_staff(console: Ctx<'_>, req: StaffRef) -> Result<()> {
     let (engine, staff) = console.session().await?;
     Ok(engine.remove_staff(&staff, req.id).await?)
+}
+
+/// The hosted pages' branding (name, accent, support link, logo).
+#[tauri::command]
+pub async fn get_branding(console: Ctx<'_>) -> Result<Branding> {
+    let (engine, staff) = console.session().await?;
+    staff.require_signed_in()?;
+    Ok(engine.branding().await?)
+}
+
+/// Change the branding (admins); `version` must be the one read.
+#[tauri::command]
+pub async fn update_branding(console: Ctx<'_>, req: Branding) -> Result<Branding> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.update_branding(&staff, &req).await?)
+}
+
+/// The upstream OpenID Connect providers customers may sign in with (never their secrets).
+#[tauri::command]
+pub async fn list_providers(console: Ctx<'_>) -> Result<Vec<UpstreamProvider>> {
+    let (engine, staff) = console.session().await?;
+    staff.require_signed_in()?;
+    Ok(engine.upstream_providers().await?)
+}
+
+/// Add a provider (admins); its client secret is sealed and never shown again.
+#[tauri::command]
+pub async fn add_provider(console: Ctx<'_>, req: NewUpstreamProvider) -> Result<UpstreamProvider> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.add_upstream_provider(&staff, req).await?)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ProviderRef {
+    pub id: Uuid,
+}
+
+/// Remove a provider (admins; refused while customers are connected through it).
+#[tauri::command]
+pub async fn remove_provider(console: Ctx<'_>, req: ProviderRef) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.remove_upstream_provider(&staff, req.id).await?)
 }
 
 /// Remove a colleague's lost authenticator (admins), with the reason recorded.

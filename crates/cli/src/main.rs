@@ -129,7 +129,8 @@ enum Command {
         tls_key: Option<PathBuf>,
         /// PostgreSQL only: the key that seals second-factor secrets — a file holding 32
         /// random bytes in base64 (`openssl rand -base64 32 > key; chmod 600 key`), readable by
-        /// its owner only. A vault derives its own. Without it, TOTP is refused.
+        /// its owner only. A vault derives its own. Without it, TOTP is refused (customers' and
+        /// staff's: every PostgreSQL command reads the same variable).
         #[arg(long, env = "VESTIBULE_FACTOR_KEY_FILE")]
         factor_key_file: Option<PathBuf>,
     },
@@ -382,6 +383,13 @@ async fn open_with(db: &Db, deps: Deps) -> Result<(Engine, Staff), Error> {
     };
     let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
     if is_postgres(&db.db) {
+        // Staff authenticator secrets are sealed under the operator's key on PostgreSQL.
+        let mut deps = deps;
+        if deps.config.factor_key.is_none()
+            && let Some(path) = std::env::var_os("VESTIBULE_FACTOR_KEY_FILE")
+        {
+            deps.config.factor_key = Some(read_factor_key(std::path::Path::new(&path))?);
+        }
         let engine = opened(Engine::connect_postgres(&db.db, deps).await?);
         let who = engine.staff_sign_in(&staff, &password, None).await?;
         Ok((engine, who))

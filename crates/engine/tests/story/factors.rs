@@ -326,6 +326,16 @@ async fn without_a_factor_key_postgres_refuses_totp_clearly() {
         h.engine.begin_totp(&token, "Shop").await,
         Err(Error::NotConfigured(_))
     ));
+    // Staff authenticators too: an admin signing in to it is told what is missing.
+    let admin = h
+        .engine
+        .staff_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.engine.begin_staff_authenticator(&admin).await,
+        Err(Error::NotConfigured(_))
+    ));
     h.engine.close().await;
 }
 

@@ -210,6 +210,48 @@ item: string,
  */
 reason: string, };
 
+export type Logo = { 
+/**
+ * `image/png`, `image/jpeg` or `image/svg+xml`.
+ */
+content_type: string, base64: string, };
+
+export type Branding = { 
+/**
+ * The organisation's name, shown in every page's header and title.
+ */
+name: string, 
+/**
+ * `#rrggbb`; buttons and focus rings.
+ */
+accent: string, 
+/**
+ * Where customers get help (`https://…` or `mailto:…`), linked in every page's footer.
+ */
+support_url: string | null, 
+/**
+ * The logo, if any.
+ */
+logo: Logo | null, version: number, };
+
+export type UpstreamProvider = { id: string, 
+/**
+ * What the button says after "Continue with".
+ */
+label: string, issuer: string, client_id: string, scopes: string, created_at: string, };
+
+export type NewUpstreamProvider = { label: string, 
+/**
+ * The provider's issuer: its discovery document is `<issuer>/.well-known/openid-configuration`.
+ */
+issuer: string, client_id: string, client_secret: string, 
+/**
+ * Space-separated; `openid email profile` when empty.
+ */
+scopes: string | null, };
+
+export type ProviderRef = { id: string, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
@@ -241,6 +283,11 @@ export interface Commands {
   seed_sample_customers: { req: SeedRequest; res: SeedResult };
   get_settings: { req: void; res: ConsoleSettings };
   update_settings: { req: ConsoleSettings; res: ConsoleSettings };
+  get_branding: { req: void; res: Branding };
+  update_branding: { req: Branding; res: Branding };
+  list_providers: { req: void; res: Array<UpstreamProvider> };
+  add_provider: { req: NewUpstreamProvider; res: UpstreamProvider };
+  remove_provider: { req: ProviderRef; res: void };
   list_staff: { req: void; res: Array<StaffMember> };
   add_staff: { req: NewStaff; res: StaffMember };
   remove_staff: { req: StaffRef; res: void };
