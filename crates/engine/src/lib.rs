@@ -41,6 +41,10 @@ mod time;
 /// The demo data generator (also reachable as `demo::seed`).
 pub use demo::seed;
 
+pub use accounts::attributes::{
+    AttributeAsk, AttributeDefinition, AttributeDefinitions, AttributeKind, ProfileMoment,
+    SKIP_QUIET,
+};
 pub use accounts::normalize::{Email, email as normalize_email};
 pub use accounts::record::{
     Customer, CustomerRisk, CustomerStatus, CustomerSummary, ProfilePatch, RiskLevel, SearchPage,

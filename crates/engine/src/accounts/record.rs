@@ -265,10 +265,13 @@ pub(crate) fn check_locale(s: &str) -> Result<String> {
 pub(crate) const SUMMARY_COLUMNS: &str = "c.seq, c.id, c.email, c.email_key, c.name_key, c.display_name, c.phone, c.status, c.email_verified";
 
 impl Engine {
-    /// Validate and apply a profile patch as `actor`, audited with a diff.
+    /// Validate and apply a profile patch as `actor` (the customer themself when
+    /// `by_customer`: then only attributes they may edit can change), audited with a diff.
+    /// Attribute changes are checked against the organisation's definitions.
     pub(crate) async fn apply_profile_patch(
         &self,
         actor: &str,
+        by_customer: bool,
         id: Uuid,
         expected_version: i64,
         patch: ProfilePatch,
@@ -298,6 +301,11 @@ impl Engine {
         let before = load(&mut tx, id).await?;
         if before.version != expected_version {
             return Err(Error::Conflict("the customer"));
+        }
+        if let Some(after) = &patch.attributes {
+            crate::accounts::attributes::read(&mut *tx)
+                .await?
+                .check_change(&before.attributes, after, by_customer)?;
         }
         let new_name = name.clone().unwrap_or(before.display_name.clone());
         let new_phone = phone.clone().unwrap_or(before.phone.clone());

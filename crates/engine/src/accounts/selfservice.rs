@@ -75,10 +75,11 @@ impl Engine {
             Some(p) => Some(normalize::phone(p, self.config.default_region)?),
             None => None,
         };
-        let attributes = check_attributes(
-            input.attributes.as_ref().unwrap_or(&json!({})),
-            self.config.max_attributes_bytes,
-        )?;
+        let given = input.attributes.clone().unwrap_or_else(|| json!({}));
+        let attributes = check_attributes(&given, self.config.max_attributes_bytes)?;
+        self.attribute_definitions()
+            .await?
+            .check_change(&json!({}), &given, true)?;
         let local = email.key.split('@').next().unwrap_or_default().to_owned();
         self.config
             .policy
@@ -819,6 +820,7 @@ impl Engine {
         let s = self.validate_session(token).await?;
         self.apply_profile_patch(
             &format!("customer:{}", s.customer_id),
+            true,
             s.customer_id,
             expected_version,
             patch,

@@ -259,7 +259,7 @@ impl Engine {
         patch: ProfilePatch,
     ) -> Result<Customer> {
         staff.require(Permission::EditCustomers)?;
-        self.apply_profile_patch(&staff.actor(), id, expected_version, patch)
+        self.apply_profile_patch(&staff.actor(), false, id, expected_version, patch)
             .await
     }
 

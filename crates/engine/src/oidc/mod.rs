@@ -113,6 +113,9 @@ pub enum Authorization {
     Redirect(String),
     /// Show the sign-in page for this request.
     SignIn(Box<AuthRequest>),
+    /// Signed in, but first ask for the attributes this request's scope is due to ask for
+    /// (the hosted "a few more details" step, which comes back to the request).
+    Profile,
 }
 
 /// How a client authenticated at the token or revocation endpoint.
@@ -176,6 +179,9 @@ pub struct IdClaims {
     pub tier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub roles: Option<Vec<String>>,
+    /// The custom attributes the granted scopes release (see [`crate::AttributeDefinition`]).
+    #[serde(flatten, default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An RP-initiated logout request (RP-Initiated Logout 1.0 §2), by GET or POST.
@@ -224,11 +230,28 @@ pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
     }
 }
 
+/// The scopes of a request the provider may keep: its own, and ones that may be attribute
+/// scopes ([`grantable`] keeps only the defined ones when a code is issued). Unknown others are
+/// ignored, as OpenID Connect asks.
 fn scope_set(scope: &str) -> Vec<&str> {
-    let mut v: Vec<&str> = scope.split(' ').filter(|s| SCOPES.contains(s)).collect();
+    let mut v: Vec<&str> = scope
+        .split(' ')
+        .filter(|s| SCOPES.contains(s) || crate::accounts::attributes::is_scope_token(s))
+        .collect();
     v.sort_unstable();
     v.dedup();
+    v.truncate(30);
     v
+}
+
+/// A request's scope without the custom scopes no attribute definition names.
+fn grantable(scope: &str, defs: &crate::AttributeDefinitions) -> String {
+    let defined = defs.scopes();
+    scope_set(scope)
+        .into_iter()
+        .filter(|s| SCOPES.contains(s) || defined.iter().any(|d| d == s))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn pkce_s256(verifier: &str) -> String {
@@ -253,9 +276,9 @@ fn bounded(field: &'static str, v: Option<&String>, max: usize) -> Result<Option
     }
 }
 
-fn claims_for(c: &Customer, scope: &str) -> serde_json::Value {
+fn claims_for(c: &Customer, scope: &str, defs: &crate::AttributeDefinitions) -> serde_json::Value {
     let s = scope_set(scope);
-    let mut m = serde_json::Map::new();
+    let mut m = defs.claims(&c.attributes, scope);
     m.insert("sub".into(), json!(c.id));
     if s.contains(&"email") {
         m.insert("email".into(), json!(c.email));
@@ -421,6 +444,11 @@ impl Engine {
                 && (!req.wants_mfa || s.amr.iter().any(|m| m == "mfa"))
         });
         match session {
+            Some(s)
+                if fresh && !req.prompt_none && self.profile_due_for(&s, req, false).await? =>
+            {
+                Ok(Authorization::Profile)
+            }
             Some(s) if fresh => Ok(Authorization::Redirect(
                 self.issue_code(issuer, req, &s).await?,
             )),
@@ -435,6 +463,28 @@ impl Engine {
             ))),
             _ => Ok(Authorization::SignIn(Box::new(req.clone()))),
         }
+    }
+
+    /// Whether the hosted pages should first ask `session`'s customer for attributes that
+    /// `req` is due to ask for: just signed in (`at_sign_in`), or a session that is enough.
+    pub async fn profile_due_for(
+        &self,
+        session: &crate::SessionInfo,
+        req: &AuthRequest,
+        at_sign_in: bool,
+    ) -> Result<bool> {
+        let moment = if at_sign_in {
+            crate::ProfileMoment::SignIn {
+                scope: Some(&req.scope),
+            }
+        } else {
+            crate::ProfileMoment::Authorize { scope: &req.scope }
+        };
+        let mut conn = self.store.reader().acquire().await?;
+        Ok(!self
+            .profile_due_in(&mut conn, session.customer_id, moment)
+            .await?
+            .is_empty())
     }
 
     /// The customer has just signed in for `req` (or their session is enough): issue the
@@ -453,7 +503,8 @@ impl Engine {
 
     /// Sign in with email and password for an authorization request: signed in and the code
     /// issued in the sign-in's own transaction (one commit, not two), or the second factor
-    /// first (then [`Engine::issue_code`] after it).
+    /// first (then [`Engine::issue_code`] after it); signed in without a code when there are
+    /// attributes to ask for first ([`Engine::profile_due_for`]).
     pub async fn begin_sign_in_for_code(
         &self,
         email: &str,
@@ -465,12 +516,26 @@ impl Engine {
         let proven = self.check_sign_in_password(email, password, ctx).await?;
         let mut tx = self.store.begin().await?;
         let step = self.password_step(&mut tx, &proven, ctx).await?;
+        // No code yet when the hosted pages have attributes to ask for first.
         let url = match &step {
-            crate::SignInStep::SignedIn(signed) => Some(
-                self.insert_code(&mut tx, issuer, req, &signed.session)
-                    .await?,
-            ),
-            crate::SignInStep::SecondFactor(_) => None,
+            crate::SignInStep::SignedIn(signed)
+                if self
+                    .profile_due_in(
+                        &mut tx,
+                        signed.session.customer_id,
+                        crate::ProfileMoment::SignIn {
+                            scope: Some(&req.scope),
+                        },
+                    )
+                    .await?
+                    .is_empty() =>
+            {
+                Some(
+                    self.insert_code(&mut tx, issuer, req, &signed.session)
+                        .await?,
+                )
+            }
+            _ => None,
         };
         tx.commit().await?;
         Ok((step, url))
@@ -488,6 +553,10 @@ impl Engine {
         let auth_time = session.auth_at;
         let (code, digest) = tokens::new_token(self.entropy.as_ref());
         let now = self.now();
+        let scope = grantable(
+            &req.scope,
+            &crate::accounts::attributes::read(&mut **tx).await?,
+        );
         sqlx::query(
             "INSERT INTO oidc_codes (code_hash, client_id, customer_id, session_id, redirect_uri, scope, nonce, \
              code_challenge, auth_time_us, created_us, expires_us, amr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
@@ -497,7 +566,7 @@ impl Engine {
         .bind(customer_id.to_string())
         .bind(session_id.to_string())
         .bind(&req.redirect_uri)
-        .bind(&req.scope)
+        .bind(&scope)
         .bind(req.nonce.as_deref())
         .bind(&req.code_challenge)
         .bind(to_us(auth_time))
@@ -688,7 +757,9 @@ impl Engine {
             None | Some("") => None,
             Some(asked) => {
                 let have = scope_set(&scope);
-                let want = scope_set(asked);
+                let mut want = scope_set(asked);
+                // Custom scopes the grant does not have are unknown to it: ignored.
+                want.retain(|s| SCOPES.contains(s) || have.contains(s));
                 if !want.iter().all(|s| have.contains(s)) {
                     return Err(oauth("invalid_scope", "a refresh cannot widen the scope"));
                 }
@@ -737,6 +808,7 @@ impl Engine {
             ));
         }
         let now = self.now();
+        let defs = crate::accounts::attributes::read(&mut **tx).await?;
         let grant_scopes = scope_set(&g.scope);
         let access_scope = g.access_scope.clone().unwrap_or_else(|| g.scope.clone());
         let scopes = scope_set(&access_scope);
@@ -794,6 +866,7 @@ impl Engine {
                 .then(|| customer.display_name.clone()),
             tier: scopes.contains(&"roles").then(|| customer.tier.clone()),
             roles: scopes.contains(&"roles").then(|| customer.roles.clone()),
+            attributes: defs.claims(&customer.attributes, &access_scope),
         };
         let id_token = self.sign_jwt(client.id_token_alg, &claims).await?;
         let mut it = issued.into_iter();
@@ -828,7 +901,8 @@ impl Engine {
             .fetch_optional(self.store.reader())
             .await?
             .ok_or(Error::InvalidToken)?;
-        Ok(claims_for(&row_to_customer(&row)?, &scope))
+        let defs = self.attribute_definitions().await?;
+        Ok(claims_for(&row_to_customer(&row)?, &scope, &defs))
     }
 
     /// RFC 7009 revocation: a refresh token revokes its family, an access token itself.

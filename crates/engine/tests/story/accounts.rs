@@ -652,6 +652,8 @@ fn session_validity_matches_the_model() {
 async fn customers_edit_their_own_profile_with_version_checks() {
     for h in backends().await {
         let id = verified_customer(&h, "self@example.com", PW).await;
+        use vestibule_engine::AttributeKind::{Boolean, Number};
+        define_attributes(&h, &[("shoe_size", Number), ("newsletter", Boolean)]).await;
         let s = h
             .engine
             .sign_in("self@example.com", PW, &ctx())

@@ -487,6 +487,7 @@ async fn bidi_controls_are_refused_in_attribute_names_and_values() {
             );
         }
         // Line breaks in values are text, not tricks.
+        define_attributes(&h, &[("address", vestibule_engine::AttributeKind::Text)]).await;
         h.engine
             .register(
                 RegisterInput {

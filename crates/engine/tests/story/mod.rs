@@ -8,6 +8,7 @@ mod factors;
 mod hardening;
 mod oidc;
 mod passkeys;
+mod profiling;
 mod search;
 mod settings;
 mod social;
@@ -231,4 +232,31 @@ pub async fn verified_customer(h: &Harness, email: &str, password: &str) -> uuid
         .await
         .unwrap();
     page.items[0].id
+}
+
+/// Define customer-editable attributes (name, kind), as an admin would before customers may
+/// set them.
+pub async fn define_attributes(h: &Harness, attrs: &[(&str, vestibule_engine::AttributeKind)]) {
+    let mut defs = h.engine.attribute_definitions().await.unwrap();
+    for (name, kind) in attrs {
+        defs.definitions
+            .push(vestibule_engine::AttributeDefinition {
+                name: (*name).into(),
+                label: name.replace('_', " "),
+                kind: *kind,
+                options: vec![],
+                max_length: None,
+                pattern: None,
+                min: None,
+                max: None,
+                customer_editable: true,
+                ask: vestibule_engine::AttributeAsk::Never,
+                after_sign_ins: 0,
+                scope: None,
+            });
+    }
+    h.engine
+        .update_attribute_definitions(&h.admin, &defs)
+        .await
+        .unwrap();
 }
