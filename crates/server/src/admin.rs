@@ -50,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(factors))
         .routes(routes!(remove_factor))
         .routes(routes!(branding, update_branding))
+        .routes(routes!(attributes, update_attributes))
         .routes(routes!(list_providers, add_provider))
         .routes(routes!(remove_provider))
         .routes(routes!(connections))
@@ -405,6 +406,28 @@ async fn update_branding(
     ApiJson(b): ApiJson<vestibule_engine::Branding>,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.update_branding(&who, &b).await?).into_response())
+}
+
+/// The customer attribute definitions (progressive profiling).
+#[utoipa::path(get, path = "/settings/attributes", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The definitions, with their version", body = vestibule_engine::AttributeDefinitions), StaffErrors))]
+async fn attributes(State(s): State<AppState>, StaffAuth(_, _): StaffAuth) -> ApiResult<Response> {
+    Ok(Json(s.engine.attribute_definitions().await?).into_response())
+}
+
+/// Replace the customer attribute definitions (admins): each attribute's type and rules,
+/// whether customers may edit it, and when the hosted pages ask for it; `version` must be the
+/// one read (otherwise 409). Customers' stored values are kept.
+#[utoipa::path(put, path = "/settings/attributes", tag = "admin", request_body = vestibule_engine::AttributeDefinitions,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The new definitions", body = vestibule_engine::AttributeDefinitions), BodyErrors, StaffErrors, Versioned))]
+async fn update_attributes(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(d): ApiJson<vestibule_engine::AttributeDefinitions>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.update_attribute_definitions(&who, &d).await?).into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -158,6 +158,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::email::routes())
         .merge(pages::social::routes())
         .merge(pages::profile::routes())
+        .merge(pages::details::routes())
         .nest("/admin/v1", admin::routes())
         .split_for_parts();
     let _ = state

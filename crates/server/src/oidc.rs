@@ -77,13 +77,13 @@ struct Discovery {
     id_token_signing_alg_values_supported: Vec<&'static str>,
     ui_locales_supported: Vec<&'static str>,
     acr_values_supported: Vec<&'static str>,
-    scopes_supported: Vec<&'static str>,
+    scopes_supported: Vec<String>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     code_challenge_methods_supported: Vec<&'static str>,
     prompt_values_supported: Vec<&'static str>,
-    claims_supported: Vec<&'static str>,
+    claims_supported: Vec<String>,
     authorization_response_iss_parameter_supported: bool,
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
@@ -97,6 +97,19 @@ const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_po
     responses((status = 200, description = "OpenID Provider metadata", body = Discovery)))]
 async fn discovery(State(s): State<AppState>) -> Response {
     let iss = issuer(&s);
+    // The attribute definitions' scopes and claims are the provider's too.
+    let defs = s.engine.attribute_definitions().await.unwrap_or_default();
+    let mut scopes: Vec<String> = SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    for d in defs.scopes() {
+        if !scopes.contains(&d) {
+            scopes.push(d);
+        }
+    }
+    let released = defs
+        .definitions
+        .iter()
+        .filter(|d| d.scope.is_some())
+        .map(|d| d.name.clone());
     Json(Discovery {
         authorization_endpoint: format!("{iss}/oauth2/authorize"),
         token_endpoint: format!("{iss}/oauth2/token"),
@@ -113,7 +126,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
         ui_locales_supported: vec!["en-US", "de"],
         acr_values_supported: vec![ACR_PASSWORD, ACR_MFA],
-        scopes_supported: SCOPES.to_vec(),
+        scopes_supported: scopes,
         token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
         introspection_endpoint_auth_methods_supported: vec![
@@ -142,7 +155,11 @@ async fn discovery(State(s): State<AppState>) -> Response {
             "phone_number_verified",
             "tier",
             "roles",
-        ],
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(released)
+        .collect(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: false,
         request_parameter_supported: false,
@@ -304,7 +321,13 @@ fn without_prompt(raw: &str) -> String {
 /// The sign-up page for an authorization request (`prompt=create`, or the sign-in page's
 /// "create an account" link): the request rides along, and "already have an account" goes
 /// to its sign-in page.
-fn sign_up_for(s: &AppState, c: &Chrome, jar: CookieJar, raw: &str, req: &AuthRequest) -> Response {
+async fn sign_up_for(
+    s: &AppState,
+    c: &Chrome,
+    jar: CookieJar,
+    raw: &str,
+    req: &AuthRequest,
+) -> Response {
     let form = pages::hosted::SignUpForm {
         params: without_prompt(raw),
         ..Default::default()
@@ -316,8 +339,10 @@ fn sign_up_for(s: &AppState, c: &Chrome, jar: CookieJar, raw: &str, req: &AuthRe
         jar,
         &form,
         None,
+        &Default::default(),
         Some((req.client_name.clone(), back)),
     )
+    .await
 }
 
 /// For a sign-up that carried an authorization request: the client's name and the way to
@@ -352,7 +377,7 @@ async fn signup_page(
     let raw = q.map(|Query(q)| q.params).unwrap_or_default();
     let c = chrome_for(&s, &headers, &raw).await;
     match validated(&s, &c, &raw).await {
-        Ok((_, req)) => sign_up_for(&s, &c, jar, &raw, &req),
+        Ok((_, req)) => sign_up_for(&s, &c, jar, &raw, &req).await,
         Err(r) => *r,
     }
 }
@@ -398,6 +423,13 @@ async fn validated(
     Ok((iss, req))
 }
 
+/// The origin of a verified authorization request's redirect URI (`raw`: its parameters).
+pub(crate) async fn redirect_origin(s: &AppState, raw: &str) -> Option<String> {
+    let p = parse_params(raw).ok()?;
+    s.engine.authorize_client(&p).await.ok()?;
+    Some(crate::origin_of(p.redirect_uri.as_deref()?).to_owned())
+}
+
 /// Both forms of the authorization endpoint: the parameters as a query or a form body.
 async fn authorize_raw(s: AppState, jar: CookieJar, headers: HeaderMap, raw: String) -> Response {
     let c = chrome_for(&s, &headers, &raw).await;
@@ -413,7 +445,13 @@ async fn authorize_raw(s: AppState, jar: CookieJar, headers: HeaderMap, raw: Str
         .await
     {
         Ok(Authorization::Redirect(url)) => see_other(&url),
-        Ok(Authorization::SignIn(req)) if req.prompt_create => sign_up_for(&s, &c, jar, &raw, &req),
+        Ok(Authorization::Profile) => see_other(&pages::details::step_url(&format!(
+            "/oauth2/authorize?{}",
+            without_prompt(&raw)
+        ))),
+        Ok(Authorization::SignIn(req)) if req.prompt_create => {
+            sign_up_for(&s, &c, jar, &raw, &req).await
+        }
         Ok(Authorization::SignIn(req)) => sign_in_page(&s, &c, jar, &raw, &req, None, "").await,
         Err(e) => redirect_error(&c, &iss, &req.redirect_uri, req.state.as_deref(), &e),
     }
@@ -543,7 +581,7 @@ async fn authorize_submit(
             (jar, see_other(&url)).into_response()
         }
         Ok((SignInStep::SignedIn(signed), None)) => {
-            finish_sign_in(&s, &c, jar, &iss, &req, &signed).await
+            finish_sign_in(&s, &c, jar, &iss, &req, &f.params, &signed).await
         }
         Ok((SignInStep::SecondFactor(challenge), _)) => {
             let jar = signin::keep_challenge(&s, jar, challenge.token);
@@ -590,7 +628,7 @@ async fn authorize_passkey_submit(
     s.metrics
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
     match result {
-        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &signed).await,
+        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &f.params, &signed).await,
         Err(e) => {
             let msg = pages::passkeys::passkey_error(&c, &e);
             sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "").await
@@ -605,10 +643,20 @@ async fn finish_sign_in(
     jar: CookieJar,
     iss: &str,
     req: &AuthRequest,
+    params: &str,
     signed: &vestibule_engine::SignedIn,
 ) -> Response {
     let (jar, _) = session_cookies(s, jar, signed);
     let jar = signin::drop_challenge(s, jar);
+    // The organisation's attributes this sign-in or the client's scope asks for, first.
+    if s.engine
+        .profile_due_for(&signed.session, req, true)
+        .await
+        .unwrap_or(false)
+    {
+        let back = format!("/oauth2/authorize?{}", without_prompt(params));
+        return (jar, see_other(&pages::details::step_url(&back))).into_response();
+    }
     match s.engine.issue_code(iss, req, &signed.session).await {
         Ok(url) => (jar, see_other(&url)).into_response(),
         Err(e) => redirect_error(c, iss, &req.redirect_uri, req.state.as_deref(), &e),
@@ -728,7 +776,7 @@ async fn authorize_factor_submit(
     s.metrics
         .sign_in(result.as_ref().map_or_else(|e| e.code(), |_| "success"));
     match result {
-        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &signed).await,
+        Ok(signed) => finish_sign_in(&s, &c, jar, &iss, &req, &f.params, &signed).await,
         Err(Error::InvalidSession) => {
             let jar = signin::drop_challenge(&s, jar);
             let msg = c.t("error-challenge-ended");

@@ -15,6 +15,8 @@ mod account;
 mod attacks;
 #[path = "server/pages.rs"]
 mod pages;
+#[path = "server/profiling.rs"]
+mod profiling;
 #[path = "../../../tests/support/rank.rs"]
 mod rank;
 #[path = "server/social.rs"]
@@ -299,6 +301,30 @@ async fn registered(s: &Server, c: &reqwest::Client, email: &str) {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
+/// A `newsletter` attribute customers may set (as an admin defines it).
+async fn define_newsletter(s: &Server) {
+    let mut defs = s.engine.attribute_definitions().await.unwrap();
+    defs.definitions
+        .push(vestibule_engine::AttributeDefinition {
+            name: "newsletter".into(),
+            label: "Newsletter".into(),
+            kind: vestibule_engine::AttributeKind::Boolean,
+            options: vec![],
+            max_length: None,
+            pattern: None,
+            min: None,
+            max: None,
+            customer_editable: true,
+            ask: vestibule_engine::AttributeAsk::Never,
+            after_sign_ins: 0,
+            scope: None,
+        });
+    s.engine
+        .update_attribute_definitions(&s.admin, &defs)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn browser_flow_uses_cookies_and_csrf() {
     for s in servers(true).await {
@@ -329,6 +355,7 @@ async fn browser_flow_uses_cookies_and_csrf() {
         assert_eq!(me["email"], "web@example.com");
         let version = me["version"].as_i64().unwrap();
 
+        define_newsletter(&s).await;
         let patch = json!({"version": version, "attributes": {"newsletter": true}});
         let r = c
             .patch(format!("{}/v1/me", s.base))
@@ -1693,6 +1720,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/customers/{id}/factors/{factor}/remove", "post"),
         ("/admin/v1/settings/branding", "get"),
         ("/admin/v1/settings/branding", "put"),
+        ("/admin/v1/settings/attributes", "get"),
+        ("/admin/v1/settings/attributes", "put"),
         ("/admin/v1/settings/providers", "get"),
         ("/admin/v1/settings/providers", "post"),
         ("/admin/v1/settings/providers/{id}/remove", "post"),
@@ -1737,6 +1766,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/account/connections/remove", "post"),
         ("/account/profile", "get"),
         ("/account/profile", "post"),
+        ("/account/more-details", "get"),
+        ("/account/more-details", "post"),
         ("/account/email", "get"),
         ("/account/email", "post"),
         ("/account/password", "get"),

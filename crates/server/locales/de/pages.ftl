@@ -223,3 +223,17 @@ verify-code-title = E-Mail-Adresse bestätigen
 verify-code-lead = Geben Sie den 6-stelligen Code aus der E-Mail an { $email } ein.
 verify-code-hint = Er gilt eine Stunde lang, einmal. Der Link in der E-Mail funktioniert auch.
 verify-code-submit = Bestätigen
+
+# Progressive profiling: the "a few more details" step and the organisation's attributes
+details-title = Noch ein paar Angaben
+details-lead = { $org } möchte gern etwas mehr über Sie wissen. Alle Felder sind freiwillig: Sie können diesen Schritt überspringen und Ihre Angaben jederzeit in Ihrem Konto ändern.
+details-save = Speichern und weiter
+details-skip = Jetzt überspringen
+details-optional = (freiwillig)
+details-not-said = Keine Angabe
+details-yes = Ja
+details-no = Nein
+details-fix = Einige Angaben müssen korrigiert werden: siehe die Felder unten.
+details-between = Zwischen { $min } und { $max }.
+details-at-least = Mindestens { $min }.
+details-at-most = Höchstens { $max }.

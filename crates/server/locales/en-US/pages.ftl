@@ -223,3 +223,17 @@ verify-code-title = Confirm your email address
 verify-code-lead = Enter the 6-digit code from the email we sent to { $email }.
 verify-code-hint = It works for an hour, once. The email's link works too.
 verify-code-submit = Confirm
+
+# Progressive profiling: the "a few more details" step and the organisation's attributes
+details-title = A few more details
+details-lead = { $org } would like to know a little more about you. Every field is optional: skip this if you prefer, and change it any time in your account.
+details-save = Save and continue
+details-skip = Skip for now
+details-optional = (optional)
+details-not-said = Not given
+details-yes = Yes
+details-no = No
+details-fix = Some answers need a fix: see the fields below.
+details-between = Between { $min } and { $max }.
+details-at-least = At least { $min }.
+details-at-most = At most { $max }.

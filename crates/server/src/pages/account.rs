@@ -302,6 +302,7 @@ pub(crate) fn step_up_form(
         csrf,
         hidden: vec![],
         fields: vec![field],
+        attributes: vec![],
         submit: c.t("factor-submit"),
         links: vec![("/account", c.t("back-to-account"))],
     };

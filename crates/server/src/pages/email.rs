@@ -102,6 +102,7 @@ fn code_form(s: &AppState, c: &Chrome, jar: CookieJar, error: Option<String>) ->
             error: error.unwrap_or_default(),
             options: vec![],
         }],
+        attributes: vec![],
         submit: c.t("signin-submit"),
         links: vec![
             ("/signin/email", c.t("email-code-again")),

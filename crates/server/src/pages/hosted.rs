@@ -74,6 +74,8 @@ pub(crate) struct SimpleForm<'a> {
     pub csrf: String,
     pub hidden: Vec<(&'static str, String)>,
     pub fields: Vec<Field>,
+    /// The organisation's own attributes (see [`super::details`]), after `fields`.
+    pub attributes: Vec<super::details::AttrField>,
     pub submit: String,
     pub links: Vec<(&'static str, String)>,
 }
@@ -182,7 +184,8 @@ pub(crate) async fn first_step_done(
     match step {
         SignInStep::SignedIn(signed) => {
             let (jar, _) = session_cookies(s, jar, &signed);
-            (jar, see_other(return_to)).into_response()
+            let next = super::details::after_sign_in(s, &signed.token, return_to).await;
+            (jar, see_other(&next)).into_response()
         }
         SignInStep::SecondFactor(ch) => {
             let jar = signin::keep_challenge(s, jar, ch.token);
@@ -252,7 +255,8 @@ async fn factor_submit(
         Ok(signed) => {
             let (jar, _) = session_cookies(&s, jar, &signed);
             let jar = signin::drop_challenge(&s, jar);
-            (jar, see_other("/account")).into_response()
+            let next = super::details::after_sign_in(&s, &signed.token, "/account").await;
+            (jar, see_other(&next)).into_response()
         }
         Err(Error::InvalidSession) => {
             let jar = signin::drop_challenge(&s, jar);
@@ -285,6 +289,8 @@ struct SignUpPage<'a> {
     name_error: String,
     email_error: String,
     password_error: String,
+    /// The organisation's attributes asked at sign-up (optional fields).
+    attributes: Vec<super::details::AttrField>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -296,18 +302,44 @@ pub(crate) struct SignUpForm {
     pub display_name: String,
     pub email: String,
     pub password: String,
+    /// The organisation's attributes asked at sign-up, as `attr_<name>` fields.
+    #[serde(flatten)]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub values: std::collections::HashMap<String, String>,
+}
+
+/// The attributes the sign-up form asks for.
+async fn sign_up_attributes(s: &AppState) -> Vec<vestibule_engine::AttributeDefinition> {
+    s.engine
+        .attribute_definitions()
+        .await
+        .map(|d| {
+            d.definitions
+                .into_iter()
+                .filter(|d| d.ask == vestibule_engine::AttributeAsk::SignUp)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The sign-up page; `client` is the client's name and sign-in page when an authorization
 /// request is carried along.
-pub(crate) fn sign_up_form(
+pub(crate) async fn sign_up_form(
     s: &AppState,
     c: &Chrome,
     jar: CookieJar,
     f: &SignUpForm,
     error: Option<&Error>,
+    attr_errors: &std::collections::HashMap<String, String>,
     client: Option<(String, String)>,
 ) -> Response {
+    let attributes = super::details::fields(
+        c,
+        &sign_up_attributes(s).await,
+        &serde_json::json!({}),
+        Some(&f.values),
+        attr_errors,
+    );
     let (jar, csrf) = form_token(s, jar);
     let (mut name_error, mut email_error, mut password_error, mut other) =
         (String::new(), String::new(), String::new(), None);
@@ -322,7 +354,7 @@ pub(crate) fn sign_up_form(
         Some(e) => other = Some(signin::error_message(c, e)),
         None => {}
     }
-    let status = if error.is_some() {
+    let status = if error.is_some() || !attr_errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -343,6 +375,7 @@ pub(crate) fn sign_up_form(
         name_error,
         email_error,
         password_error,
+        attributes,
     };
     (jar, render(status, c, &page, &[])).into_response()
 }
@@ -352,7 +385,16 @@ pub(crate) fn sign_up_form(
     responses((status = 200, description = "The sign-up page", content_type = "text/html", body = String)))]
 async fn sign_up_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     let c = chrome(&s, &headers, None, None).await;
-    sign_up_form(&s, &c, jar, &SignUpForm::default(), None, None)
+    sign_up_form(
+        &s,
+        &c,
+        jar,
+        &SignUpForm::default(),
+        None,
+        &Default::default(),
+        None,
+    )
+    .await
 }
 
 /// The sign-up form: the same answer (check your email) whether or not the address has an
@@ -371,18 +413,24 @@ async fn sign_up_submit(
         c, jar, form: f, ..
     }: PageForm<SignUpForm>,
 ) -> Response {
-    let input = RegisterInput {
-        email: f.email.clone(),
-        password: f.password.clone(),
-        display_name: f.display_name.clone(),
-        locale: Some(c.lang.clone()),
-        ..Default::default()
-    };
     // Signing up for a client: the way back to its sign-in, once the address is confirmed.
     let client = if f.params.is_empty() {
         None
     } else {
         crate::oidc::signin_for(&s, &c, &f.params).await
+    };
+    let defs = sign_up_attributes(&s).await;
+    let attributes = match super::details::apply(&defs, &serde_json::json!({}), &f.values, false) {
+        Ok(doc) => doc,
+        Err(errors) => return sign_up_form(&s, &c, jar, &f, None, &errors, client).await,
+    };
+    let input = RegisterInput {
+        email: f.email.clone(),
+        password: f.password.clone(),
+        display_name: f.display_name.clone(),
+        locale: Some(c.lang.clone()),
+        attributes: Some(attributes),
+        ..Default::default()
     };
     match s.engine.register(input, &ctx).await {
         Ok(()) => {
@@ -405,7 +453,7 @@ async fn sign_up_submit(
                 links,
             )
         }
-        Err(e) => sign_up_form(&s, &c, jar, &f, Some(&e), client),
+        Err(e) => sign_up_form(&s, &c, jar, &f, Some(&e), &Default::default(), client).await,
     }
 }
 
@@ -454,6 +502,7 @@ pub(crate) fn confirm_page(
         csrf,
         hidden: vec![("token", token)],
         fields: vec![],
+        attributes: vec![],
         submit,
         links: vec![],
     };
@@ -609,6 +658,7 @@ pub(crate) fn address_form(
             error: String::new(),
             options: vec![],
         }],
+        attributes: vec![],
         submit,
         links: vec![("/signin", c.t("back-to-signin"))],
     };
@@ -696,6 +746,7 @@ fn reset_form(
             error: field_error,
             options: vec![],
         }],
+        attributes: vec![],
         submit: c.t("reset-submit"),
         links: vec![],
     };

@@ -10,6 +10,7 @@
 //! Each page family lives in its own module and renders its own templates.
 
 pub(crate) mod account;
+pub(crate) mod details;
 pub(crate) mod email;
 pub(crate) mod hosted;
 pub(crate) mod passkeys;

@@ -114,7 +114,8 @@ async fn sign_in_submit(
     match result {
         Ok(signed) => {
             let (jar, _) = session_cookies(&s, jar, &signed);
-            (jar, see_other("/account")).into_response()
+            let next = super::details::after_sign_in(&s, &signed.token, "/account").await;
+            (jar, see_other(&next)).into_response()
         }
         Err(e) => {
             let msg = passkey_error(&c, &e);

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vestibule_engine::{Error, ProfilePatch};
+use vestibule_engine::{AttributeDefinition, Error, ProfilePatch};
 
 /// The changes that check the current password (limited per IP).
 pub fn credential_routes() -> OpenApiRouter<AppState> {
@@ -61,6 +62,7 @@ fn form(
     action: &'static str,
     hidden: Vec<(&'static str, String)>,
     mut fields: Vec<Field>,
+    attributes: Vec<super::details::AttrField>,
     e: Option<&Error>,
 ) -> Response {
     // The error goes to the field it is about; one about none of them heads the form.
@@ -88,18 +90,22 @@ fn form(
         csrf,
         hidden,
         fields,
+        attributes,
         submit,
         links: vec![("/account", me.c.t("back-to-account"))],
     };
     (jar, render(status, &me.c, &page, &[])).into_response()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn profile_form(
     s: &AppState,
     me: &Signed,
     jar: CookieJar,
     input: Option<&ProfileForm>,
     e: Option<&Error>,
+    defs: &[AttributeDefinition],
+    attr_errors: &HashMap<String, String>,
 ) -> Response {
     let c = &me.c;
     let v =
@@ -149,7 +155,14 @@ fn profile_form(
             options: languages,
         },
     ];
-    form(
+    let attributes = super::details::fields(
+        c,
+        defs,
+        &me.customer.attributes,
+        input.map(|i| &i.values),
+        attr_errors,
+    );
+    let mut page = form(
         s,
         me,
         jar,
@@ -161,8 +174,27 @@ fn profile_form(
         "/account/profile",
         vec![("version", me.customer.version.to_string())],
         fields,
+        attributes,
         e,
-    )
+    );
+    if !attr_errors.is_empty() {
+        *page.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    page
+}
+
+/// The attributes customers may edit.
+async fn editable(s: &AppState) -> Vec<AttributeDefinition> {
+    s.engine
+        .attribute_definitions()
+        .await
+        .map(|d| {
+            d.definitions
+                .into_iter()
+                .filter(|d| d.customer_editable)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The profile form.
@@ -171,7 +203,10 @@ fn profile_form(
         (status = 303, description = "Not signed in: to the sign-in page")))]
 async fn profile_page(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     match signed(&s, &jar, &headers).await {
-        Ok(me) => profile_form(&s, &me, jar, None, None),
+        Ok(me) => {
+            let defs = editable(&s).await;
+            profile_form(&s, &me, jar, None, None, &defs, &HashMap::new())
+        }
         Err(r) => r,
     }
 }
@@ -179,11 +214,16 @@ async fn profile_page(State(s): State<AppState>, jar: CookieJar, headers: Header
 #[derive(Deserialize, ToSchema)]
 struct ProfileForm {
     csrf: String,
-    version: i64,
+    /// The profile's version when the form was shown (a number).
+    version: String,
     display_name: String,
     #[serde(default)]
     phone: String,
     locale: String,
+    /// The organisation's attributes, as `attr_<name>` fields.
+    #[serde(flatten)]
+    #[schema(value_type = HashMap<String, String>)]
+    values: HashMap<String, String>,
 }
 
 /// Save the profile.
@@ -205,19 +245,23 @@ async fn profile_submit(
         Ok(m) => m,
         Err(r) => return r,
     };
+    let defs = editable(&s).await;
+    let attributes = match super::details::apply(&defs, &me.customer.attributes, &f.values, true) {
+        Ok(doc) => (doc != me.customer.attributes).then_some(doc),
+        Err(errors) => return profile_form(&s, &me, jar, Some(&f), None, &defs, &errors),
+    };
     let patch = ProfilePatch {
         display_name: Some(f.display_name.clone()),
         phone: Some(f.phone.clone()),
         locale: Some(f.locale.clone()),
+        attributes,
         ..Default::default()
     };
-    match s
-        .engine
-        .update_my_profile(&me.token, f.version, patch)
-        .await
-    {
+    // A stale form is a conflict like any other (the engine compares versions).
+    let version = f.version.trim().parse().unwrap_or(-1);
+    match s.engine.update_my_profile(&me.token, version, patch).await {
         Ok(_) => see_other("/account?done=profile-saved"),
-        Err(e) => profile_form(&s, &me, jar, Some(&f), Some(&e)),
+        Err(e) => profile_form(&s, &me, jar, Some(&f), Some(&e), &defs, &HashMap::new()),
     }
 }
 
@@ -263,6 +307,7 @@ fn email_form(
         "/account/email",
         vec![],
         fields,
+        vec![],
         e,
     )
 }
@@ -356,6 +401,7 @@ fn password_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -
         "/account/password",
         vec![],
         fields,
+        vec![],
         e,
     )
 }
@@ -437,6 +483,7 @@ fn verify_form(s: &AppState, me: &Signed, jar: CookieJar, e: Option<&Error>) -> 
         "/account/verify",
         vec![],
         fields,
+        vec![],
         e,
     )
 }

@@ -272,6 +272,7 @@ fn prove_page(
             error: error.unwrap_or_default(),
             options: vec![],
         }],
+        attributes: vec![],
         submit: c.t("social-link-submit"),
         links: vec![
             ("/forgot", c.t("signin-forgot")),
