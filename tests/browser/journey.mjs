@@ -125,7 +125,8 @@ async function exchange(code, verifier) {
 let current = null;
 
 /**
- * Sign up → confirm the address → sign in → add an authenticator app (wrong code first) →
+ * Sign up (with the organisation's sign-up attribute) → confirm the address → sign in → an
+ * OIDC client whose scope asks for more details → add an authenticator app (wrong code first) →
  * recovery codes → sign out → sign in with the app → sign in with a recovery code → an OIDC
  * client's code flow that says it was two-factor → forgot and reset the password.
  */
@@ -145,6 +146,8 @@ async function selfService(page, theme) {
   assert.ok((await page.locator('#password-error').textContent()).length > 10);
   await visit(page, 'signup-error', theme);
   await page.fill('#password', pw);
+  // The organisation asks for its loyalty club at sign-up (optional).
+  await page.selectOption('#attr_club', 'gold');
   await follow(page, page.locator('button[type=submit]'));
   assert.equal(await h1(page), 'Check your email');
   await visit(page, 'signup-check-email', theme);
@@ -165,6 +168,29 @@ async function selfService(page, theme) {
   assert.equal(new URL(page.url()).pathname, '/account');
   assert.equal(await h1(page), 'Your account');
   await visit(page, 'account', theme);
+
+  // A client asking for the `shipping` scope: first the "a few more details" step (a value
+  // out of range is refused at its field), then back to the client with the address.
+  const ship = authorizeUrl({ scope: 'openid shipping' });
+  await page.goto(ship.url);
+  assert.equal(await h1(page), 'A few more details');
+  await visit(page, 'details', theme);
+  await page.fill('#attr_shipping_address', '1 Harbour Road, Kiel');
+  await page.fill('#attr_shoe_size', '12');
+  await follow(page, button(page, 'Save and continue'));
+  assert.equal(await page.locator('#attr_shoe_size').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#attr_shoe_size-error').textContent(), /Between 30 and 50/);
+  await visit(page, 'details-error', theme);
+  await page.fill('#attr_shoe_size', '42');
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(redirect)),
+    button(page, 'Save and continue').click(),
+  ]);
+  const shipped = await exchange(new URL(page.url()).searchParams.get('code'), ship.verifier);
+  const shipClaims = JSON.parse(Buffer.from(shipped.id_token.split('.')[1], 'base64url').toString());
+  assert.equal(shipClaims.shipping_address, '1 Harbour Road, Kiel');
+  assert.equal(shipClaims.shoe_size, 42);
+  await page.goto(`${base}/account`);
 
   // Signed out, then back in with an emailed code (a wrong one first), then with the
   // email's link — opened in this browser, where it shows a button; the post signs in.

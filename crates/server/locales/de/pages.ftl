@@ -237,3 +237,7 @@ details-fix = Einige Angaben müssen korrigiert werden: siehe die Felder unten.
 details-between = Zwischen { $min } und { $max }.
 details-at-least = Mindestens { $min }.
 details-at-most = Höchstens { $max }.
+details-error-number = Bitte eine Zahl eingeben, etwa 42.
+details-error-text = Das ist zu lang oder nicht im erwarteten Format.
+details-error-date = Bitte ein Datum eingeben, etwa 1990-04-23.
+details-error-choice = Bitte eine der Möglichkeiten wählen.

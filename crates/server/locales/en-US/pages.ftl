@@ -237,3 +237,7 @@ details-fix = Some answers need a fix: see the fields below.
 details-between = Between { $min } and { $max }.
 details-at-least = At least { $min }.
 details-at-most = At most { $max }.
+details-error-number = Enter a number, like 42.
+details-error-text = This is too long or not in the expected format.
+details-error-date = Enter a date, like 1990-04-23.
+details-error-choice = Choose one of the options.

@@ -127,6 +127,7 @@ pub(crate) fn fields(
 /// empty field leaves a missing attribute missing and removes a set one only when `clear`.
 /// Each field's problem is returned by attribute name.
 pub(crate) fn apply(
+    c: &Chrome,
     defs: &[AttributeDefinition],
     stored: &Value,
     posted: &HashMap<String, String>,
@@ -146,15 +147,26 @@ pub(crate) fn apply(
                 doc.remove(&d.name);
             }
             Ok(None) => {}
-            Err(Error::InvalidInput { message, .. }) => {
-                // The engine's message starts with the label, which the field already shows.
-                let m = message
-                    .strip_prefix(&format!("{}: ", d.label))
-                    .unwrap_or(&message);
-                errors.insert(d.name.clone(), m.to_owned());
-            }
-            Err(e) => {
-                errors.insert(d.name.clone(), e.to_string());
+            Err(_) => {
+                // Said in the page's language (the engine's checks are the rules).
+                let m = match d.kind {
+                    AttributeKind::Number => match (d.min, d.max) {
+                        (Some(lo), Some(hi)) => c.targs(
+                            "details-between",
+                            &[
+                                ("min", lo.to_string().as_str()),
+                                ("max", hi.to_string().as_str()),
+                            ],
+                        ),
+                        (Some(lo), None) => c.t1("details-at-least", "min", &lo.to_string()),
+                        (None, Some(hi)) => c.t1("details-at-most", "max", &hi.to_string()),
+                        (None, None) => c.t("details-error-number"),
+                    },
+                    AttributeKind::Text => c.t("details-error-text"),
+                    AttributeKind::Date => c.t("details-error-date"),
+                    AttributeKind::Boolean | AttributeKind::Choice => c.t("details-error-choice"),
+                };
+                errors.insert(d.name.clone(), m);
             }
         }
     }
@@ -343,7 +355,7 @@ async fn step_submit(
         .unwrap_or_default();
     if f.action != "skip" && !due.is_empty() {
         let stored = &me.customer.attributes;
-        let doc = match apply(&due, stored, &f.values, false) {
+        let doc = match apply(&me.c, &due, stored, &f.values, false) {
             Ok(doc) => doc,
             Err(errors) => {
                 return step_form(

@@ -420,10 +420,11 @@ async fn sign_up_submit(
         crate::oidc::signin_for(&s, &c, &f.params).await
     };
     let defs = sign_up_attributes(&s).await;
-    let attributes = match super::details::apply(&defs, &serde_json::json!({}), &f.values, false) {
-        Ok(doc) => doc,
-        Err(errors) => return sign_up_form(&s, &c, jar, &f, None, &errors, client).await,
-    };
+    let attributes =
+        match super::details::apply(&c, &defs, &serde_json::json!({}), &f.values, false) {
+            Ok(doc) => doc,
+            Err(errors) => return sign_up_form(&s, &c, jar, &f, None, &errors, client).await,
+        };
     let input = RegisterInput {
         email: f.email.clone(),
         password: f.password.clone(),

@@ -246,10 +246,11 @@ async fn profile_submit(
         Err(r) => return r,
     };
     let defs = editable(&s).await;
-    let attributes = match super::details::apply(&defs, &me.customer.attributes, &f.values, true) {
-        Ok(doc) => (doc != me.customer.attributes).then_some(doc),
-        Err(errors) => return profile_form(&s, &me, jar, Some(&f), None, &defs, &errors),
-    };
+    let attributes =
+        match super::details::apply(&me.c, &defs, &me.customer.attributes, &f.values, true) {
+            Ok(doc) => (doc != me.customer.attributes).then_some(doc),
+            Err(errors) => return profile_form(&s, &me, jar, Some(&f), None, &defs, &errors),
+        };
     let patch = ProfilePatch {
         display_name: Some(f.display_name.clone()),
         phone: Some(f.phone.clone()),

@@ -144,6 +144,24 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         )
         .await
         .unwrap();
+    // The organisation's attributes: a club asked at sign-up, a shipping address and shoe
+    // size asked (and released) when a client asks for the `shipping` scope.
+    let defs: vestibule_engine::AttributeDefinitions = serde_json::from_value(json!({
+        "version": 0,
+        "definitions": [
+            {"name": "club", "label": "Loyalty club", "kind": "choice", "options": ["silver", "gold"],
+             "customer_editable": true, "ask": "sign_up"},
+            {"name": "shipping_address", "label": "Shipping address", "kind": "text",
+             "max_length": 200, "customer_editable": true, "ask": "scope", "scope": "shipping"},
+            {"name": "shoe_size", "label": "Shoe size (EU)", "kind": "number", "min": 30, "max": 50,
+             "customer_editable": true, "ask": "scope", "scope": "shipping"}
+        ]
+    }))
+    .unwrap();
+    s.engine
+        .update_attribute_definitions(&s.admin, &defs)
+        .await
+        .unwrap();
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/page-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let mut child = tokio::process::Command::new("node")
