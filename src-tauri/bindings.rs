@@ -9,10 +9,10 @@ use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
 use ts_rs::{Config, TS};
 use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
-    AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
-    ErrorCode, Factor, FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel,
-    Role, SearchPage, SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember,
-    UpstreamProvider,
+    AttributeAsk, AttributeDefinition, AttributeDefinitions, AttributeKind, AuditEntry, Branding,
+    ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, ErrorCode, Factor,
+    FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel, Role, SearchPage,
+    SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember, UpstreamProvider,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -105,6 +105,16 @@ fn command_table() -> Vec<(&'static str, String, String)> {
         ),
         ("get_branding", void(), n::<Branding>()),
         ("update_branding", n::<Branding>(), n::<Branding>()),
+        (
+            "get_attribute_definitions",
+            void(),
+            n::<AttributeDefinitions>(),
+        ),
+        (
+            "update_attribute_definitions",
+            n::<AttributeDefinitions>(),
+            n::<AttributeDefinitions>(),
+        ),
         ("list_providers", void(), n::<Vec<UpstreamProvider>>()),
         (
             "add_provider",
@@ -170,6 +180,10 @@ fn generate() -> String {
         CustomerItemRemoval,
         Logo,
         Branding,
+        AttributeDefinitions,
+        AttributeDefinition,
+        AttributeKind,
+        AttributeAsk,
         UpstreamProvider,
         NewUpstreamProvider,
         ProviderRef,

@@ -11,10 +11,10 @@ use uuid::Uuid;
 use vestibule_engine::demo::{DemoAccount, demo_accounts};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
-    AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary,
-    Deps, Engine, Factor, NewUpstreamProvider, Permission, ProfilePatch, Role, SearchPage,
-    SessionInfo, SignInAttempt, SocialLink, Staff, StaffChannel, StaffMember, UpstreamProvider,
-    allows,
+    AttributeDefinitions, AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk,
+    CustomerStatus, CustomerSummary, Deps, Engine, Factor, NewUpstreamProvider, Permission,
+    ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, SocialLink, Staff, StaffChannel,
+    StaffMember, UpstreamProvider, allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -572,6 +572,24 @@ pub async fn get_branding(console: Ctx<'_>) -> Result<Branding> {
 pub async fn update_branding(console: Ctx<'_>, req: Branding) -> Result<Branding> {
     let (engine, staff) = console.session().await?;
     Ok(engine.update_branding(&staff, &req).await?)
+}
+
+/// The customer attribute definitions (progressive profiling).
+#[tauri::command]
+pub async fn get_attribute_definitions(console: Ctx<'_>) -> Result<AttributeDefinitions> {
+    let (engine, staff) = console.session().await?;
+    staff.require_signed_in()?;
+    Ok(engine.attribute_definitions().await?)
+}
+
+/// Replace the attribute definitions (admins); `version` must be the one read.
+#[tauri::command]
+pub async fn update_attribute_definitions(
+    console: Ctx<'_>,
+    req: AttributeDefinitions,
+) -> Result<AttributeDefinitions> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.update_attribute_definitions(&staff, &req).await?)
 }
 
 /// The upstream OpenID Connect providers customers may sign in with (never their secrets).

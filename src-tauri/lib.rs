@@ -73,6 +73,8 @@ pub fn run() {
             commands::update_settings,
             commands::get_branding,
             commands::update_branding,
+            commands::get_attribute_definitions,
+            commands::update_attribute_definitions,
             commands::list_providers,
             commands::add_provider,
             commands::remove_provider,

@@ -234,6 +234,55 @@ support_url: string | null,
  */
 logo: Logo | null, version: number, };
 
+export type AttributeDefinitions = { definitions: Array<AttributeDefinition>, version: number, };
+
+export type AttributeDefinition = { 
+/**
+ * Its key in the customer's attributes (and its claim name): `a-z`, digits, `_`.
+ */
+name: string, 
+/**
+ * What customers and staff read.
+ */
+label: string, kind: AttributeKind, 
+/**
+ * Choice: the allowed values.
+ */
+options: Array<string>, 
+/**
+ * Text: at most this many characters (default and ceiling 1000).
+ */
+max_length: number | null, 
+/**
+ * Text: a regular expression the whole value must match.
+ */
+pattern: string | null, 
+/**
+ * Number: the smallest allowed.
+ */
+min: number | null, 
+/**
+ * Number: the largest allowed.
+ */
+max: number | null, 
+/**
+ * Customers may set and change it (account center, customer API, the asking step).
+ */
+customer_editable: boolean, ask: AttributeAsk, 
+/**
+ * `sign_in`: ask from this sign-in on (1 = the first).
+ */
+after_sign_ins: number, 
+/**
+ * The OpenID Connect scope that releases it to clients as a claim (and, with
+ * `ask: scope`, the scope whose request asks for it).
+ */
+scope: string | null, };
+
+export type AttributeKind = "text" | "number" | "boolean" | "date" | "choice";
+
+export type AttributeAsk = "never" | "sign_up" | "sign_in" | "scope";
+
 export type UpstreamProvider = { id: string, 
 /**
  * What the button says after "Continue with".
@@ -285,6 +334,8 @@ export interface Commands {
   update_settings: { req: ConsoleSettings; res: ConsoleSettings };
   get_branding: { req: void; res: Branding };
   update_branding: { req: Branding; res: Branding };
+  get_attribute_definitions: { req: void; res: AttributeDefinitions };
+  update_attribute_definitions: { req: AttributeDefinitions; res: AttributeDefinitions };
   list_providers: { req: void; res: Array<UpstreamProvider> };
   add_provider: { req: NewUpstreamProvider; res: UpstreamProvider };
   remove_provider: { req: ProviderRef; res: void };
