@@ -309,7 +309,7 @@ pub async fn begin_authenticator(console: Ctx<'_>) -> Result<AuthenticatorSetup>
     let (engine, staff) = console.session().await?;
     let e = engine.begin_staff_authenticator(&staff).await?;
     Ok(AuthenticatorSetup {
-        qr_svg: qr_svg(&e.uri),
+        qr_svg: e.qr_svg(),
         secret: e.secret,
         uri: e.uri,
     })
@@ -335,18 +335,6 @@ async fn signed_in_as(console: &Console, engine: Engine, staff: Staff) -> Result
     let idle = console.paths.idle_for(&settings);
     console.set_idle(&settings).await;
     Ok(view(staff, settings, idle))
-}
-
-/// The QR code of an `otpauth://` URI as SVG markup.
-fn qr_svg(uri: &str) -> String {
-    qrcode::QrCode::new(uri.as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default()
 }
 
 #[tauri::command]

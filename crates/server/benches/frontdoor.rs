@@ -9,6 +9,9 @@
 //! Run: `cargo bench -p vestibule-server --bench frontdoor` (about half a minute). Prints and
 //! writes `target/bench/frontdoor-report.md`.
 
+mod support;
+use support::with_authenticator;
+
 use axum::body::Body;
 use axum::http::{Request, header};
 use std::fmt::Write as _;
@@ -297,22 +300,4 @@ async fn main() {
     print!("{report}");
     std::fs::write(out.join("frontdoor-report.md"), report).unwrap();
     engine.close().await;
-}
-
-/// The bench admin sets up an authenticator app (code from totp-rs) before acting.
-async fn with_authenticator(
-    engine: &Engine,
-    admin: &vestibule_engine::Staff,
-) -> vestibule_engine::Staff {
-    let en = engine.begin_staff_authenticator(admin).await.unwrap();
-    let code = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&en.secret).unwrap())
-        .build()
-        .unwrap()
-        .generate(engine.now().timestamp() as u64)
-        .to_string();
-    engine
-        .confirm_staff_authenticator(admin, &code)
-        .await
-        .unwrap()
 }

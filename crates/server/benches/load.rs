@@ -14,6 +14,9 @@
 //! (`VESTIBULE_BIN` overrides the binary; `LOAD_SECONDS` the length of each phase;
 //! `LOAD_CLIENTS=2,64` the phases to run).
 
+mod support;
+use support::with_authenticator;
+
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -454,22 +457,4 @@ async fn main() {
     std::fs::create_dir_all("../../target/bench").unwrap();
     std::fs::write("../../target/bench/server-report.md", &report).unwrap();
     println!("{report}");
-}
-
-/// The bench admin sets up an authenticator app (code from totp-rs) before acting.
-async fn with_authenticator(
-    engine: &Engine,
-    admin: &vestibule_engine::Staff,
-) -> vestibule_engine::Staff {
-    let en = engine.begin_staff_authenticator(admin).await.unwrap();
-    let code = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&en.secret).unwrap())
-        .build()
-        .unwrap()
-        .generate(engine.now().timestamp() as u64)
-        .to_string();
-    engine
-        .confirm_staff_authenticator(admin, &code)
-        .await
-        .unwrap()
 }

@@ -30,6 +30,29 @@ pub struct TotpEnrolment {
     pub uri: String,
 }
 
+impl TotpEnrolment {
+    /// The `otpauth://` URI as a QR code: inline SVG (no XML prolog, so it can sit inside
+    /// HTML), labelled as an image; empty if the URI cannot be encoded.
+    pub fn qr_svg(&self) -> String {
+        qr_svg(&self.uri)
+    }
+}
+
+/// `text` as an inline SVG QR code (see [`TotpEnrolment::qr_svg`]).
+pub fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::new(text.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build()
+        })
+        .ok()
+        .and_then(|svg| svg.split_once("?>").map(|(_, svg)| svg.trim().to_owned()))
+        .map(|svg| svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code\" ", 1))
+        .unwrap_or_default()
+}
+
 fn aad(factor: Uuid) -> String {
     format!("customer_factors:{factor}")
 }

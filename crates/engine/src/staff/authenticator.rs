@@ -6,7 +6,6 @@
 //! alerting like wrong passwords). An admin resets a lost one with a recorded reason.
 
 use crate::Engine;
-use crate::credentials::sealed::FactorKey;
 use crate::error::{Error, Result};
 use crate::factors::totp::{normalise_code, totp_for};
 use crate::staff::ops::StaffChannel;
@@ -35,10 +34,6 @@ pub(crate) fn factor_after_password(role: crate::Role, has_authenticator: bool) 
 }
 
 impl Engine {
-    fn staff_factor_key(&self) -> Result<&FactorKey> {
-        self.factor_key()
-    }
-
     pub(crate) async fn has_staff_authenticator(&self, staff: Uuid) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM staff_authenticators WHERE staff_id = $1 AND status = 'active'",
@@ -62,7 +57,7 @@ impl Engine {
                 "you already have an authenticator app; if it is lost, ask an admin to reset it",
             ));
         }
-        let key = self.staff_factor_key()?;
+        let key = self.factor_key()?;
         let secret: [u8; 20] = random_bytes(self.entropy.as_ref());
         let org = self.branding().await?.name;
         let issuer = if org.trim().is_empty() {
@@ -144,7 +139,7 @@ impl Engine {
         let Some(code) = normalise_code(code) else {
             return Ok(None);
         };
-        let secret = self.staff_factor_key()?.open(sealed, &aad(staff))?;
+        let secret = self.factor_key()?.open(sealed, &aad(staff))?;
         let now = u64::try_from(self.now().timestamp()).unwrap_or(0);
         Ok(totp_for(secret, "vestibule", "check")?
             .check(&code, now)

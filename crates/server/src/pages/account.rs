@@ -380,25 +380,6 @@ async fn step_up_submit(
     }
 }
 
-/// The enrolment QR code as inline SVG (qrcode crate; no image service, no script).
-fn qr_svg(uri: &str) -> String {
-    match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build()
-            // The XML prolog is not allowed inside HTML.
-            .split_once("?>")
-            .map_or_else(String::new, |(_, svg)| svg.trim().to_owned())
-            .replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code\" ", 1),
-        Err(e) => {
-            tracing::error!(error = %e, "QR code");
-            String::new()
-        }
-    }
-}
-
 fn totp_form(
     s: &AppState,
     me: &Signed,
@@ -425,7 +406,7 @@ fn totp_form(
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect::<Vec<_>>()
             .join(" "),
-        qr_svg: qr_svg(&en.uri),
+        qr_svg: en.qr_svg(),
         name: name.to_owned(),
         error: error.unwrap_or_default(),
     };
