@@ -174,6 +174,30 @@ async fn admin_creates_a_vault_finds_a_customer_by_phone_and_locks_them() {
         .await;
     app.find("#action-unlock").await;
     app.shot("locked").await;
+
+    // Settings: the sign-in pages' branding and providers, and a customer attribute added
+    // through the form (a number asked from the second sign-in) that the engine then holds.
+    app.click("#nav-settings").await;
+    app.find("#branding-form").await;
+    app.click("#attribute-add").await;
+    app.type_into("#attribute-label", "Shoe size (EU)").await;
+    app.type_into("#attribute-name", "shoe_size").await;
+    app.click("#attribute-kind option[value='number']").await;
+    app.type_into("#attribute-min", "30").await;
+    app.type_into("#attribute-max", "50").await;
+    app.click("#attribute-ask option[value='sign_in']").await;
+    app.type_into("#attribute-after", "2").await;
+    app.shot("attribute-form").await;
+    app.click("#attribute-save").await;
+    app.wait_text("#attributes-note", "saved", 10).await;
+    let row = app
+        .wait_text("#attributes-table", "From sign-in 2", 10)
+        .await;
+    assert!(row.contains("shoe_size") && row.contains("Number"), "{row}");
+    let r = app.invoke("get_attribute_definitions", Value::Null).await;
+    assert_eq!(r["ok"]["definitions"][0]["min"], 30.0, "{r}");
+    assert_eq!(r["ok"]["definitions"][0]["ask"], "sign_in", "{r}");
+    app.shot("settings").await;
     app.close().await;
 }
 

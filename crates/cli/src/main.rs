@@ -325,13 +325,7 @@ async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
     let code = match std::env::var("VESTIBULE_CODE") {
         Ok(c) => c,
         Err(_) if std::io::stdin().is_terminal() => {
-            eprint!("Code from your authenticator app: ");
-            let _ = std::io::stderr().flush();
-            let mut s = String::new();
-            std::io::stdin()
-                .read_line(&mut s)
-                .map_err(|e| Error::invalid_cli(e.to_string()))?;
-            s.trim().to_owned()
+            prompt_line("Code from your authenticator app: ")?
         }
         Err(_) => {
             return Err(Error::invalid_cli(
@@ -346,6 +340,12 @@ async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
 }
 
 /// The operator's factor key file: owner-only, 32 bytes in base64.
+/// What a PostgreSQL deployment without the operator's factor key is told.
+const NO_FACTOR_KEY: &str = "PostgreSQL needs the factor key: second factors (customers' and the admins' and security \
+staff's required authenticator apps) are sealed under it. Create it once with \
+`openssl rand -base64 32 > factor.key && chmod 600 factor.key` and give it as \
+VESTIBULE_FACTOR_KEY_FILE (or serve --factor-key-file)";
+
 fn read_factor_key(path: &std::path::Path) -> Result<vestibule_engine::FactorKey, Error> {
     #[cfg(unix)]
     {
@@ -367,18 +367,21 @@ fn read_factor_key(path: &std::path::Path) -> Result<vestibule_engine::FactorKey
     vestibule_engine::FactorKey::from_base64(&text)
 }
 
+/// Ask for one line on the terminal (the question on stderr), trimmed.
+fn prompt_line(question: &str) -> Result<String, Error> {
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut s = String::new();
+    std::io::stdin()
+        .read_line(&mut s)
+        .map_err(|e| Error::invalid_cli(e.to_string()))?;
+    Ok(s.trim().to_owned())
+}
+
 async fn open_with(db: &Db, deps: Deps) -> Result<(Engine, Staff), Error> {
     let staff = match &db.staff {
         Some(s) => s.clone(),
-        None if std::io::stdin().is_terminal() => {
-            eprint!("Staff email: ");
-            let _ = std::io::stderr().flush();
-            let mut s = String::new();
-            std::io::stdin()
-                .read_line(&mut s)
-                .map_err(|e| Error::invalid_cli(e.to_string()))?;
-            s.trim().to_owned()
-        }
+        None if std::io::stdin().is_terminal() => prompt_line("Staff email: ")?,
         None => return Err(Error::invalid_cli("set --staff or VESTIBULE_STAFF".into())),
     };
     let password = secret("VESTIBULE_PASSWORD", &format!("Password for {staff}: "))?;
@@ -447,6 +450,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             if is_postgres(&db) {
+                // The first admin sets up an authenticator app at the first sign-in, sealed
+                // under the operator's key: without one, nobody could administer the database.
+                let path = std::env::var_os("VESTIBULE_FACTOR_KEY_FILE")
+                    .ok_or_else(|| Error::invalid_cli(NO_FACTOR_KEY.into()))?;
+                read_factor_key(std::path::Path::new(&path))?;
                 let (engine, admin) =
                     Engine::init_postgres(&db, &admin_email, &password, Deps::system()).await?;
                 engine.close().await;
@@ -578,6 +586,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             if let Some(path) = &factor_key_file {
                 deps.config.factor_key = Some(read_factor_key(path)?);
+            }
+            if is_postgres(&db) && deps.config.factor_key.is_none() {
+                return Err(Error::invalid_cli(NO_FACTOR_KEY.into()));
             }
             let engine = if is_postgres(&db) {
                 opened(Engine::connect_postgres(&db, deps).await?)
@@ -915,13 +926,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                             );
                             return Ok(());
                         }
-                        eprint!("Code from the app: ");
-                        let _ = std::io::stderr().flush();
-                        let mut s = String::new();
-                        std::io::stdin()
-                            .read_line(&mut s)
-                            .map_err(|e| Error::invalid_cli(e.to_string()))?;
-                        s.trim().to_owned()
+                        prompt_line("Code from the app: ")?
                     }
                 };
                 let who = engine.confirm_staff_authenticator(&who, &code).await?;
