@@ -59,6 +59,22 @@ fn text_of(v: Option<&Value>) -> String {
     }
 }
 
+/// A number attribute's allowed range, said in the page's language.
+fn range(c: &Chrome, d: &AttributeDefinition) -> Option<String> {
+    Some(match (d.min, d.max) {
+        (Some(lo), Some(hi)) => c.targs(
+            "details-between",
+            &[
+                ("min", lo.to_string().as_str()),
+                ("max", hi.to_string().as_str()),
+            ],
+        ),
+        (Some(lo), None) => c.t1("details-at-least", "min", &lo.to_string()),
+        (None, Some(hi)) => c.t1("details-at-most", "max", &hi.to_string()),
+        (None, None) => return None,
+    })
+}
+
 /// The fields of `defs`, filled from `given` (what was posted) or else `stored`.
 pub(crate) fn fields(
     c: &Chrome,
@@ -76,21 +92,7 @@ pub(crate) fn fields(
             let empty = (String::new(), c.t("details-not-said"));
             let (input, options, hint) = match d.kind {
                 AttributeKind::Text => ("text", vec![], String::new()),
-                AttributeKind::Number => {
-                    let hint = match (d.min, d.max) {
-                        (Some(lo), Some(hi)) => c.targs(
-                            "details-between",
-                            &[
-                                ("min", lo.to_string().as_str()),
-                                ("max", hi.to_string().as_str()),
-                            ],
-                        ),
-                        (Some(lo), None) => c.t1("details-at-least", "min", &lo.to_string()),
-                        (None, Some(hi)) => c.t1("details-at-most", "max", &hi.to_string()),
-                        (None, None) => String::new(),
-                    };
-                    ("number", vec![], hint)
-                }
+                AttributeKind::Number => ("number", vec![], range(c, d).unwrap_or_default()),
                 AttributeKind::Date => ("date", vec![], String::new()),
                 AttributeKind::Boolean => (
                     "select",
@@ -150,18 +152,9 @@ pub(crate) fn apply(
             Err(_) => {
                 // Said in the page's language (the engine's checks are the rules).
                 let m = match d.kind {
-                    AttributeKind::Number => match (d.min, d.max) {
-                        (Some(lo), Some(hi)) => c.targs(
-                            "details-between",
-                            &[
-                                ("min", lo.to_string().as_str()),
-                                ("max", hi.to_string().as_str()),
-                            ],
-                        ),
-                        (Some(lo), None) => c.t1("details-at-least", "min", &lo.to_string()),
-                        (None, Some(hi)) => c.t1("details-at-most", "max", &hi.to_string()),
-                        (None, None) => c.t("details-error-number"),
-                    },
+                    AttributeKind::Number => {
+                        range(c, d).unwrap_or_else(|| c.t("details-error-number"))
+                    }
                     AttributeKind::Text => c.t("details-error-text"),
                     AttributeKind::Date => c.t("details-error-date"),
                     AttributeKind::Boolean | AttributeKind::Choice => c.t("details-error-choice"),

@@ -4,7 +4,7 @@
 
 use super::*;
 
-fn no_redirects() -> reqwest::Client {
+pub(super) fn no_redirects() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .cookie_store(true)
@@ -13,7 +13,7 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn page(c: &reqwest::Client, url: String) -> String {
+pub(super) async fn page(c: &reqwest::Client, url: String) -> String {
     let r = c.get(url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
@@ -23,7 +23,7 @@ async fn post(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> reqwes
     c.post(url).form(form).send().await.unwrap()
 }
 
-fn goes_to(r: &reqwest::Response) -> String {
+pub(super) fn goes_to(r: &reqwest::Response) -> String {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     r.headers()["location"].to_str().unwrap().to_owned()
 }

@@ -6,25 +6,7 @@
 
 use super::*;
 
-fn browser() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn text(c: &reqwest::Client, url: String) -> String {
-    let r = c.get(url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.text().await.unwrap()
-}
-
-fn to(r: &reqwest::Response) -> String {
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
+use super::account::{goes_to as to, no_redirects as browser, page as text};
 
 fn definitions(version: i64) -> Value {
     json!({
