@@ -31,8 +31,10 @@ dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 # The desktop console (Tauri v2 on WebKitGTK) and its real-window tests.
 # Debian's Chromium walks the hosted pages (tests/browser, playwright-core + axe-core).
+# Apache's mod_auth_openidc is a relying party nobody here wrote (crates/server/tests/server/apache.rs).
 for p in build-essential libwebkit2gtk-4.1-dev libsoup-3.0-dev librsvg2-dev \
-         libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth chromium; do
+         libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth chromium \
+         apache2 libapache2-mod-auth-openidc; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -70,6 +72,7 @@ if [ ! -d tests/browser/node_modules ] || [ "${CI:-}" = true ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
 export VESTIBULE_REQUIRE_BROWSER=1
+export VESTIBULE_REQUIRE_APACHE=1
 
 # --- a private PostgreSQL server for the tests ---------------------------------------
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

@@ -11,6 +11,8 @@ use vestibule_server::ServerConfig;
 
 #[path = "server/account.rs"]
 mod account;
+#[path = "server/apache.rs"]
+mod apache;
 #[path = "server/attacks.rs"]
 mod attacks;
 #[path = "server/pages.rs"]

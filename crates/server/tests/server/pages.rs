@@ -35,7 +35,7 @@ fn browser_dir() -> Option<PathBuf> {
 
 /// A server whose public URL is `http://localhost:PORT` (WebAuthn and the browser's secure
 /// context need a host name, not an address).
-async fn localhost_server() -> Server {
+pub(super) async fn localhost_server() -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
