@@ -383,6 +383,14 @@ sys.stdin.read()
         .kill_on_drop(true)
         .spawn()
         .expect("python3");
+    // The ordinary client is made before the descriptors run short (making one reads the
+    // system's CA certificates, a file); it keeps no idle connections, so each request below
+    // still comes on a new connection.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ordinary = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let limit = 256;
     setrlimit(
         Resource::Nofile,
@@ -418,7 +426,7 @@ sys.stdin.read()
     // While all of them are held: ordinary requests, each on a new connection.
     for i in 0..20 {
         let started = Instant::now();
-        let r = reqwest::Client::new()
+        let r = ordinary
             .get(format!("{}/healthz", s.base))
             .timeout(Duration::from_secs(3))
             .send()
