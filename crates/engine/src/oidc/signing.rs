@@ -77,7 +77,7 @@ impl SigningAlg {
 }
 
 /// A parsed RS256 signing key.
-pub(crate) type RsaSigner = Arc<rsa::pkcs1v15::SigningKey<sha2::Sha256>>;
+pub(crate) type RsaSigner = Arc<ring::signature::RsaKeyPair>;
 
 /// A JWS header as sent, parsed without assuming the algorithm is one jsonwebtoken knows.
 #[derive(Deserialize)]
@@ -280,11 +280,11 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("signing: {e}")))
     }
 
-    /// RS256 with the key parsed once per kid and kept: parsing and checking an RSA-2048
-    /// key took as long as signing with it, on every ID token.
+    /// RS256 with the key parsed once per kid and kept (parsing and checking an RSA-2048
+    /// key took as long as signing with it), signed by ring. ring blinds each signature with
+    /// randomness of its own (its `SecureRandom` is sealed); a PKCS#1 v1.5 signature does not
+    /// depend on it, so the engine's entropy input still decides every output.
     fn sign_rs256<T: Serialize>(&self, kid: &str, der: &[u8], claims: &T) -> Result<String> {
-        use rsa::pkcs1::DecodeRsaPrivateKey as _;
-        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
         let key = {
             let mut cached = self
                 .rsa_key
@@ -293,9 +293,10 @@ impl Engine {
             match cached.as_ref().filter(|(k, _)| k == kid) {
                 Some((_, key)) => key.clone(),
                 None => {
-                    let private = rsa::RsaPrivateKey::from_pkcs1_der(der)
-                        .map_err(|e| Error::Internal(format!("stored RSA key: {e}")))?;
-                    let key = Arc::new(rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private));
+                    let key = Arc::new(
+                        ring::signature::RsaKeyPair::from_der(der)
+                            .map_err(|e| Error::Internal(format!("stored RSA key: {e}")))?,
+                    );
                     *cached = Some((kid.to_owned(), key.clone()));
                     key
                 }
@@ -305,13 +306,15 @@ impl Engine {
         let payload =
             serde_json::to_vec(claims).map_err(|e| Error::Internal(format!("claims: {e}")))?;
         let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(&payload));
-        // Blinded, as jsonwebtoken signs (RSA blinding takes randomness per signature: from
-        // the engine's entropy, through a CSPRNG seeded by it).
-        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
-            crate::clock::random_bytes(self.entropy.as_ref()),
-        );
-        let sig = key.sign_with_rng(&mut rng, input.as_bytes());
-        Ok(format!("{input}.{}", b64(&sig.to_vec())))
+        let mut sig = vec![0; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .map_err(|_| Error::Internal("RS256 signing failed".into()))?;
+        Ok(format!("{input}.{}", b64(&sig)))
     }
 
     /// Check a JWT this provider signed with any published key. Anything else — unsigned
