@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vestibule_engine::oidc::{
-    ACR_MFA, ACR_PASSWORD, AuthRequest, Authorization, AuthorizeParams, ClientAuth, LogoutRequest,
-    SCOPES, TokenRequest, TokenResponse, redirect_with,
+    ACR_MFA, ACR_PASSWORD, AuthRequest, Authorization, AuthorizeParams, CLAIMS, ClientAuth,
+    LogoutRequest, SCOPES, TokenRequest, TokenResponse, redirect_with,
 };
 use vestibule_engine::{Error, SignInStep, SigningAlg};
 
@@ -135,31 +135,11 @@ async fn discovery(State(s): State<AppState>) -> Response {
         ],
         code_challenge_methods_supported: vec!["S256"],
         prompt_values_supported: vec!["none", "login", "create"],
-        claims_supported: vec![
-            "sub",
-            "iss",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "amr",
-            "acr",
-            "sid",
-            "email",
-            "email_verified",
-            "name",
-            "locale",
-            "updated_at",
-            "phone_number",
-            "phone_number_verified",
-            "tier",
-            "roles",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(released)
-        .collect(),
+        claims_supported: CLAIMS
+            .into_iter()
+            .map(str::to_owned)
+            .chain(released)
+            .collect(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: false,
         request_parameter_supported: false,

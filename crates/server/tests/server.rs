@@ -307,20 +307,11 @@ async fn registered(s: &Server, c: &reqwest::Client, email: &str) {
 async fn define_newsletter(s: &Server) {
     let mut defs = s.engine.attribute_definitions().await.unwrap();
     defs.definitions
-        .push(vestibule_engine::AttributeDefinition {
-            name: "newsletter".into(),
-            label: "Newsletter".into(),
-            kind: vestibule_engine::AttributeKind::Boolean,
-            options: vec![],
-            max_length: None,
-            pattern: None,
-            min: None,
-            max: None,
-            customer_editable: true,
-            ask: vestibule_engine::AttributeAsk::Never,
-            after_sign_ins: 0,
-            scope: None,
-        });
+        .push(vestibule_engine::AttributeDefinition::new(
+            "newsletter",
+            "Newsletter",
+            vestibule_engine::AttributeKind::Boolean,
+        ));
     s.engine
         .update_attribute_definitions(&s.admin, &defs)
         .await

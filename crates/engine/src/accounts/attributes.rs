@@ -30,31 +30,9 @@ pub const MAX_DEFINITIONS: usize = 50;
 pub const SKIP_QUIET: Duration = Duration::days(7);
 /// Text attributes are at most this long unless a definition says less.
 const MAX_TEXT: u32 = 1000;
-/// Claims an attribute may not be released as (the provider's own).
-const RESERVED: [&str; 22] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "auth_time",
-    "nonce",
-    "acr",
-    "amr",
-    "azp",
-    "sid",
-    "email",
-    "email_verified",
-    "name",
-    "locale",
-    "updated_at",
-    "phone_number",
-    "phone_number_verified",
-    "tier",
-    "roles",
-];
+/// JWT claims an attribute may not be released as, besides the provider's own
+/// ([`crate::oidc::CLAIMS`]).
+const RESERVED: [&str; 3] = ["nbf", "jti", "azp"];
 
 /// What kind of value an attribute holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +155,25 @@ fn pattern_of(p: &str) -> Result<regex::Regex> {
 }
 
 impl AttributeDefinition {
+    /// A definition with no rules beyond its kind: editable by customers, never asked for,
+    /// not released as a claim.
+    pub fn new(name: &str, label: &str, kind: AttributeKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            label: label.to_owned(),
+            kind,
+            options: vec![],
+            max_length: None,
+            pattern: None,
+            min: None,
+            max: None,
+            customer_editable: true,
+            ask: AttributeAsk::Never,
+            after_sign_ins: 0,
+            scope: None,
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         if !is_name(&self.name) {
             return Err(Error::invalid(
@@ -184,7 +181,9 @@ impl AttributeDefinition {
                 "an attribute name is 1 to 40 lowercase letters, digits or _ and starts with a letter",
             ));
         }
-        if RESERVED.contains(&self.name.as_str()) {
+        if RESERVED.contains(&self.name.as_str())
+            || crate::oidc::CLAIMS.contains(&self.name.as_str())
+        {
             return Err(Error::invalid(
                 "name",
                 format!("\"{}\" is a standard claim; choose another name", self.name),

@@ -43,6 +43,30 @@ pub fn acr_for(amr: &str) -> &'static str {
     }
 }
 
+/// The claims the provider itself issues (in ID tokens and userinfo), as discovery lists them
+/// before the organisation's attribute claims; no attribute may be released under one.
+pub const CLAIMS: [&str; 19] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "acr",
+    "sid",
+    "email",
+    "email_verified",
+    "name",
+    "locale",
+    "updated_at",
+    "phone_number",
+    "phone_number_verified",
+    "tier",
+    "roles",
+];
+
 /// The scopes the provider knows; others are ignored, as OpenID Connect asks. `roles` adds
 /// the customer's `tier` and `roles` claims (what the business's apps authorise by).
 pub const SCOPES: [&str; 6] = [

@@ -240,20 +240,11 @@ pub async fn define_attributes(h: &Harness, attrs: &[(&str, vestibule_engine::At
     let mut defs = h.engine.attribute_definitions().await.unwrap();
     for (name, kind) in attrs {
         defs.definitions
-            .push(vestibule_engine::AttributeDefinition {
-                name: (*name).into(),
-                label: name.replace('_', " "),
-                kind: *kind,
-                options: vec![],
-                max_length: None,
-                pattern: None,
-                min: None,
-                max: None,
-                customer_editable: true,
-                ask: vestibule_engine::AttributeAsk::Never,
-                after_sign_ins: 0,
-                scope: None,
-            });
+            .push(vestibule_engine::AttributeDefinition::new(
+                name,
+                &name.replace('_', " "),
+                *kind,
+            ));
     }
     h.engine
         .update_attribute_definitions(&h.admin, &defs)

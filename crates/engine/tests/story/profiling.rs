@@ -17,18 +17,8 @@ const VERIFIER: &str = "a-very-long-code-verifier-with-enough-entropy-0123456789
 
 fn attr(name: &str, kind: AttributeKind, ask: AttributeAsk) -> AttributeDefinition {
     AttributeDefinition {
-        name: name.into(),
-        label: name.replace('_', " "),
-        kind,
-        options: vec![],
-        max_length: None,
-        pattern: None,
-        min: None,
-        max: None,
-        customer_editable: true,
         ask,
-        after_sign_ins: 0,
-        scope: None,
+        ..AttributeDefinition::new(name, &name.replace('_', " "), kind)
     }
 }
 

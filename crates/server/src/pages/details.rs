@@ -348,52 +348,43 @@ async fn step_submit(
         .unwrap_or_default();
     if f.action != "skip" && !due.is_empty() {
         let stored = &me.customer.attributes;
-        let doc = match apply(&me.c, &due, stored, &f.values, false) {
-            Ok(doc) => doc,
-            Err(errors) => {
-                return step_form(
-                    &s,
-                    &me.c,
-                    jar,
-                    StatusCode::BAD_REQUEST,
-                    &due,
-                    stored,
-                    Some(&f.values),
-                    &errors,
-                    None,
-                    &return_to,
-                )
-                .await;
-            }
-        };
-        if &doc != stored {
-            let patch = ProfilePatch {
-                attributes: Some(doc),
-                ..Default::default()
+        // Field errors, or one message for the whole form (the engine's refusal).
+        let saved: Result<(), (HashMap<String, String>, Option<String>)> =
+            match apply(&me.c, &due, stored, &f.values, false) {
+                Err(errors) => Err((errors, None)),
+                Ok(doc) if &doc == stored => Ok(()),
+                Ok(doc) => {
+                    let patch = ProfilePatch {
+                        attributes: Some(doc),
+                        ..Default::default()
+                    };
+                    s.engine
+                        .update_my_profile(&me.token, me.customer.version, patch)
+                        .await
+                        .map(drop)
+                        .map_err(|e| {
+                            let msg = match &e {
+                                Error::InvalidInput { message, .. } => message.clone(),
+                                other => super::signin::error_message(&me.c, other),
+                            };
+                            (HashMap::new(), Some(msg))
+                        })
+                }
             };
-            if let Err(e) = s
-                .engine
-                .update_my_profile(&me.token, me.customer.version, patch)
-                .await
-            {
-                let msg = match &e {
-                    Error::InvalidInput { message, .. } => message.clone(),
-                    other => super::signin::error_message(&me.c, other),
-                };
-                return step_form(
-                    &s,
-                    &me.c,
-                    jar,
-                    StatusCode::BAD_REQUEST,
-                    &due,
-                    stored,
-                    Some(&f.values),
-                    &HashMap::new(),
-                    Some(msg),
-                    &return_to,
-                )
-                .await;
-            }
+        if let Err((errors, msg)) = saved {
+            return step_form(
+                &s,
+                &me.c,
+                jar,
+                StatusCode::BAD_REQUEST,
+                &due,
+                stored,
+                Some(&f.values),
+                &errors,
+                msg,
+                &return_to,
+            )
+            .await;
         }
     }
     if let Err(e) = s.engine.skip_profile_step(&me.token).await {
