@@ -11,7 +11,7 @@
 //!   (roles, staff operations, audit, settings), `factors` (TOTP, recovery codes, the
 //!   second sign-in step, recent authentication), `federation` (social sign-in through
 //!   upstream OpenID Connect providers), `frontdoor` (what the hosted pages need:
-//!   branding), `outbox`, `storage`. Each flow is one transaction that also appends to the
+//!   branding), `risk` (sign-in risk: the policy, the signals, GeoIP), `outbox`, `storage`. Each flow is one transaction that also appends to the
 //!   audit log.
 //! - [`Error`] — the one error type, with stable codes.
 //! - Time and randomness come from [`Clock`] and [`Entropy`] given in [`Deps`].
@@ -34,6 +34,7 @@ mod federation;
 mod frontdoor;
 pub mod oidc;
 mod outbox;
+pub mod risk;
 mod staff;
 mod storage;
 mod time;
@@ -74,6 +75,8 @@ pub use oidc::grants::ConnectedApp;
 pub use oidc::introspect::Introspection;
 pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
+pub use risk::policy::{Decision, RiskLimits, RiskMode, RiskPolicy, SignalKind, SignalRule};
+pub use risk::signals::Signal;
 pub use staff::audit::{AuditEntry, VerifyReport};
 pub use staff::ops::StaffChannel;
 pub use staff::settings::ConsoleSettings;
@@ -132,6 +135,8 @@ pub struct Engine {
     upstream_meta: Arc<federation::flow::MetadataCache>,
     /// The current RS256 signing key, parsed (kid, key).
     rsa_key: Arc<std::sync::Mutex<Option<(String, oidc::signing::RsaSigner)>>>,
+    /// The operator's GeoIP databases, when configured (see the `risk` module).
+    geoip: Arc<std::sync::RwLock<Option<Arc<risk::geo::GeoIp>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -161,6 +166,7 @@ impl Engine {
         let engine = Self {
             upstream_meta: Arc::default(),
             rsa_key: Arc::default(),
+            geoip: Arc::default(),
             webauthn,
             factor_key,
             store,

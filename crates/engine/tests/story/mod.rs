@@ -9,6 +9,7 @@ mod hardening;
 mod oidc;
 mod passkeys;
 mod profiling;
+mod risk;
 mod search;
 mod settings;
 mod social;
