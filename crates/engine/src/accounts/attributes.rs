@@ -644,20 +644,7 @@ mod tests {
     use super::*;
 
     fn def(kind: AttributeKind) -> AttributeDefinition {
-        AttributeDefinition {
-            name: "x".into(),
-            label: "X".into(),
-            kind,
-            options: vec![],
-            max_length: None,
-            pattern: None,
-            min: None,
-            max: None,
-            customer_editable: true,
-            ask: AttributeAsk::Never,
-            after_sign_ins: 0,
-            scope: None,
-        }
+        AttributeDefinition::new("x", "X", kind)
     }
 
     #[test]

@@ -138,10 +138,7 @@ async fn support_cannot_change_the_risk_policy() {
     )
     .await
     .unwrap();
-    let sup = e
-        .staff_sign_in("sup@staff.example", "staff member passphrase", None)
-        .await
-        .unwrap();
+    let sup = staff_signed_in(&h, "sup@staff.example", "staff member passphrase").await;
     let policy = e.risk_policy(&h.admin).await.unwrap();
     assert!(matches!(
         e.update_risk_policy(&sup, &policy).await,
