@@ -10,9 +10,10 @@ use ts_rs::{Config, TS};
 use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
     AttributeAsk, AttributeDefinition, AttributeDefinitions, AttributeKind, AuditEntry, Branding,
-    ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, ErrorCode, Factor,
-    FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel, Role, SearchPage,
-    SessionInfo, SignInAttempt, SocialLink, Staff, StaffFactor, StaffMember, UpstreamProvider,
+    ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Decision, ErrorCode,
+    Factor, FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel, Role,
+    SearchPage, SessionInfo, SignInAttempt, Signal, SignalKind, SocialLink, Staff, StaffFactor,
+    StaffMember, UpstreamProvider,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -157,6 +158,9 @@ fn generate() -> String {
         OpenCustomer,
         CustomerRef,
         SignInAttempt,
+        Decision,
+        Signal,
+        SignalKind,
         SessionInfo,
         AuditEntry,
         RiskLevel,

@@ -265,6 +265,7 @@ async fn main() {
     let ctx = RequestContext {
         ip: "192.0.2.1".into(),
         user_agent: "bench".into(),
+        ..Default::default()
     };
     let who: Vec<String> = samples
         .iter()

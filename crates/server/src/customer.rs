@@ -258,6 +258,11 @@ struct SecondFactorBody {
     status: &'static str,
     challenge: String,
     expires_at: chrono::DateTime<chrono::Utc>,
+    /// What finishes it: `second_factor` (the account's authenticator app or a recovery
+    /// code) or `email_code` (the sign-in looked unusual and the account has no second
+    /// factor: a 6-digit code was emailed; finish with method `email_code`).
+    #[schema(value_type = String)]
+    kind: &'static str,
 }
 
 /// What a correct password leads to.
@@ -314,6 +319,10 @@ async fn sign_in(
                 status: "second_factor_required",
                 challenge: c.token,
                 expires_at: c.expires_at,
+                kind: match c.kind {
+                    vestibule_engine::ChallengeKind::SecondFactor => "second_factor",
+                    vestibule_engine::ChallengeKind::EmailCode => "email_code",
+                },
             }))
             .into_response())
         }
@@ -325,6 +334,8 @@ async fn sign_in(
 enum FactorMethod {
     Totp,
     RecoveryCode,
+    /// The code emailed for a challenge of kind `email_code`.
+    EmailCode,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -333,13 +344,14 @@ struct SignInFactor {
     /// From the `/v1/sign-in` answer.
     challenge: String,
     method: FactorMethod,
-    /// The app's 6-digit code, or a recovery code.
+    /// The app's 6-digit code, a recovery code, or the emailed code.
     code: String,
     #[serde(default)]
     return_token: bool,
 }
 
-/// Finish a sign-in with its second factor (TOTP or a recovery code). Wrong codes are failed
+/// Finish a sign-in with its second factor (TOTP or a recovery code), or an emailed risk
+/// check with its code. Wrong codes are failed
 /// attempts; after five the challenge ends (`invalid_session`: sign in again).
 #[utoipa::path(post, path = "/v1/sign-in/factor", tag = "customer", request_body = SignInFactor,
     responses((status = 200, description = "Signed in", body = SignedInBody),
@@ -355,6 +367,7 @@ async fn sign_in_factor(
     let proof = match b.method {
         FactorMethod::Totp => vestibule_engine::FactorProof::Totp(b.code),
         FactorMethod::RecoveryCode => vestibule_engine::FactorProof::RecoveryCode(b.code),
+        FactorMethod::EmailCode => vestibule_engine::FactorProof::EmailCode(b.code),
     };
     let result = s.engine.complete_sign_in(&b.challenge, &proof, &ctx).await;
     s.metrics

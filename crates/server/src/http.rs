@@ -22,13 +22,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Where the request came from: peer address and user agent.
+/// Where the request came from: peer address, user agent and device identifier.
 pub struct Ctx(pub RequestContext);
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -40,7 +40,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        Ok(Ctx(RequestContext { ip, user_agent }))
+        Ok(Ctx(RequestContext {
+            ip,
+            user_agent,
+            device: crate::device::of(&parts.headers, s.config.insecure_dev_cookies),
+            form_ms: None,
+        }))
     }
 }
 

@@ -12,6 +12,7 @@
 mod admin;
 pub mod conn;
 mod customer;
+mod device;
 pub mod error;
 mod http;
 mod metrics;
@@ -171,6 +172,10 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::observe,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            device::give,
         ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))

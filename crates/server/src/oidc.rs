@@ -564,7 +564,7 @@ async fn authorize_submit(
             finish_sign_in(&s, &c, jar, &iss, &req, &f.params, &signed).await
         }
         Ok((SignInStep::SecondFactor(challenge), _)) => {
-            let jar = signin::keep_challenge(&s, jar, challenge.token);
+            let jar = signin::keep_challenge(&s, jar, challenge);
             let target = crate::origin_of(&req.redirect_uri).to_owned();
             signin::factor_page(&s, &c, jar, FACTOR_PATH, &f.params, false, None, &[&target])
         }
@@ -764,7 +764,7 @@ async fn authorize_factor_submit(
         }
         Err(e) => {
             let target = crate::origin_of(&req.redirect_uri).to_owned();
-            let msg = signin::factor_error(&c, &e);
+            let msg = signin::factor_error(&c, &e, signin::is_emailed(&s, &jar));
             signin::factor_page(
                 &s,
                 &c,

@@ -1586,6 +1586,7 @@ fn ctx_for_tests() -> vestibule_engine::RequestContext {
     vestibule_engine::RequestContext {
         ip: "192.0.2.1".into(),
         user_agent: "test".into(),
+        ..Default::default()
     }
 }
 

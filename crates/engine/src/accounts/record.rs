@@ -109,6 +109,17 @@ pub struct SignInAttempt {
     pub user_agent: String,
     /// The user agent in words ("Firefox on Linux").
     pub device: String,
+    /// The /24 or /48 network of the address.
+    pub network: String,
+    /// Where GeoIP put the address, when a database is configured.
+    pub country: Option<String>,
+    /// The risk score (0–100); none for attempts recorded before scoring.
+    pub score: Option<u32>,
+    pub decision: Option<crate::risk::policy::Decision>,
+    /// The decision took effect (not audit-only).
+    pub enforced: bool,
+    /// Why: each triggered signal with its points and evidence in words.
+    pub signals: Vec<crate::risk::signals::Signal>,
 }
 
 /// How worrying a customer's recent sign-in activity looks.

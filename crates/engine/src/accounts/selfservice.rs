@@ -14,6 +14,7 @@ use crate::accounts::sessions::{RequestContext, SessionInfo};
 use crate::credentials::tokens::{self, CHANGE_EMAIL, RESET_PASSWORD, VERIFY_CODE, VERIFY_EMAIL};
 use crate::error::{Error, Result};
 use crate::outbox::{enqueue, enqueue_capped, recipient_over_cap};
+use crate::risk::assess::{Assessment, Attempt};
 use crate::storage::Tx;
 use crate::time::to_us;
 use crate::{Engine, clock::new_id};
@@ -56,6 +57,8 @@ pub(crate) struct PasswordChecked {
     pub email_key: String,
     /// The password rehashed with the current parameters, when the stored hash is older.
     pub new_hash: Option<String>,
+    /// The password is on the common-password list (a risk signal even when right).
+    pub common: bool,
 }
 
 /// Longest password accepted at sign-in; longer input is refused before any hashing work.
@@ -477,7 +480,13 @@ impl Engine {
             } else {
                 "unknown_account"
             };
-            self.record_attempt(&mut tx, &email.key, customer_id, reason, "password", ctx)
+            let attempt = Attempt {
+                email_key: &email.key,
+                customer: customer_id,
+                ctx,
+                common_password: crate::credentials::password::is_common(password),
+            };
+            self.record_scored(&mut tx, &attempt, reason, "password")
                 .await?;
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
@@ -499,6 +508,7 @@ impl Engine {
             customer,
             email_key: email.key,
             new_hash,
+            common: crate::credentials::password::is_common(password),
         })
     }
 
@@ -539,7 +549,8 @@ impl Engine {
         Err(Error::throttled(self.config.throttle_window))
     }
 
-    /// Record a sign-in attempt; `reason` "ok" is a success, anything else a failure.
+    /// Score and record a sign-in attempt; `reason` "ok" is a success, "risk_challenged" a
+    /// challenge, anything else a failure.
     pub(crate) async fn record_attempt(
         &self,
         tx: &mut Tx,
@@ -548,23 +559,36 @@ impl Engine {
         reason: &str,
         method: &str,
         ctx: &RequestContext,
-    ) -> Result<()> {
-        let (ip, ua) = ctx.bounded();
-        sqlx::query(
-            "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $8, $6, $7)",
+    ) -> Result<Assessment> {
+        let attempt = Attempt {
+            email_key,
+            customer,
+            ctx,
+            common_password: false,
+        };
+        self.record_scored(tx, &attempt, reason, method).await
+    }
+
+    /// [`Engine::record_attempt`] for an attempt described in full.
+    pub(crate) async fn record_scored(
+        &self,
+        tx: &mut Tx,
+        attempt: &Attempt<'_>,
+        reason: &str,
+        method: &str,
+    ) -> Result<Assessment> {
+        let a = self.assess(tx, attempt).await?;
+        self.insert_attempt(
+            tx,
+            attempt.email_key,
+            attempt.customer,
+            reason,
+            method,
+            attempt.ctx,
+            &a,
         )
-        .bind(to_us(self.now()))
-        .bind(email_key)
-        .bind(customer.map(|c| c.to_string()))
-        .bind(if reason == "ok" { "success" } else { "failure" })
-        .bind(reason)
-        .bind(ip)
-        .bind(ua)
-        .bind(method)
-        .execute(&mut **tx)
         .await?;
-        Ok(())
+        Ok(a)
     }
 
     /// Ask for a password-reset email. Always succeeds, whether or not the address has an

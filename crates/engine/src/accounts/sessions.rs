@@ -18,6 +18,14 @@ use uuid::Uuid;
 pub struct RequestContext {
     pub ip: String,
     pub user_agent: String,
+    /// The long-lived identifier of the device: the hosted pages' device cookie, or an app's
+    /// device id. Only its digest is stored; without one, the device is its user agent on
+    /// its network.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Milliseconds between a sign-in form being shown and sent, when the form says.
+    #[serde(default)]
+    pub form_ms: Option<u64>,
 }
 
 impl RequestContext {
@@ -140,6 +148,7 @@ impl Engine {
         .bind(amr.join(" "))
         .execute(&mut **tx)
         .await?;
+        self.learn_sign_in(tx, customer, ctx).await?;
         Ok(SignedIn {
             token,
             session: SessionInfo {

@@ -63,7 +63,8 @@ impl Engine {
     ) -> Result<Vec<SignInAttempt>> {
         staff.require(Permission::ReadCustomers)?;
         let rows = sqlx::query(
-            "SELECT at_us, email_key, customer_id, outcome, reason, method, ip, user_agent \
+            "SELECT at_us, email_key, customer_id, outcome, reason, method, ip, user_agent, \
+             network, country, score, decision, enforced, signals \
              FROM sign_in_attempts WHERE customer_id = $1 ORDER BY at_us DESC, seq DESC LIMIT $2",
         )
         .bind(id.to_string())
@@ -86,6 +87,17 @@ impl Engine {
                         &r.try_get::<String, _>("user_agent")?,
                     ),
                     user_agent: r.try_get("user_agent")?,
+                    network: r.try_get("network")?,
+                    country: r.try_get("country")?,
+                    score: r
+                        .try_get::<Option<i64>, _>("score")?
+                        .and_then(|s| u32::try_from(s).ok()),
+                    decision: r
+                        .try_get::<Option<String>, _>("decision")?
+                        .and_then(|d| crate::risk::policy::Decision::from_name(&d)),
+                    enforced: r.try_get::<i64, _>("enforced")? != 0,
+                    signals: serde_json::from_str(&r.try_get::<String, _>("signals")?)
+                        .unwrap_or_default(),
                 })
             })
             .collect()

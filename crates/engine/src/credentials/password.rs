@@ -146,6 +146,11 @@ fn normalise(password: &str) -> String {
     password.nfkc().collect()
 }
 
+/// The password is one of the most common (the shipped list), as typed or normalised.
+pub(crate) fn is_common(password: &str) -> bool {
+    BLOCKLIST.contains(normalise(password).to_lowercase().as_str())
+}
+
 impl PasswordPolicy {
     /// Check a new password. `context` holds words the password must not be (the email, its
     /// local part, the name). `has_second_factor` selects the minimum length.

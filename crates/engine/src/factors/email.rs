@@ -11,7 +11,7 @@
 //! code read over a shoulder or a link forwarded elsewhere signs no one in. Wrong codes count
 //! toward the account's sign-in throttle and five of them end the request.
 
-use super::challenge::SignInStep;
+use super::challenge::{FirstProof, SignInStep};
 use crate::Engine;
 use crate::accounts::deferred::Work;
 use crate::accounts::normalize;
@@ -275,15 +275,6 @@ impl Engine {
             tx.commit().await?;
             return Err(Error::AccountUnavailable(why));
         }
-        self.record_attempt(
-            &mut tx,
-            &email_key,
-            Some(customer),
-            "ok",
-            proof.method(),
-            ctx,
-        )
-        .await?;
         // The code reached the address: it is verified now, if it was not.
         sqlx::query(
             "UPDATE customers SET email_verified = 1, version = version + 1 WHERE id = $1 AND email_verified = 0",
@@ -292,10 +283,16 @@ impl Engine {
         .execute(&mut *tx)
         .await?;
         let mfa: bool = row.try_get::<i64, _>("mfa_enabled")? != 0;
-        let step = self
-            .first_step_proven(&mut tx, customer, &email_key, mfa, "email", ctx)
-            .await?;
+        let first = FirstProof {
+            customer,
+            email_key: &email_key,
+            mfa_enabled: mfa,
+            first: "email",
+            method: proof.method(),
+            common_password: false,
+        };
+        let step = self.first_step_proven(&mut tx, first, ctx).await?;
         tx.commit().await?;
-        Ok(step)
+        step.into_result()
     }
 }

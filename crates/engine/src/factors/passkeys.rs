@@ -22,6 +22,8 @@ use crate::accounts::sessions::{RequestContext, SignedIn};
 use crate::clock::new_id;
 use crate::credentials::tokens;
 use crate::error::{Error, Result};
+use crate::risk::assess::Attempt;
+use crate::risk::policy::Decision;
 use crate::storage::Tx;
 use crate::time::{from_us, to_us};
 use base64::Engine as _;
@@ -491,7 +493,30 @@ impl Engine {
         .bind(&passkey_id)
         .execute(&mut *tx)
         .await?;
-        self.record_attempt(&mut tx, &email_key, Some(user), "ok", "passkey", ctx)
+        // A passkey with user verification is itself the strongest answer to a risk
+        // challenge; only a denial stops it.
+        let attempt = Attempt {
+            email_key: &email_key,
+            customer: Some(user),
+            ctx,
+            common_password: false,
+        };
+        let a = self.assess(&mut tx, &attempt).await?;
+        if a.effective() == Decision::Deny {
+            self.insert_attempt(
+                &mut tx,
+                &email_key,
+                Some(user),
+                "risk_denied",
+                "passkey",
+                ctx,
+                &a,
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        }
+        self.insert_attempt(&mut tx, &email_key, Some(user), "ok", "passkey", ctx, &a)
             .await?;
         // RFC 8176: a synced passkey is a software-secured key, a device-bound one hardware;
         // user verification was required, so it is multi-factor either way.

@@ -16,7 +16,7 @@ use crate::accounts::sessions::RequestContext;
 use crate::clock::new_id;
 use crate::credentials::tokens;
 use crate::error::{Error, Result};
-use crate::factors::challenge::SignInStep;
+use crate::factors::challenge::{FirstProof, FirstStep, SignInStep};
 use crate::oidc::signing::verify_foreign_jwt;
 use crate::storage::Tx;
 use crate::time::{from_us, to_us};
@@ -484,7 +484,7 @@ impl Engine {
             let step = self.social_step(&mut tx, customer, ctx).await;
             tx.commit().await?;
             return Ok(SocialOutcome::SignIn {
-                step: step?,
+                step: step?.into_result()?,
                 return_to: flow.return_to,
                 created: false,
             });
@@ -581,7 +581,7 @@ impl Engine {
         let step = self.social_step(&mut tx, id, ctx).await?;
         tx.commit().await?;
         Ok(SocialOutcome::SignIn {
-            step,
+            step: step.into_result()?,
             return_to: flow.return_to,
             created: true,
         })
@@ -615,18 +615,71 @@ impl Engine {
         if !Self::take_flow(&mut tx, binding).await? {
             return Err(Error::InvalidToken);
         }
-        self.insert_link(
-            &mut tx,
-            customer,
-            &provider,
-            &subject,
-            flow.upstream_email.as_deref(),
-            "customer",
-        )
-        .await?;
-        let step = self.password_step(&mut tx, &proven, ctx).await?;
+        // A denied sign-in links nothing (the attempt is recorded, the flow spent).
+        let step = match self.password_step(&mut tx, &proven, ctx).await? {
+            FirstStep::Step(step) => step,
+            FirstStep::Denied => {
+                tx.commit().await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        match &step {
+            SignInStep::SignedIn(_) => {
+                self.insert_link(
+                    &mut tx,
+                    customer,
+                    &provider,
+                    &subject,
+                    flow.upstream_email.as_deref(),
+                    "customer",
+                )
+                .await?
+            }
+            // Connected only once the second factor or the risk check is met.
+            SignInStep::SecondFactor(ch) => {
+                let pending = json!({
+                    "provider": provider.id,
+                    "subject": subject,
+                    "email": flow.upstream_email,
+                });
+                sqlx::query(
+                    "UPDATE sign_in_challenges SET pending_link = $1 WHERE token_hash = $2",
+                )
+                .bind(pending.to_string())
+                .bind(tokens::digest(&ch.token))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok((step, flow.return_to))
+    }
+
+    /// A challenge that carried a provider account to connect was met: connect it now.
+    pub(crate) async fn finish_pending_link(
+        &self,
+        tx: &mut Tx,
+        customer: Uuid,
+        pending: &str,
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Pending {
+            provider: Uuid,
+            subject: String,
+            email: Option<String>,
+        }
+        let p: Pending =
+            serde_json::from_str(pending).map_err(|e| Error::Internal(e.to_string()))?;
+        let provider = self.provider_secret(p.provider).await?.provider;
+        self.insert_link(
+            tx,
+            customer,
+            &provider,
+            &p.subject,
+            p.email.as_deref(),
+            "customer",
+        )
+        .await
     }
 
     /// What the provider email of a flow waiting for the password is (for its page), if the
@@ -657,7 +710,7 @@ impl Engine {
         tx: &mut Tx,
         customer: Uuid,
         ctx: &RequestContext,
-    ) -> Result<SignInStep> {
+    ) -> Result<FirstStep> {
         let row = sqlx::query("SELECT email_key, status, mfa_enabled FROM customers WHERE id = $1")
             .bind(customer.to_string())
             .fetch_one(&mut **tx)
@@ -670,10 +723,15 @@ impl Engine {
                 .await?;
             return Err(Error::AccountUnavailable(why));
         }
-        self.record_attempt(tx, &email_key, Some(customer), "ok", "social", ctx)
-            .await?;
         let mfa = row.try_get::<i64, _>("mfa_enabled")? != 0;
-        self.first_step_proven(tx, customer, &email_key, mfa, "fed", ctx)
-            .await
+        let proof = FirstProof {
+            customer,
+            email_key: &email_key,
+            mfa_enabled: mfa,
+            first: "fed",
+            method: "social",
+            common_password: false,
+        };
+        self.first_step_proven(tx, proof, ctx).await
     }
 }

@@ -539,7 +539,13 @@ impl Engine {
     ) -> Result<(crate::SignInStep, Option<String>)> {
         let proven = self.check_sign_in_password(email, password, ctx).await?;
         let mut tx = self.store.begin().await?;
-        let step = self.password_step(&mut tx, &proven, ctx).await?;
+        let step = match self.password_step(&mut tx, &proven, ctx).await? {
+            crate::factors::challenge::FirstStep::Step(step) => step,
+            crate::factors::challenge::FirstStep::Denied => {
+                tx.commit().await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
         // No code yet when the hosted pages have attributes to ask for first.
         let url = match &step {
             crate::SignInStep::SignedIn(signed)

@@ -6,6 +6,8 @@
 //! network of an address). The engine keeps the GeoIP databases it was given; a database
 //! that does not load is refused and the one in use stays.
 
+pub(crate) mod assess;
+pub mod blocks;
 pub mod geo;
 pub mod policy;
 pub mod signals;

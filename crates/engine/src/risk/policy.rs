@@ -29,7 +29,7 @@ pub enum SignalKind {
     NewCountry,
     /// Faster than a plane since the customer's last successful sign-in.
     ImpossibleTravel,
-    /// Many different accounts tried from one address or range: credential stuffing.
+    /// Failures on many different accounts from one address or range: credential stuffing.
     IpVelocity,
     /// Many failures on this account: brute force.
     AccountVelocity,
@@ -127,9 +127,9 @@ pub struct SignalRule {
 pub struct RiskLimits {
     /// Faster than this between two successful sign-ins is impossible travel.
     pub travel_kmh: u32,
-    /// Distinct accounts tried from one address within `velocity_minutes`.
+    /// Distinct accounts failed on from one address within `velocity_minutes`.
     pub accounts_per_ip: u32,
-    /// Distinct accounts tried from one /24 (or /48) within `velocity_minutes`.
+    /// Distinct accounts failed on from one /24 (or /48) within `velocity_minutes`.
     pub accounts_per_network: u32,
     /// Distinct accounts one user agent failed on within `velocity_minutes`.
     pub accounts_per_user_agent: u32,

@@ -59,7 +59,9 @@ pub struct History {
     pub countries_seen: Vec<String>,
     /// The account's last successful sign-in.
     pub last_success: Option<LastSuccess>,
-    /// Distinct accounts tried from this address / network within the velocity window.
+    /// Distinct accounts with failed sign-ins from this address / network within the velocity
+    /// window (successes are left out: many customers behind one office or carrier NAT sign
+    /// in fine; a stuffing list mostly fails).
     pub accounts_from_ip: u32,
     pub accounts_from_network: u32,
     /// Distinct accounts this exact user agent failed on within the velocity window.
@@ -98,29 +100,28 @@ fn duration_words(minutes: i64) -> String {
     }
 }
 
-/// A device the account has not signed in from.
+/// A device the account has not signed in from. An account with no sign-in in the history
+/// window has nothing to compare with, so nothing is new to it.
 pub fn new_device(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
-    (h.account && !h.device_known).then(|| {
+    (h.account && !h.device_known && h.devices_seen > 0).then(|| {
         let what = if f.device_label.is_empty() {
             "an unrecognised device".to_owned()
         } else {
             f.device_label.clone()
         };
-        match h.devices_seen {
-            0 => format!("new device: {what}; no sign-in in {} days", l.history_days),
-            n => format!(
-                "new device: {what}; {n} other device{} seen in {} days",
-                if n == 1 { "" } else { "s" },
-                l.history_days
-            ),
-        }
+        let n = h.devices_seen;
+        format!(
+            "new device: {what}; {n} other device{} seen in {} days",
+            if n == 1 { "" } else { "s" },
+            l.history_days
+        )
     })
 }
 
-/// A network the account has not signed in from. Without GeoIP this also stands in for the
-/// country signal, and says so.
+/// A network the account has not signed in from (none to compare with: nothing is new).
+/// Without GeoIP this also stands in for the country signal, and says so.
 pub fn new_network(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
-    (h.account && !h.network_known && !f.network.is_empty()).then(|| {
+    (h.account && !h.network_known && h.networks_seen > 0 && !f.network.is_empty()).then(|| {
         let fallback = if h.geoip {
             ""
         } else {
@@ -171,18 +172,18 @@ pub fn impossible_travel(f: &Facts, h: &History, l: &RiskLimits) -> Option<Strin
     })
 }
 
-/// Many accounts tried from one address or network: credential stuffing.
+/// Failures on many accounts from one address or network: credential stuffing.
 pub fn ip_velocity(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
     if h.accounts_from_ip >= l.accounts_per_ip {
         Some(format!(
-            "{} accounts tried from {} in {} min",
+            "failed sign-ins on {} accounts from {} in {} min",
             thousands(h.accounts_from_ip.into()),
             f.ip,
             l.velocity_minutes
         ))
     } else if h.accounts_from_network >= l.accounts_per_network {
         Some(format!(
-            "{} accounts tried from {} in {} min",
+            "failed sign-ins on {} accounts from {} in {} min",
             thousands(h.accounts_from_network.into()),
             f.network,
             l.velocity_minutes
@@ -407,7 +408,7 @@ mod tests {
         };
         let s = evaluate(&p, &f, &h);
         let words: Vec<&str> = s.iter().map(|s| s.evidence.as_str()).collect();
-        assert!(words.contains(&"312 accounts tried from 203.0.113.0/24 in 10 min"));
+        assert!(words.contains(&"failed sign-ins on 312 accounts from 203.0.113.0/24 in 10 min"));
         assert!(words.contains(&"this exact user agent failed on 1,200 accounts in 10 min"));
         assert!(words.contains(&"the form was sent 80 ms after it was shown"));
         assert_eq!(score(&s), 100);
@@ -435,6 +436,28 @@ mod tests {
         let s = evaluate(&p, &f, &h);
         assert_eq!(s.len(), 1);
         assert_eq!((s[0].signal, s[0].points), (SignalKind::CommonPassword, 7));
+    }
+
+    #[test]
+    fn an_account_with_no_sign_in_to_compare_with_has_nothing_new() {
+        let p = RiskPolicy::default();
+        let h = History {
+            account: true,
+            geoip: true,
+            ..History::default()
+        };
+        let s = evaluate(&p, &from_berlin(), &h);
+        assert!(s.is_empty(), "{s:?}");
+        let h = History {
+            devices_seen: 1,
+            networks_seen: 1,
+            ..h
+        };
+        let kinds: Vec<SignalKind> = evaluate(&p, &from_berlin(), &h)
+            .iter()
+            .map(|s| s.signal)
+            .collect();
+        assert_eq!(kinds, [SignalKind::NewDevice, SignalKind::NewNetwork]);
     }
 
     #[test]

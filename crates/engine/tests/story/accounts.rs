@@ -248,6 +248,7 @@ async fn bad_input_is_refused_cleanly() {
         let nul = vestibule_engine::RequestContext {
             ip: "192.0.2.1\0".into(),
             user_agent: "bad\0agent".into(),
+            ..Default::default()
         };
         let e = h
             .engine

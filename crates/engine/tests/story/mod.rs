@@ -201,6 +201,7 @@ pub fn ctx() -> RequestContext {
     RequestContext {
         ip: "192.0.2.10".into(),
         user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0".into(),
+        ..Default::default()
     }
 }
 

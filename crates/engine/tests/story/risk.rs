@@ -3,7 +3,247 @@
 //! refused and the databases in use stay).
 
 use super::*;
-use vestibule_engine::{Error, RiskMode, RiskPolicy, Role};
+use vestibule_engine::{
+    ChallengeKind, Decision, Error, FactorProof, RiskMode, RiskPolicy, Role, SignInStep,
+};
+
+const PW: &str = "lantern orchard violet";
+
+/// A phone the customer has not used before, on another network.
+fn phone() -> RequestContext {
+    RequestContext {
+        ip: "198.51.100.77".into(),
+        user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
+                     (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+            .into(),
+        device: Some("device-cookie-of-the-phone".into()),
+        form_ms: Some(4200),
+    }
+}
+
+/// The 6-digit code of the newest risk-check email to `to`.
+async fn check_code(h: &Harness, to: &str) -> String {
+    let msgs = h.engine.outbox(&h.admin, 100).await.unwrap();
+    let m = msgs
+        .iter()
+        .find(|m| m.kind == "sign_in_check" && m.to == to)
+        .unwrap_or_else(|| panic!("no check email to {to}"));
+    let code: String = m
+        .body
+        .lines()
+        .find(|l| l.len() == 7 && l.chars().filter(char::is_ascii_digit).count() == 6)
+        .unwrap()
+        .replace(' ', "");
+    assert!(m.subject.contains(&code));
+    code
+}
+
+#[tokio::test]
+async fn a_risky_sign_in_is_challenged_by_email_explained_and_its_device_learned() {
+    for h in backends().await {
+        let e = &h.engine;
+        let who = "ria@shop.example";
+        let id = verified_customer(&h, who, PW).await;
+        // The first sign-in has nothing to compare with: allowed, scored, recorded.
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        let first = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+        assert_eq!(
+            (first.reason.as_str(), first.score, first.decision),
+            ("ok", Some(0), Some(Decision::Allow)),
+            "{}",
+            h.name
+        );
+        assert_eq!(first.network, "192.0.2.0/24");
+
+        // A new phone on a new network: the password is right, but it is checked by email.
+        let SignInStep::SecondFactor(ch) = e.begin_sign_in(who, PW, &phone()).await.unwrap() else {
+            panic!("{}: a risky sign-in is challenged", h.name)
+        };
+        assert_eq!(ch.kind, ChallengeKind::EmailCode);
+        let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+        assert_eq!(
+            (a.outcome.as_str(), a.reason.as_str()),
+            ("challenged", "risk_challenged")
+        );
+        assert_eq!(
+            (a.score, a.decision, a.enforced),
+            (Some(40), Some(Decision::Challenge), true)
+        );
+        let words: Vec<&str> = a.signals.iter().map(|s| s.evidence.as_str()).collect();
+        assert!(
+            words.iter().any(|w| w.starts_with("new device: ")
+                && w.ends_with("; 1 other device seen in 180 days")),
+            "{words:?}"
+        );
+        assert!(words.contains(
+            &"new network 198.51.100.0/24; 1 seen in 180 days (no GeoIP database: network novelty only)"
+        ));
+        let code = check_code(&h, who).await;
+        // Only the emailed code answers it: not another code, not an authenticator code.
+        let wrong = if code == "123456" { "654321" } else { "123456" };
+        for bad in [
+            FactorProof::EmailCode(wrong.into()),
+            FactorProof::Totp(code.clone()),
+        ] {
+            assert!(matches!(
+                e.complete_sign_in(&ch.token, &bad, &phone()).await,
+                Err(Error::InvalidInput { field: "code", .. })
+            ));
+        }
+        let signed = e
+            .complete_sign_in(&ch.token, &FactorProof::EmailCode(code), &phone())
+            .await
+            .unwrap();
+        // An emailed code is a check, not a second factor.
+        assert_eq!(signed.session.amr, ["pwd"]);
+        let told = e.outbox(&h.admin, 100).await.unwrap();
+        let told = told
+            .iter()
+            .find(|m| m.kind == "new_sign_in" && m.to == who)
+            .expect("the customer is told of the new device");
+        assert!(told.body.contains("/account"), "{}", told.body);
+
+        // The phone is known now: its next sign-in goes straight through.
+        assert!(matches!(
+            e.begin_sign_in(who, PW, &phone()).await.unwrap(),
+            SignInStep::SignedIn(_)
+        ));
+
+        // A blocked range is denied even with the right password, answered as a wrong one.
+        e.block_network(&h.admin, "198.51.100.0/24", "fraud wave", 24)
+            .await
+            .unwrap();
+        assert!(matches!(
+            e.sign_in(who, PW, &phone()).await,
+            Err(Error::InvalidCredentials)
+        ));
+        let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+        assert_eq!(
+            (a.reason.as_str(), a.decision),
+            ("risk_denied", Some(Decision::Deny))
+        );
+        assert!(a.signals.iter().any(
+            |s| s.evidence == "198.51.100.77 is in blocked range 198.51.100.0/24 (fraud wave)"
+        ));
+
+        // Audit-only: the same decision is recorded but not enforced.
+        let mut p = e.risk_policy(&h.admin).await.unwrap();
+        p.mode = RiskMode::AuditOnly;
+        e.update_risk_policy(&h.admin, &p).await.unwrap();
+        e.sign_in(who, PW, &phone()).await.unwrap();
+        let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+        assert_eq!(
+            (a.reason.as_str(), a.decision, a.enforced),
+            ("ok", Some(Decision::Deny), false)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_right_password_from_a_stuffing_address_is_denied() {
+    let h = sqlite(fast_config()).await;
+    let e = &h.engine;
+    let who = "sol@shop.example";
+    verified_customer(&h, who, PW).await;
+    e.sign_in(who, PW, &ctx()).await.unwrap();
+    let bot = RequestContext {
+        ip: "203.0.113.50".into(),
+        user_agent: "python-requests/2.32".into(),
+        ..Default::default()
+    };
+    for n in 0..6 {
+        let r = e
+            .sign_in(&format!("leaked{n}@mail.example"), "Summer2024!", &bot)
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)));
+    }
+    // The leaked pair that is right: new device, new network, six accounts from one address.
+    assert!(matches!(
+        e.sign_in(who, PW, &bot).await,
+        Err(Error::InvalidCredentials)
+    ));
+    let page = e.search_customers(&h.admin, who, None, 1).await.unwrap();
+    let a = &e
+        .customer_attempts(&h.admin, page.items[0].id, 1)
+        .await
+        .unwrap()[0];
+    assert_eq!((a.reason.as_str(), a.score), ("risk_denied", Some(90)));
+    assert!(
+        a.signals
+            .iter()
+            .any(|s| s.evidence == "failed sign-ins on 6 accounts from 203.0.113.50 in 10 min"),
+        "{:?}",
+        a.signals
+    );
+    // The customer, on their own device, still signs in.
+    e.sign_in(who, PW, &ctx()).await.unwrap();
+}
+
+#[tokio::test]
+async fn blocks_are_checked_admin_and_security_only_and_audited() {
+    let h = sqlite(fast_config()).await;
+    let e = &h.engine;
+    for (bad, field) in [
+        ("not an address", "network"),
+        ("10.0.0.0/8", "network"),
+        ("2001:db8::/16", "network"),
+    ] {
+        match e.block_network(&h.admin, bad, "wave", 24).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field, "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        e.block_network(&h.admin, "203.0.113.0/24", "wave", 0).await,
+        Err(Error::InvalidInput { field: "hours", .. })
+    ));
+    assert!(matches!(
+        e.block_network(&h.admin, "203.0.113.0/24", " ", 1).await,
+        Err(Error::InvalidInput {
+            field: "reason",
+            ..
+        })
+    ));
+    // A range is stored in its canonical form, an address as itself.
+    let b = e
+        .block_network(&h.admin, "203.0.113.77/24", "wave", 2)
+        .await
+        .unwrap();
+    assert_eq!(b.network, "203.0.113.0/24");
+    let one = e
+        .block_network(&h.admin, "::ffff:198.51.100.9", "one bot", 1)
+        .await
+        .unwrap();
+    assert_eq!(one.network, "198.51.100.9");
+    assert_eq!(e.ip_blocks(&h.admin).await.unwrap().len(), 2);
+    e.add_staff(
+        &h.admin,
+        "sup@staff.example",
+        "Sam",
+        Role::Support,
+        "staff member passphrase",
+    )
+    .await
+    .unwrap();
+    let sup = staff_signed_in(&h, "sup@staff.example", "staff member passphrase").await;
+    assert!(matches!(
+        e.block_network(&sup, "192.0.2.0/24", "wave", 1).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(e.ip_blocks(&sup).await, Err(Error::Forbidden(_))));
+    e.unblock_network(&h.admin, b.id).await.unwrap();
+    assert!(matches!(
+        e.unblock_network(&h.admin, b.id).await,
+        Err(Error::NotFound(_))
+    ));
+    // Blocks end by themselves.
+    h.clock.advance(chrono::Duration::hours(1));
+    assert!(e.ip_blocks(&h.admin).await.unwrap().is_empty());
+    let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|a| a.action.as_str()).collect();
+    assert!(actions.contains(&"risk.network_blocked"));
+    assert!(actions.contains(&"risk.network_unblocked"));
+}
 
 #[tokio::test]
 async fn risk_policies_are_validated_admin_only_versioned_and_audited() {

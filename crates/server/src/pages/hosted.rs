@@ -188,7 +188,7 @@ pub(crate) async fn first_step_done(
             (jar, see_other(&next)).into_response()
         }
         SignInStep::SecondFactor(ch) => {
-            let jar = signin::keep_challenge(s, jar, ch.token);
+            let jar = signin::keep_challenge(s, jar, ch);
             match return_to.strip_prefix("/oauth2/authorize?") {
                 Some(params) => crate::oidc::factor_for(s, c, jar, params).await,
                 None => signin::factor_page(s, c, jar, "/signin/factor", "", false, None, &[]),
@@ -263,7 +263,7 @@ async fn factor_submit(
             password_page(&s, &c, jar, Some(c.t("error-challenge-ended")), "").await
         }
         Err(e) => {
-            let msg = signin::factor_error(&c, &e);
+            let msg = signin::factor_error(&c, &e, signin::is_emailed(&s, &jar));
             let recovery = f.method == "recovery_code";
             signin::factor_page(&s, &c, jar, "/signin/factor", "", recovery, Some(msg), &[])
         }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use vestibule_engine::{Error, FactorProof};
+use vestibule_engine::{ChallengeKind, Error, FactorProof};
 
 #[derive(Template)]
 #[template(path = "signin.html")]
@@ -62,6 +62,8 @@ pub(crate) struct FactorPage<'a> {
     pub csrf: String,
     /// A recovery code instead of the app's code.
     pub recovery: bool,
+    /// An emailed risk check rather than the account's second factor.
+    pub emailed: bool,
     /// The field's error (empty: none).
     pub error: String,
     /// The same page for the other method.
@@ -79,9 +81,18 @@ fn challenge_cookie_name(s: &AppState) -> &'static str {
     }
 }
 
-/// Keep a sign-in challenge in the browser for its few minutes.
-pub(crate) fn keep_challenge(s: &AppState, jar: CookieJar, token: String) -> CookieJar {
-    let mut c = Cookie::new(challenge_cookie_name(s), token);
+/// Keep a sign-in challenge in the browser for its few minutes. An emailed risk check is
+/// marked `email.` so its page asks for the emailed code (the engine checks the kind again).
+pub(crate) fn keep_challenge(
+    s: &AppState,
+    jar: CookieJar,
+    ch: vestibule_engine::Challenge,
+) -> CookieJar {
+    let value = match ch.kind {
+        ChallengeKind::EmailCode => format!("{EMAILED}{}", ch.token),
+        ChallengeKind::SecondFactor => ch.token,
+    };
+    let mut c = Cookie::new(challenge_cookie_name(s), value);
     c.set_path("/");
     c.set_http_only(true);
     c.set_same_site(SameSite::Strict);
@@ -92,11 +103,22 @@ pub(crate) fn keep_challenge(s: &AppState, jar: CookieJar, token: String) -> Coo
     jar.add(c)
 }
 
-/// The browser's sign-in challenge, if it has one.
+const EMAILED: &str = "email.";
+
+/// The browser's sign-in challenge token, if it has one.
 pub(crate) fn challenge(s: &AppState, jar: &CookieJar) -> Option<String> {
     jar.get(challenge_cookie_name(s))
-        .map(|c| c.value().to_owned())
+        .map(|c| {
+            let v = c.value();
+            v.strip_prefix(EMAILED).unwrap_or(v).to_owned()
+        })
         .filter(|v| !v.is_empty())
+}
+
+/// The browser's challenge is an emailed risk check (not the account's second factor).
+pub(crate) fn is_emailed(s: &AppState, jar: &CookieJar) -> bool {
+    jar.get(challenge_cookie_name(s))
+        .is_some_and(|c| c.value().starts_with(EMAILED))
 }
 
 /// Forget the challenge (finished or ended).
@@ -117,17 +139,17 @@ pub(crate) struct FactorForm {
     #[serde(default)]
     pub params: String,
     pub csrf: String,
-    /// `totp` or `recovery_code`.
+    /// `totp`, `recovery_code` or `email_code`.
     pub method: String,
     pub code: String,
 }
 
 impl FactorForm {
     pub(crate) fn proof(&self) -> FactorProof {
-        if self.method == "recovery_code" {
-            FactorProof::RecoveryCode(self.code.clone())
-        } else {
-            FactorProof::Totp(self.code.clone())
+        match self.method.as_str() {
+            "recovery_code" => FactorProof::RecoveryCode(self.code.clone()),
+            "email_code" => FactorProof::EmailCode(self.code.clone()),
+            _ => FactorProof::Totp(self.code.clone()),
         }
     }
 }
@@ -164,21 +186,24 @@ pub(crate) fn factor_page(
     } else {
         StatusCode::OK
     };
+    let emailed = is_emailed(s, &jar);
     let page = FactorPage {
         c,
         action,
         params: params.to_owned(),
         csrf,
-        recovery,
+        recovery: recovery && !emailed,
+        emailed,
         error: error.unwrap_or_default(),
         switch_href,
     };
     (jar, super::render(status, c, &page, form_origins)).into_response()
 }
 
-/// Why a second factor was not accepted, for the page.
-pub(crate) fn factor_error(c: &Chrome, e: &Error) -> String {
+/// Why a second factor (or an emailed check's code) was not accepted, for the page.
+pub(crate) fn factor_error(c: &Chrome, e: &Error, emailed: bool) -> String {
     match e {
+        Error::InvalidInput { .. } if emailed => c.t("error-emailed-code"),
         Error::InvalidInput { .. } => c.t("error-code"),
         Error::InvalidSession => c.t("error-challenge-ended"),
         other => error_message(c, other),

@@ -1,6 +1,6 @@
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Customer, Factor, SessionView, SocialLink } from '../shared/ipc/bindings';
+import type { Customer, Factor, SessionView, SignInAttempt, SocialLink } from '../shared/ipc/bindings';
 import Harness from './DetailHarness.test.svelte';
 
 afterEach(() => cleanup());
@@ -71,5 +71,50 @@ describe('CustomerDetail sign-in methods', () => {
     await screen.findByText('Old phone');
     expect(screen.queryByRole('button', { name: 'Remove' })).toBeNull();
     expect(screen.queryByRole('button', { name: 'Disconnect' })).toBeNull();
+  });
+});
+
+describe('CustomerDetail sign-in risk', () => {
+  it('support sees each attempt’s decision, score and reasons in words, audit-only marked', async () => {
+    const attempts: SignInAttempt[] = [
+      {
+        at: '2026-12-03T10:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'challenged', reason: 'risk_challenged',
+        method: 'password', ip: '198.51.100.77', user_agent: 'Mobile Safari', device: 'Safari on iOS', network: '198.51.100.0/24',
+        country: 'FR', score: 40, decision: 'challenge', enforced: true,
+        signals: [
+          { signal: 'new_device', points: 25, evidence: 'new device: Safari on iOS; 1 other device seen in 180 days' },
+          { signal: 'new_country', points: 20, evidence: 'new country FR; seen before: DE, NL in 180 days' },
+        ],
+      },
+      {
+        at: '2026-12-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
+        method: 'password', ip: '192.0.2.10', user_agent: 'Firefox', device: 'Firefox on Linux', network: '192.0.2.0/24',
+        country: null, score: 85, decision: 'deny', enforced: false, signals: [],
+      },
+      {
+        at: '2026-11-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
+        method: 'password', ip: '192.0.2.10', user_agent: 'Firefox', device: 'Firefox on Linux', network: '',
+        country: null, score: null, decision: null, enforced: false, signals: [],
+      },
+    ];
+    const backend = {
+      call: async (command: string) => {
+        switch (command) {
+          case 'get_customer': return customer;
+          case 'customer_attempts': return attempts;
+          case 'customer_risk': return null;
+          default: return [];
+        }
+      },
+    };
+    render(Harness, { backend, session: session(['read_customers']) });
+    await screen.findByText('new country FR; seen before: DE, NL in 180 days');
+    expect(screen.getByText('new device: Safari on iOS; 1 other device seen in 180 days')).toBeTruthy();
+    const badges = [...document.querySelectorAll('#attempts [data-decision]')].map((b) => b.textContent);
+    expect(badges).toEqual(['challenge · 40', 'deny · 85']);
+    expect(screen.getByText('audit only')).toBeTruthy();
+    expect(screen.getByText('not scored')).toBeTruthy();
+    // Support cannot decide: no review buttons on the record.
+    expect(screen.queryByRole('button', { name: /legitimate|fraud/i })).toBeNull();
   });
 });

@@ -100,7 +100,41 @@ export type SignInAttempt = { at: string, email: string, customer_id: string | n
 /**
  * The user agent in words ("Firefox on Linux").
  */
-device: string, };
+device: string, 
+/**
+ * The /24 or /48 network of the address.
+ */
+network: string, 
+/**
+ * Where GeoIP put the address, when a database is configured.
+ */
+country: string | null, 
+/**
+ * The risk score (0–100); none for attempts recorded before scoring.
+ */
+score: number | null, decision: Decision | null, 
+/**
+ * The decision took effect (not audit-only).
+ */
+enforced: boolean, 
+/**
+ * Why: each triggered signal with its points and evidence in words.
+ */
+signals: Array<Signal>, };
+
+export type Decision = "allow" | "challenge" | "deny";
+
+export type Signal = { signal: SignalKind, 
+/**
+ * The weight the policy gave it.
+ */
+points: number, 
+/**
+ * Why, in words: "new country FR; seen before: DE, NL in 180 days".
+ */
+evidence: string, };
+
+export type SignalKind = "new_device" | "new_network" | "new_country" | "impossible_travel" | "ip_velocity" | "account_velocity" | "common_password" | "inactivity" | "bot_timing" | "shared_user_agent" | "blocked_ip";
 
 export type SessionInfo = { id: string, customer_id: string, created_at: string, last_seen_at: string, idle_expires_at: string, absolute_expires_at: string, ip: string, user_agent: string, device: string, 
 /**
