@@ -35,17 +35,15 @@ pub struct RegisterInput {
     pub attributes: Option<serde_json::Value>,
 }
 
-/// What sign-in reads before hashing: the address's recent failures (for throttling) and
-/// the account, if there is one (all its columns NULL otherwise).
+/// What sign-in reads before hashing: the account, if there is one (all its columns NULL
+/// otherwise).
 static SIGN_IN_READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let columns: Vec<String> = CUSTOMER_COLUMNS
         .split(", ")
         .map(|c| format!("c.{c}"))
         .collect();
     format!(
-        "SELECT f.failures, c.password_hash, {} FROM \
-         (SELECT count(*) AS failures FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-          AND outcome = 'failure' AND reason <> 'throttled') f \
+        "SELECT c.password_hash, {} FROM (SELECT 1 AS one) o \
          LEFT JOIN customers c ON c.email_key = $1",
         columns.join(", ")
     )
@@ -420,15 +418,11 @@ impl Engine {
         }
         // At hashing capacity: turn the attempt away before any database work.
         self.hash_pool.check_capacity()?;
-        let now = self.now();
-        let window_start = to_us(now - self.config.throttle_window);
-        // Recent failures for the address and the account (if any) in one read.
+        let mut conn = self.store.reader().acquire().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(SIGN_IN_READ.as_str()))
             .bind(&email.key)
-            .bind(window_start)
-            .fetch_one(self.store.reader())
+            .fetch_one(&mut *conn)
             .await?;
-        let failures: i64 = row.try_get("failures")?;
         let found = match row.try_get::<Option<String>, _>("id")? {
             Some(_) => Some((
                 row_to_customer(&row)?,
@@ -437,19 +431,15 @@ impl Engine {
             None => None,
         };
         let customer_id = found.as_ref().map(|(c, _)| c.id);
-        if failures >= self.config.throttle_failures {
-            let mut tx = self.store.begin().await?;
-            self.record_attempt(
-                &mut tx,
-                &email.key,
-                customer_id,
-                "throttled",
-                "password",
-                ctx,
-            )
+        let wait = self
+            .throttle_wait(&mut conn, &email.key, customer_id, ctx)
             .await?;
-            tx.commit().await?;
-            return Err(self.throttled());
+        drop(conn);
+        if let Some(wait) = wait {
+            let tx = self.store.begin().await?;
+            return Err(self
+                .refuse_throttled(tx, wait, &email.key, customer_id, "password", ctx)
+                .await?);
         }
         let pw = password.to_owned();
         let stored = found
@@ -512,26 +502,10 @@ impl Engine {
         })
     }
 
-    /// Failed attempts on an address within the throttling window (throttled ones not
-    /// counted): what every credential check of an account compares with its limit.
-    pub(crate) async fn recent_failures<'e>(
-        &self,
-        ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
-        email_key: &str,
-    ) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-             AND outcome = 'failure' AND reason <> 'throttled'",
-        )
-        .bind(email_key)
-        .bind(to_us(self.now() - self.config.throttle_window))
-        .fetch_one(ex)
-        .await?)
-    }
-
-    /// Go on with a credential check in `tx` unless the address is at its failure limit; if
-    /// it is, the throttled attempt is recorded, `tx` committed (with whatever it already
-    /// spent, such as a single-use ceremony) and the answer is `RateLimited`.
+    /// Go on with a credential check in `tx` unless the attempt must wait
+    /// ([`crate::risk::throttle`]); if it must, the throttled attempt is recorded, `tx`
+    /// committed (with whatever it already spent, such as a single-use ceremony) and the
+    /// answer is `RateLimited`.
     pub(crate) async fn unless_throttled(
         &self,
         mut tx: Tx,
@@ -540,13 +514,15 @@ impl Engine {
         method: &str,
         ctx: &RequestContext,
     ) -> Result<Tx> {
-        if self.recent_failures(&mut *tx, email_key).await? < self.config.throttle_failures {
-            return Ok(tx);
+        match self
+            .throttle_wait(&mut tx, email_key, customer, ctx)
+            .await?
+        {
+            None => Ok(tx),
+            Some(wait) => Err(self
+                .refuse_throttled(tx, wait, email_key, customer, method, ctx)
+                .await?),
         }
-        self.record_attempt(&mut tx, email_key, customer, "throttled", method, ctx)
-            .await?;
-        tx.commit().await?;
-        Err(Error::throttled(self.config.throttle_window))
     }
 
     /// Score and record a sign-in attempt; `reason` "ok" is a success, "risk_challenged" a
@@ -762,12 +738,14 @@ impl Engine {
             ));
         }
         let key = normalize::key_of_stored(&c.email);
-        if self.recent_failures(self.store.reader(), &key).await? >= self.config.throttle_failures {
-            let mut tx = self.store.begin().await?;
-            self.record_attempt(&mut tx, &key, Some(c.id), "throttled", "reauth", ctx)
-                .await?;
-            tx.commit().await?;
-            return Err(self.throttled());
+        let mut conn = self.store.reader().acquire().await?;
+        let wait = self.throttle_wait(&mut conn, &key, Some(c.id), ctx).await?;
+        drop(conn);
+        if let Some(wait) = wait {
+            let tx = self.store.begin().await?;
+            return Err(self
+                .refuse_throttled(tx, wait, &key, Some(c.id), "reauth", ctx)
+                .await?);
         }
         let ok = self.verify_password(phc, password).await?;
         let mut tx = self.store.begin().await?;
@@ -804,11 +782,6 @@ impl Engine {
         }
         tx.commit().await?;
         Err(Error::InvalidCredentials)
-    }
-
-    /// The answer for a throttled account.
-    fn throttled(&self) -> Error {
-        Error::throttled(self.config.throttle_window)
     }
 
     pub(crate) async fn customer_with_hash(&self, id: Uuid) -> Result<(Customer, Option<String>)> {

@@ -194,6 +194,18 @@ impl Engine {
         Ok(())
     }
 
+    /// A block of exactly this (canonical) address or range is in force.
+    pub(crate) async fn blocked_exactly(&self, tx: &mut Tx, network: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ip_blocks WHERE network = $1 AND expires_us > $2",
+        )
+        .bind(network)
+        .bind(to_us(self.now()))
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// The block `ip` falls in, if any: its range and why.
     pub(crate) async fn block_for(
         &self,

@@ -11,6 +11,7 @@ pub mod blocks;
 pub mod geo;
 pub mod policy;
 pub mod signals;
+pub mod throttle;
 
 use crate::Engine;
 use crate::error::Result;

@@ -268,38 +268,82 @@ async fn bad_input_is_refused_cleanly() {
 }
 
 #[tokio::test]
-async fn failed_attempts_are_recorded_and_throttled_then_released() {
+async fn failures_make_strangers_wait_longer_and_never_lock_out_the_customers_own_device() {
     for h in backends().await {
-        let id = verified_customer(&h, "eve@example.com", PW).await;
-        for _ in 0..10 {
-            let e = h
-                .engine
-                .sign_in("eve@example.com", "not the password", &ctx())
-                .await
-                .unwrap_err();
-            assert_eq!(e.code(), "invalid_credentials");
+        let e = &h.engine;
+        let who = "eve@example.com";
+        let id = verified_customer(&h, who, PW).await;
+        // Eve's own laptop (ctx) has signed in before; the attacker's script has not.
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        let attacker = vestibule_engine::RequestContext {
+            ip: "203.0.113.9".into(),
+            user_agent: "curl/8.11".into(),
+            ..Default::default()
+        };
+        let code = |r: Result<vestibule_engine::SignedIn, Error>| {
+            r.map(|_| "ok").unwrap_or_else(|e| e.code())
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                code(e.sign_in(who, "guess", &attacker).await),
+                "invalid_credentials"
+            );
         }
-        // Even the right password is throttled now...
-        let e = h
-            .engine
-            .sign_in("eve@example.com", PW, &ctx())
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), "rate_limited");
-        // ...but the account is not locked: after the window it works.
+        // From the fifth failure on, each next attempt from a stranger waits: 1 s, then 2 s...
+        assert_eq!(code(e.sign_in(who, PW, &attacker).await), "rate_limited");
+        h.clock.advance(Duration::seconds(1));
+        assert_eq!(
+            code(e.sign_in(who, "guess", &attacker).await),
+            "invalid_credentials"
+        );
+        h.clock.advance(Duration::seconds(1));
+        assert_eq!(
+            code(e.sign_in(who, "guess", &attacker).await),
+            "rate_limited"
+        );
+        h.clock.advance(Duration::seconds(1));
+        assert_eq!(
+            code(e.sign_in(who, "guess", &attacker).await),
+            "invalid_credentials"
+        );
+        // ...while Eve, on her own laptop, signs in at once during the attack.
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        // At most 100 failed attempts an hour from strangers are checked at all, waits or not.
+        let mut failed = 7;
+        while failed < 100 {
+            h.clock.advance(Duration::seconds(30));
+            assert_eq!(
+                code(e.sign_in(who, "guess", &attacker).await),
+                "invalid_credentials",
+                "{failed}"
+            );
+            failed += 1;
+        }
+        h.clock.advance(Duration::seconds(30));
+        match e.sign_in(who, PW, &attacker).await {
+            Err(Error::RateLimited(after)) => assert!(after.as_secs() >= 3000, "{after:?}"),
+            other => panic!("{other:?}"),
+        }
+        // Her own device's limit counts her own failures only: she still gets in...
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        // ...and ten wrong passwords of her own hold that device up for the window.
+        for _ in 0..10 {
+            assert_eq!(
+                code(e.sign_in(who, "typo", &ctx()).await),
+                "invalid_credentials"
+            );
+        }
+        assert_eq!(code(e.sign_in(who, PW, &ctx()).await), "rate_limited");
         h.clock.advance(Duration::minutes(16));
-        h.engine
-            .sign_in("eve@example.com", PW, &ctx())
-            .await
-            .unwrap();
-        let a = h.engine.customer_attempts(&h.admin, id, 50).await.unwrap();
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        let a = e.customer_attempts(&h.admin, id, 500).await.unwrap();
         assert_eq!(
             a.iter().filter(|a| a.reason == "wrong_password").count(),
-            10
+            110
         );
-        assert_eq!(a.iter().filter(|a| a.reason == "throttled").count(), 1);
-        assert_eq!(a[0].reason, "ok");
-        let c = h.engine.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(a.iter().filter(|a| a.reason == "throttled").count(), 4);
+        // Never locked: waiting is all it takes.
+        let c = e.get_customer(&h.admin, id, None).await.unwrap();
         assert_eq!(c.status, vestibule_engine::CustomerStatus::Active);
         h.engine.close().await;
     }

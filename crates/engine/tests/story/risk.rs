@@ -465,3 +465,59 @@ async fn geoip_databases_load_answer_and_a_corrupt_one_changes_nothing() {
         Some("JP")
     );
 }
+
+#[tokio::test]
+async fn an_address_failing_on_many_accounts_is_throttled_and_blocked_for_an_hour() {
+    let h = sqlite(fast_config()).await;
+    let e = &h.engine;
+    let who = "noa@shop.example";
+    verified_customer(&h, who, PW).await;
+    let bot = RequestContext {
+        ip: "203.0.113.66".into(),
+        user_agent: "Mozilla/5.0".into(),
+        ..Default::default()
+    };
+    for n in 0..50 {
+        let r = e
+            .sign_in(&format!("list{n}@mail.example"), "hunter2!", &bot)
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{n}: {r:?}");
+    }
+    // The 51st, whatever account it names, is refused before any password check...
+    assert!(matches!(
+        e.sign_in(who, PW, &bot).await,
+        Err(Error::RateLimited(_))
+    ));
+    // ...and the address is blocked for an hour, by the system, where analysts see it.
+    let blocks = e.ip_blocks(&h.admin).await.unwrap();
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    assert_eq!(
+        (blocks[0].network.as_str(), blocks[0].created_by.as_str()),
+        ("203.0.113.66", "system")
+    );
+    assert!(
+        blocks[0]
+            .reason
+            .starts_with("automatic: 50 or more failed sign-ins in 10 min")
+    );
+    // Once the ten minutes have passed the block still denies it, right password or not.
+    h.clock.advance(chrono::Duration::minutes(11));
+    assert!(matches!(
+        e.sign_in(who, PW, &bot).await,
+        Err(Error::InvalidCredentials)
+    ));
+    // A neighbour on another address of the /24 is not blocked.
+    let neighbour = RequestContext {
+        ip: "203.0.113.67".into(),
+        ..bot.clone()
+    };
+    e.sign_in(who, PW, &neighbour).await.unwrap();
+    // After the hour, the address is let through again.
+    h.clock.advance(chrono::Duration::minutes(50));
+    assert!(e.ip_blocks(&h.admin).await.unwrap().is_empty());
+    let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|a| a.action == "risk.network_blocked" && a.actor == "system")
+    );
+}
