@@ -77,6 +77,9 @@ pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
 pub use risk::blocks::IpBlock;
 pub use risk::policy::{Decision, RiskLimits, RiskMode, RiskPolicy, SignalKind, SignalRule};
+pub use risk::review::{
+    BlockRequest, ReviewDecision, ReviewFilter, ReviewItem, ReviewOutcome, ReviewStatus, Verdict,
+};
 pub use risk::signals::Signal;
 pub use staff::audit::{AuditEntry, VerifyReport};
 pub use staff::ops::StaffChannel;

@@ -10,6 +10,10 @@ ALTER TABLE sign_in_attempts ADD COLUMN decision TEXT;          -- allow | chall
 ALTER TABLE sign_in_attempts ADD COLUMN enforced INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sign_in_attempts ADD COLUMN signals TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE sign_in_attempts ADD COLUMN policy_version INTEGER;
+-- 1: belongs in the analysts' review queue (challenged, denied, or scored at or above the
+-- policy's review threshold when it was recorded).
+ALTER TABLE sign_in_attempts ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX attempts_review ON sign_in_attempts(score, at_us) WHERE review = 1;
 CREATE INDEX attempts_ip ON sign_in_attempts(ip, at_us);
 CREATE INDEX attempts_network ON sign_in_attempts(network, at_us);
 CREATE INDEX attempts_user_agent ON sign_in_attempts(user_agent, at_us);
@@ -56,3 +60,14 @@ ALTER TABLE sign_in_challenges ADD COLUMN attempt_seq INTEGER;
 -- alone would let a password thief attach their own provider account): JSON
 -- {provider, subject, email}.
 ALTER TABLE sign_in_challenges ADD COLUMN pending_link TEXT;
+
+-- The analysts' work on the review queue: one row per reviewed (or assigned) attempt.
+CREATE TABLE risk_reviews (
+    attempt_seq INTEGER PRIMARY KEY,            -- sign_in_attempts.seq
+    status      TEXT NOT NULL,                  -- open | legitimate | fraud
+    assignee    TEXT,                           -- staff id
+    note        TEXT NOT NULL DEFAULT '',
+    decided_by  TEXT,                           -- staff:<id>
+    decided_us  INTEGER,
+    actions     TEXT NOT NULL DEFAULT '{}'      -- what a fraud decision did (lock, revoke, reset, block)
+);

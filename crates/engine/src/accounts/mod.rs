@@ -13,4 +13,4 @@ pub(crate) mod record;
 mod search;
 pub(crate) mod selfservice;
 pub(crate) mod sessions;
-mod support;
+pub(crate) mod support;

@@ -99,6 +99,8 @@ pub struct SearchPage {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignInAttempt {
+    /// Its number in the record (what review decisions name).
+    pub seq: i64,
     pub at: DateTime<Utc>,
     pub email: String,
     pub customer_id: Option<Uuid>,

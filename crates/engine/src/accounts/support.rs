@@ -62,45 +62,16 @@ impl Engine {
         limit: i64,
     ) -> Result<Vec<SignInAttempt>> {
         staff.require(Permission::ReadCustomers)?;
-        let rows = sqlx::query(
-            "SELECT at_us, email_key, customer_id, outcome, reason, method, ip, user_agent, \
-             network, country, score, decision, enforced, signals \
-             FROM sign_in_attempts WHERE customer_id = $1 ORDER BY at_us DESC, seq DESC LIMIT $2",
-        )
-        .bind(id.to_string())
-        .bind(limit.clamp(1, 500))
-        .fetch_all(self.store.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SignInAttempt {
-                    at: from_us(r.try_get("at_us")?),
-                    email: r.try_get("email_key")?,
-                    customer_id: r
-                        .try_get::<Option<String>, _>("customer_id")?
-                        .and_then(|s| Uuid::parse_str(&s).ok()),
-                    outcome: r.try_get("outcome")?,
-                    reason: r.try_get("reason")?,
-                    method: r.try_get("method")?,
-                    ip: r.try_get("ip")?,
-                    device: crate::accounts::sessions::device_label(
-                        &r.try_get::<String, _>("user_agent")?,
-                    ),
-                    user_agent: r.try_get("user_agent")?,
-                    network: r.try_get("network")?,
-                    country: r.try_get("country")?,
-                    score: r
-                        .try_get::<Option<i64>, _>("score")?
-                        .and_then(|s| u32::try_from(s).ok()),
-                    decision: r
-                        .try_get::<Option<String>, _>("decision")?
-                        .and_then(|d| crate::risk::policy::Decision::from_name(&d)),
-                    enforced: r.try_get::<i64, _>("enforced")? != 0,
-                    signals: serde_json::from_str(&r.try_get::<String, _>("signals")?)
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM sign_in_attempts WHERE customer_id = $1 \
+             ORDER BY at_us DESC, seq DESC LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(limit.clamp(1, 500))
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.iter().map(row_to_attempt).collect()
     }
 
     /// The customer's risk badge from recent failed sign-ins.
@@ -383,4 +354,36 @@ impl Engine {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// The columns [`row_to_attempt`] reads.
+pub(crate) const ATTEMPT_COLUMNS: &str = "seq, at_us, email_key, customer_id, outcome, reason, method, ip, \
+     user_agent, network, country, score, decision, enforced, signals";
+
+/// A sign-in attempt as staff see it.
+pub(crate) fn row_to_attempt(r: &sqlx::any::AnyRow) -> Result<SignInAttempt> {
+    Ok(SignInAttempt {
+        seq: r.try_get("seq")?,
+        at: from_us(r.try_get("at_us")?),
+        email: r.try_get("email_key")?,
+        customer_id: r
+            .try_get::<Option<String>, _>("customer_id")?
+            .and_then(|s| Uuid::parse_str(&s).ok()),
+        outcome: r.try_get("outcome")?,
+        reason: r.try_get("reason")?,
+        method: r.try_get("method")?,
+        ip: r.try_get("ip")?,
+        device: crate::accounts::sessions::device_label(&r.try_get::<String, _>("user_agent")?),
+        user_agent: r.try_get("user_agent")?,
+        network: r.try_get("network")?,
+        country: r.try_get("country")?,
+        score: r
+            .try_get::<Option<i64>, _>("score")?
+            .and_then(|s| u32::try_from(s).ok()),
+        decision: r
+            .try_get::<Option<String>, _>("decision")?
+            .and_then(|d| crate::risk::policy::Decision::from_name(&d)),
+        enforced: r.try_get::<i64, _>("enforced")? != 0,
+        signals: serde_json::from_str(&r.try_get::<String, _>("signals")?).unwrap_or_default(),
+    })
 }

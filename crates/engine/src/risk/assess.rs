@@ -36,6 +36,8 @@ pub struct Assessment {
     pub enforced: bool,
     pub signals: Vec<Signal>,
     pub policy_version: i64,
+    /// It belongs in the analysts' review queue.
+    pub review: bool,
     pub(crate) device: String,
     pub(crate) network: String,
     pub(crate) country: Option<String>,
@@ -211,9 +213,11 @@ impl Engine {
         };
         let signals = signals::evaluate(&policy, &facts, &h);
         let score = signals::score(&signals);
+        let decision = policy.decide(score);
         Ok(Assessment {
             score,
-            decision: policy.decide(score),
+            decision,
+            review: decision != Decision::Allow || score >= policy.review_at,
             enforced: policy.mode == RiskMode::Enforce,
             signals,
             policy_version: policy.version,
@@ -343,8 +347,8 @@ impl Engine {
             serde_json::to_string(&a.signals).map_err(|e| Error::Internal(e.to_string()))?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent, \
-             device, network, country, score, decision, enforced, signals, policy_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING seq",
+             device, network, country, score, decision, enforced, signals, policy_version, review) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING seq",
         )
         .bind(to_us(self.now()))
         .bind(email_key)
@@ -362,6 +366,7 @@ impl Engine {
         .bind(i64::from(a.enforced))
         .bind(signals)
         .bind(a.policy_version)
+        .bind(i64::from(a.review))
         .fetch_one(&mut **tx)
         .await?;
         Ok(seq)

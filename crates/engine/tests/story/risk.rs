@@ -521,3 +521,224 @@ async fn an_address_failing_on_many_accounts_is_throttled_and_blocked_for_an_hou
             .any(|a| a.action == "risk.network_blocked" && a.actor == "system")
     );
 }
+
+#[tokio::test]
+async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
+    use vestibule_engine::{
+        BlockRequest, CustomerStatus, ReviewDecision, ReviewFilter, ReviewStatus, SignalKind,
+        Verdict,
+    };
+    for h in backends().await {
+        let e = &h.engine;
+        let mut victims = vec![];
+        for n in 0..3 {
+            let who = format!("victim{n}@shop.example");
+            let id = verified_customer(&h, &who, PW).await;
+            e.sign_in(&who, PW, &ctx()).await.unwrap();
+            victims.push((who, id));
+        }
+        let traveller = "tia@shop.example";
+        let tia = verified_customer(&h, traveller, PW).await;
+        e.sign_in(traveller, PW, &ctx()).await.unwrap();
+
+        // A wave from one /24: a list of leaked pairs, three of them right.
+        for n in 0..25 {
+            let bot = RequestContext {
+                ip: format!("203.0.113.{}", 10 + n % 4),
+                user_agent: "python-requests/2.32".into(),
+                ..Default::default()
+            };
+            let _ = e
+                .sign_in(&format!("leaked{n}@mail.example"), "Summer2024!", &bot)
+                .await;
+        }
+        for (who, _) in &victims {
+            let bot = RequestContext {
+                ip: "203.0.113.10".into(),
+                user_agent: "python-requests/2.32".into(),
+                ..Default::default()
+            };
+            assert!(e.sign_in(who, PW, &bot).await.is_err(), "{}", h.name);
+        }
+        // The traveller on a new phone: challenged, so reviewed.
+        assert!(matches!(
+            e.begin_sign_in(traveller, PW, &phone()).await.unwrap(),
+            SignInStep::SecondFactor(_)
+        ));
+
+        let queue = e
+            .review_queue(&h.admin, &ReviewFilter::default())
+            .await
+            .unwrap();
+        assert!(queue.len() >= 4, "{}: {queue:#?}", h.name);
+        let scores: Vec<u32> = queue.iter().map(|i| i.attempt.score.unwrap()).collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "riskiest first: {scores:?}"
+        );
+        assert!(queue.iter().all(|i| i.status == ReviewStatus::Open));
+
+        // The wave, by its range; the same by its signal.
+        let wave = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    network: Some("203.0.113.0/24".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(wave.iter().all(|i| i.attempt.network == "203.0.113.0/24"));
+        assert!(wave.len() >= 3);
+        let by_signal = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    signal: Some(SignalKind::IpVelocity),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_signal.len(), wave.len());
+        let bad_filter = ReviewFilter {
+            network: Some("203.0.0.0/16".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            e.review_queue(&h.admin, &bad_filter).await,
+            Err(Error::InvalidInput {
+                field: "network",
+                ..
+            })
+        ));
+
+        // Support sees reasons on a customer but cannot work the queue.
+        e.add_staff(
+            &h.admin,
+            "sup@staff.example",
+            "Sam",
+            Role::Support,
+            "staff member passphrase",
+        )
+        .await
+        .unwrap();
+        let sup = staff_signed_in(&h, "sup@staff.example", "staff member passphrase").await;
+        assert!(matches!(
+            e.review_queue(&sup, &ReviewFilter::default()).await,
+            Err(Error::Forbidden(_))
+        ));
+
+        // One click for the wave: fraud, accounts locked, sessions revoked, the range blocked.
+        let seqs: Vec<i64> = wave.iter().map(|i| i.attempt.seq).collect();
+        let out = e
+            .decide_reviews(
+                &h.admin,
+                &ReviewDecision {
+                    attempts: seqs.clone(),
+                    verdict: Verdict::Fraud,
+                    lock: true,
+                    revoke_sessions: true,
+                    force_reset: false,
+                    block: Some(BlockRequest {
+                        network: "203.0.113.0/24".into(),
+                        hours: 24,
+                    }),
+                    note: "stuffing wave 3 Dec".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.decided as usize, seqs.len());
+        assert_eq!(out.accounts_locked, 3, "{}: {out:?}", h.name);
+        assert!(out.sessions_revoked >= 3);
+        assert_eq!(out.blocked.as_deref(), Some("203.0.113.0/24"));
+        for (_, id) in &victims {
+            let c = e.get_customer(&h.admin, *id, None).await.unwrap();
+            assert_eq!(c.status, CustomerStatus::Locked);
+        }
+        assert!(
+            e.ip_blocks(&h.admin)
+                .await
+                .unwrap()
+                .iter()
+                .any(|b| b.network == "203.0.113.0/24" && b.reason == "stuffing wave 3 Dec")
+        );
+        let fraud = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    status: Some(ReviewStatus::Fraud),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(fraud.len(), seqs.len());
+        assert!(
+            fraud
+                .iter()
+                .all(|i| i.note == "stuffing wave 3 Dec" && i.decided_by.is_some())
+        );
+
+        // The traveller: legitimate. Her phone is trusted; her next sign-in from it goes through.
+        let item = e
+            .review_queue(&h.admin, &ReviewFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.attempt.customer_id == Some(tia))
+            .expect("the traveller's item");
+        e.assign_reviews(
+            &h.admin,
+            &[item.attempt.seq],
+            Some(h.admin.id),
+            "calling her",
+        )
+        .await
+        .unwrap();
+        let out = e
+            .decide_reviews(
+                &h.admin,
+                &ReviewDecision {
+                    attempts: vec![item.attempt.seq],
+                    verdict: Verdict::Legitimate,
+                    lock: false,
+                    revoke_sessions: false,
+                    force_reset: false,
+                    block: None,
+                    note: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.trusted, 1);
+        assert!(matches!(
+            e.begin_sign_in(traveller, PW, &phone()).await.unwrap(),
+            SignInStep::SignedIn(_)
+        ));
+        // Legitimate decisions take no fraud actions.
+        let wrong = ReviewDecision {
+            attempts: vec![item.attempt.seq],
+            verdict: Verdict::Legitimate,
+            lock: true,
+            revoke_sessions: false,
+            force_reset: false,
+            block: None,
+            note: String::new(),
+        };
+        assert!(matches!(
+            e.decide_reviews(&h.admin, &wrong).await,
+            Err(Error::InvalidInput {
+                field: "verdict",
+                ..
+            })
+        ));
+        let log = e.audit_log(&h.admin, 0, 2000).await.unwrap();
+        let n = |a: &str| log.iter().filter(|e| e.action == a).count();
+        assert_eq!(n("risk.review_fraud"), seqs.len());
+        assert_eq!(n("risk.review_legitimate"), 1);
+        assert_eq!(n("risk.review_assigned"), 1);
+    }
+}

@@ -96,7 +96,11 @@ reason: string | null, };
 
 export type CustomerRef = { id: string, };
 
-export type SignInAttempt = { at: string, email: string, customer_id: string | null, outcome: string, reason: string, method: string, ip: string, user_agent: string, 
+export type SignInAttempt = { 
+/**
+ * Its number in the record (what review decisions name).
+ */
+seq: number, at: string, email: string, customer_id: string | null, outcome: string, reason: string, method: string, ip: string, user_agent: string, 
 /**
  * The user agent in words ("Firefox on Linux").
  */
