@@ -78,7 +78,7 @@ describe('CustomerDetail sign-in risk', () => {
   it('support sees each attempt’s decision, score and reasons in words, audit-only marked', async () => {
     const attempts: SignInAttempt[] = [
       {
-        at: '2026-12-03T10:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'challenged', reason: 'risk_challenged',
+        seq: 3, at: '2026-12-03T10:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'challenged', reason: 'risk_challenged',
         method: 'password', ip: '198.51.100.77', user_agent: 'Mobile Safari', device: 'Safari on iOS', network: '198.51.100.0/24',
         country: 'FR', score: 40, decision: 'challenge', enforced: true,
         signals: [
@@ -87,12 +87,12 @@ describe('CustomerDetail sign-in risk', () => {
         ],
       },
       {
-        at: '2026-12-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
+        seq: 2, at: '2026-12-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
         method: 'password', ip: '192.0.2.10', user_agent: 'Firefox', device: 'Firefox on Linux', network: '192.0.2.0/24',
         country: null, score: 85, decision: 'deny', enforced: false, signals: [],
       },
       {
-        at: '2026-11-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
+        seq: 1, at: '2026-11-03T09:00:00Z', email: 'lost@example.com', customer_id: 'c1', outcome: 'success', reason: 'ok',
         method: 'password', ip: '192.0.2.10', user_agent: 'Firefox', device: 'Firefox on Linux', network: '',
         country: null, score: null, decision: null, enforced: false, signals: [],
       },
