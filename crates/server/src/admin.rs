@@ -56,6 +56,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections))
         .routes(routes!(remove_connection))
         .routes(routes!(reset_authenticator))
+        .routes(routes!(risk_policy, update_risk_policy))
+        .routes(routes!(review_queue))
+        .routes(routes!(decide_reviews))
+        .routes(routes!(assign_reviews))
+        .routes(routes!(list_blocks, add_block))
+        .routes(routes!(remove_block))
 }
 
 /// The signed-in staff member, from `Authorization: Bearer <token>`.
@@ -690,5 +696,152 @@ async fn remove_client(
 ) -> ApiResult<Response> {
     let Path(id) = id?;
     s.engine.remove_client(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The risk policy in force: weights, switches, thresholds, limits, mode (security and admin
+/// staff).
+#[utoipa::path(get, path = "/settings/risk-policy", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The policy, with its version", body = vestibule_engine::RiskPolicy), StaffErrors))]
+async fn risk_policy(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.risk_policy(&who).await?).into_response())
+}
+
+/// Publish a new risk policy (admins): `version` must be the one read (otherwise 409); a
+/// policy that does not validate is refused naming its field, and the one in force stays.
+/// Audited with what changed.
+#[utoipa::path(put, path = "/settings/risk-policy", tag = "admin", request_body = vestibule_engine::RiskPolicy,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The new policy", body = vestibule_engine::RiskPolicy), BodyErrors, StaffErrors, Versioned))]
+async fn update_risk_policy(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(p): ApiJson<vestibule_engine::RiskPolicy>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.update_risk_policy(&who, &p).await?).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReviewItems {
+    items: Vec<vestibule_engine::ReviewItem>,
+}
+
+/// The review queue: sign-ins that were challenged, denied or scored at the review threshold,
+/// riskiest and newest first, each with its score and reasons (security and admin staff).
+#[utoipa::path(get, path = "/risk/reviews", tag = "admin", params(vestibule_engine::ReviewFilter),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The items", body = ReviewItems), QueryErrors, StaffErrors))]
+async fn review_queue(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    q: Result<Query<vestibule_engine::ReviewFilter>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(f) = q?;
+    let items = s.engine.review_queue(&who, &f).await?;
+    Ok(Json(ReviewItems { items }).into_response())
+}
+
+/// Decide one item or a whole wave (up to 500): `legitimate` trusts that device and network
+/// for each customer; `fraud` can lock the accounts, revoke their sessions, force a password
+/// reset and block a range. One transaction; every item audited.
+#[utoipa::path(post, path = "/risk/reviews/decide", tag = "admin", request_body = vestibule_engine::ReviewDecision,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "What was done", body = vestibule_engine::ReviewOutcome), BodyErrors, ById, StaffErrors))]
+async fn decide_reviews(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(d): ApiJson<vestibule_engine::ReviewDecision>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.decide_reviews(&who, &d).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AssignReviews {
+    /// The items' attempt `seq`s (1 to 500).
+    attempts: Vec<i64>,
+    /// The staff member to assign them to; none to unassign.
+    assignee: Option<Uuid>,
+    #[serde(default)]
+    note: String,
+}
+
+/// Assign items to an analyst (or to nobody), with an optional note. Audited.
+#[utoipa::path(post, path = "/risk/reviews/assign", tag = "admin", request_body = AssignReviews,
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Assigned"), BodyErrors, ById, StaffErrors))]
+async fn assign_reviews(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(a): ApiJson<AssignReviews>,
+) -> ApiResult<Response> {
+    s.engine
+        .assign_reviews(&who, &a.attempts, a.assignee, &a.note)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Blocks {
+    blocks: Vec<vestibule_engine::IpBlock>,
+}
+
+/// The address blocks in force, by analysts and automatic ones (security and admin staff).
+#[utoipa::path(get, path = "/risk/blocks", tag = "admin",
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The blocks", body = Blocks), StaffErrors))]
+async fn list_blocks(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+) -> ApiResult<Response> {
+    Ok(Json(Blocks {
+        blocks: s.engine.ip_blocks(&who).await?,
+    })
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewBlock {
+    /// An address, or a range no wider than /16 (IPv6: /32).
+    network: String,
+    reason: String,
+    /// 1 to 720.
+    hours: u32,
+}
+
+/// Block an address or range for a while (sign-ins from it are denied by the policy's
+/// blocked-address signal). Audited.
+#[utoipa::path(post, path = "/risk/blocks", tag = "admin", request_body = NewBlock,
+    security(("staff_bearer" = [])),
+    responses((status = 201, description = "The block", body = vestibule_engine::IpBlock), BodyErrors, StaffErrors))]
+async fn add_block(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(b): ApiJson<NewBlock>,
+) -> ApiResult<Response> {
+    let block = s
+        .engine
+        .block_network(&who, &b.network, &b.reason, b.hours)
+        .await?;
+    Ok((StatusCode::CREATED, Json(block)).into_response())
+}
+
+/// End a block now. Audited.
+#[utoipa::path(post, path = "/risk/blocks/{id}/remove", tag = "admin",
+    params(("id" = Uuid, Path, description = "Block id")),
+    security(("staff_bearer" = [])),
+    responses((status = 204, description = "Ended"), ById, StaffErrors))]
+async fn remove_block(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: IdPath,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    s.engine.unblock_network(&who, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

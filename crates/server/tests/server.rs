@@ -21,6 +21,8 @@ mod pages;
 mod profiling;
 #[path = "../../../tests/support/rank.rs"]
 mod rank;
+#[path = "server/risk.rs"]
+mod risk;
 #[path = "server/social.rs"]
 mod social;
 
@@ -1712,6 +1714,14 @@ async fn openapi_document_describes_every_endpoint() {
         ("/oauth2/signup", "get"),
         ("/admin/v1/customers/{id}/factors", "get"),
         ("/admin/v1/customers/{id}/factors/{factor}/remove", "post"),
+        ("/admin/v1/settings/risk-policy", "get"),
+        ("/admin/v1/settings/risk-policy", "put"),
+        ("/admin/v1/risk/reviews", "get"),
+        ("/admin/v1/risk/reviews/decide", "post"),
+        ("/admin/v1/risk/reviews/assign", "post"),
+        ("/admin/v1/risk/blocks", "get"),
+        ("/admin/v1/risk/blocks", "post"),
+        ("/admin/v1/risk/blocks/{id}/remove", "post"),
         ("/admin/v1/settings/branding", "get"),
         ("/admin/v1/settings/branding", "put"),
         ("/admin/v1/settings/attributes", "get"),

@@ -1,0 +1,230 @@
+//! Adaptive security over HTTP: the device cookie the pages give a browser, and the analysts'
+//! review queue, blocks and risk policy in the admin API.
+
+use super::*;
+use vestibule_engine::{RequestContext, SignInStep};
+
+fn from(ip: &str, agent: &str) -> RequestContext {
+    RequestContext {
+        ip: ip.into(),
+        user_agent: agent.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_browser_gets_one_long_lived_device_cookie() {
+    let s = servers(false).await.remove(0);
+    let c = reqwest::Client::new();
+    let r = c.get(format!("{}/signin", s.base)).send().await.unwrap();
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("__Host-vestibule_device="))
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = cookies[0];
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=34560000",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let value = cookie.split(';').next().unwrap();
+    // A browser that has one keeps it; JSON answers never set one.
+    let r = c
+        .get(format!("{}/signin", s.base))
+        .header("cookie", value)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|v| !v.to_str().unwrap().starts_with("__Host-vestibule_device="))
+    );
+    let r = c.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert!(r.headers().get("set-cookie").is_none());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
+    for s in servers(false).await {
+        let c = reqwest::Client::new();
+        registered(&s, &c, "ria@example.com").await;
+        let home = from(
+            "192.0.2.10",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0",
+        );
+        s.engine
+            .sign_in("ria@example.com", PW, &home)
+            .await
+            .unwrap();
+        let phone = from("198.51.100.77", "Mozilla/5.0 (iPhone) Mobile Safari/604.1");
+        assert!(matches!(
+            s.engine
+                .begin_sign_in("ria@example.com", PW, &phone)
+                .await
+                .unwrap(),
+            SignInStep::SecondFactor(_)
+        ));
+        s.engine
+            .add_staff(
+                &s.admin,
+                "agent@shop.example",
+                "Agent",
+                vestibule_engine::Role::Support,
+                "support agent words",
+            )
+            .await
+            .unwrap();
+        let admin = staff_token(&s, ADMIN, ADMIN_PW).await;
+        let agent = staff_token(&s, "agent@shop.example", "support agent words").await;
+        let api = |path: &str| format!("{}/admin/v1{path}", s.base);
+
+        let q: Value = c
+            .get(api(
+                "/risk/reviews?decision=challenge&network=198.51.100.0%2F24",
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = q["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{q}");
+        let item = &items[0];
+        assert_eq!(item["status"], "open");
+        assert_eq!(item["attempt"]["decision"], "challenge");
+        assert_eq!(item["attempt"]["score"], 40);
+        assert!(
+            item["attempt"]["signals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["evidence"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("new network 198.51.100.0/24"))
+        );
+        let seq = item["attempt"]["seq"].as_i64().unwrap();
+        // Bad filters are refused by name; support may not work the queue.
+        for (query, code) in [
+            ("network=nonsense", "invalid_input"),
+            ("decision=maybe", "invalid_query"),
+            ("colour=red", "invalid_query"),
+        ] {
+            let r = c
+                .get(api(&format!("/risk/reviews?{query}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["code"], code, "{query}: {v}");
+        }
+        let r = c
+            .get(api("/risk/reviews"))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+        // A block, listed and ended.
+        let r = c
+            .post(api("/risk/blocks"))
+            .bearer_auth(&admin)
+            .json(&json!({"network": "203.0.113.0/24", "reason": "wave", "hours": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let block: Value = r.json().await.unwrap();
+        let listed: Value = c
+            .get(api("/risk/blocks"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["blocks"][0]["network"], "203.0.113.0/24");
+        let r = c
+            .post(api(&format!(
+                "/risk/blocks/{}/remove",
+                block["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+        // The item decided legitimate: her phone is trusted and signs in.
+        let out: Value = c
+            .post(api("/risk/reviews/decide"))
+            .bearer_auth(&admin)
+            .json(&json!({"attempts": [seq], "verdict": "legitimate", "note": "she called"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (out["decided"].as_i64(), out["trusted"].as_i64()),
+            (Some(1), Some(1)),
+            "{out}"
+        );
+        assert!(matches!(
+            s.engine
+                .begin_sign_in("ria@example.com", PW, &phone)
+                .await
+                .unwrap(),
+            SignInStep::SignedIn(_)
+        ));
+
+        // The policy: read, changed with its version, a stale version refused.
+        let mut policy: Value = c
+            .get(api("/settings/risk-policy"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        policy["mode"] = json!("audit_only");
+        let r = c
+            .put(api("/settings/risk-policy"))
+            .bearer_auth(&admin)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let saved: Value = r.json().await.unwrap();
+        assert_eq!(saved["version"], 1);
+        let r = c
+            .put(api("/settings/risk-policy"))
+            .bearer_auth(&admin)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        s.stop().await;
+    }
+}
