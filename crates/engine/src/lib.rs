@@ -77,6 +77,7 @@ pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
 pub use risk::blocks::IpBlock;
 pub use risk::policy::{Decision, RiskLimits, RiskMode, RiskPolicy, SignalKind, SignalRule};
+pub use risk::replay::{DecisionCounts, ReplayExample, ReplayReport};
 pub use risk::review::{
     BlockRequest, ReviewDecision, ReviewFilter, ReviewItem, ReviewOutcome, ReviewStatus, Verdict,
 };

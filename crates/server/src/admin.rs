@@ -57,6 +57,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_connection))
         .routes(routes!(reset_authenticator))
         .routes(routes!(risk_policy, update_risk_policy))
+        .routes(routes!(replay_risk_policy))
         .routes(routes!(review_queue))
         .routes(routes!(decide_reviews))
         .routes(routes!(assign_reviews))
@@ -723,6 +724,19 @@ async fn update_risk_policy(
     ApiJson(p): ApiJson<vestibule_engine::RiskPolicy>,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.update_risk_policy(&who, &p).await?).into_response())
+}
+
+/// What a candidate policy would have done over the last 30 days of recorded sign-ins,
+/// beside what was decided and what analysts said; nothing is changed.
+#[utoipa::path(post, path = "/settings/risk-policy/replay", tag = "admin", request_body = vestibule_engine::RiskPolicy,
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The replay", body = vestibule_engine::ReplayReport), BodyErrors, StaffErrors))]
+async fn replay_risk_policy(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    ApiJson(p): ApiJson<vestibule_engine::RiskPolicy>,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.replay_risk_policy(&who, &p).await?).into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1716,6 +1716,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/customers/{id}/factors/{factor}/remove", "post"),
         ("/admin/v1/settings/risk-policy", "get"),
         ("/admin/v1/settings/risk-policy", "put"),
+        ("/admin/v1/settings/risk-policy/replay", "post"),
         ("/admin/v1/risk/reviews", "get"),
         ("/admin/v1/risk/reviews/decide", "post"),
         ("/admin/v1/risk/reviews/assign", "post"),

@@ -10,6 +10,7 @@ pub(crate) mod assess;
 pub mod blocks;
 pub mod geo;
 pub mod policy;
+pub mod replay;
 pub mod review;
 pub mod signals;
 pub mod throttle;

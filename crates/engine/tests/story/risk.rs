@@ -742,3 +742,82 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
         assert_eq!(n("risk.review_assigned"), 1);
     }
 }
+
+#[tokio::test]
+async fn a_candidate_policy_is_replayed_over_the_recorded_month_before_publishing() {
+    use vestibule_engine::{ReviewDecision, ReviewFilter, Verdict};
+    for h in backends().await {
+        let e = &h.engine;
+        let who = "rey@shop.example";
+        verified_customer(&h, who, PW).await;
+        e.sign_in(who, PW, &ctx()).await.unwrap();
+        assert!(matches!(
+            e.begin_sign_in(who, PW, &phone()).await.unwrap(),
+            SignInStep::SecondFactor(_)
+        ));
+        let item = e
+            .review_queue(&h.admin, &ReviewFilter::default())
+            .await
+            .unwrap()[0]
+            .clone();
+        e.decide_reviews(
+            &h.admin,
+            &ReviewDecision {
+                attempts: vec![item.attempt.seq],
+                verdict: Verdict::Legitimate,
+                lock: false,
+                revoke_sessions: false,
+                force_reset: false,
+                block: None,
+                note: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let current = e.risk_policy(&h.admin).await.unwrap();
+
+        // A higher challenge threshold would have let the phone through.
+        let mut lenient = current.clone();
+        lenient.challenge_at = 45;
+        lenient.review_at = 45;
+        let r = e.replay_risk_policy(&h.admin, &lenient).await.unwrap();
+        assert_eq!(r.attempts, 2, "{}: {r:?}", h.name);
+        assert_eq!((r.recorded.allow, r.recorded.challenge), (1, 1));
+        assert_eq!((r.candidate.allow, r.candidate.challenge), (2, 0));
+        assert_eq!(r.changed, 1);
+        let ex = &r.examples[0];
+        assert_eq!(
+            (ex.was, ex.would, ex.score_was, ex.score_would),
+            (Decision::Challenge, Decision::Allow, 40, 40)
+        );
+        assert!(
+            ex.reasons
+                .iter()
+                .any(|w| w.starts_with("new network 198.51.100.0/24"))
+        );
+        assert_eq!(ex.reviewed.as_deref(), Some("legitimate"));
+        assert!(r.caveats.is_empty());
+
+        // A heavier new-device weight would still stop what the analyst called legitimate.
+        let mut strict = current.clone();
+        strict.signals.get_mut("new_device").unwrap().weight = 70;
+        strict.limits.travel_kmh = 500;
+        let r = e.replay_risk_policy(&h.admin, &strict).await.unwrap();
+        assert_eq!(r.legitimate_stopped, 1);
+        assert_eq!(r.candidate.deny, 1, "70 + 15 = 85: denied");
+        assert!(
+            r.caveats
+                .iter()
+                .any(|c| c.starts_with("changed limits are not replayed"))
+        );
+
+        // A candidate that would not publish is refused the same way; nothing changes.
+        let mut bad = current.clone();
+        bad.deny_at = 101;
+        assert!(matches!(
+            e.replay_risk_policy(&h.admin, &bad).await,
+            Err(Error::InvalidInput { .. })
+        ));
+        assert_eq!(e.risk_policy(&h.admin).await.unwrap(), current);
+    }
+}

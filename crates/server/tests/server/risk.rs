@@ -206,6 +206,22 @@ async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
             .json()
             .await
             .unwrap();
+        // Replayed first: a higher threshold would have let the phone through.
+        let mut lenient = policy.clone();
+        lenient["challenge_at"] = json!(45);
+        lenient["review_at"] = json!(45);
+        let replay: Value = c
+            .post(api("/settings/risk-policy/replay"))
+            .bearer_auth(&admin)
+            .json(&lenient)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(replay["changed"], 1, "{replay}");
+        assert_eq!(replay["examples"][0]["reviewed"], "legitimate");
         policy["mode"] = json!("audit_only");
         let r = c
             .put(api("/settings/risk-policy"))
