@@ -133,6 +133,12 @@ enum Command {
         /// staff's: every PostgreSQL command reads the same variable).
         #[arg(long, env = "VESTIBULE_FACTOR_KEY_FILE")]
         factor_key_file: Option<PathBuf>,
+        /// GeoIP databases in MaxMind's format (a City or Country database, and optionally an
+        /// ASN one) for the risk signals' countries, travel and networks; repeat the option
+        /// for each file. A file that does not load stops the server with its name. Without
+        /// one, the signals use address-prefix novelty and say so.
+        #[arg(long = "geoip", env = "VESTIBULE_GEOIP", value_delimiter = ',')]
+        geoip: Vec<PathBuf>,
     },
     /// Email outbox.
     Outbox {
@@ -559,6 +565,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             tls_cert,
             tls_key,
             factor_key_file,
+            geoip,
         } => {
             if insecure_dev_cookies && !listen.ip().is_loopback() {
                 return Err(Error::invalid_cli(
@@ -603,6 +610,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?
                 .0
             };
+            if !geoip.is_empty() {
+                let paths: Vec<&std::path::Path> = geoip.iter().map(PathBuf::as_path).collect();
+                if let Err(e) = engine.load_geoip(&paths) {
+                    engine.close().await;
+                    return Err(e.into());
+                }
+                tracing::info!(files = geoip.len(), "GeoIP databases loaded");
+            }
             // Without --issuer the server advertises the address it binds (port 0 included).
             let mut config = vestibule_server::ServerConfig::new(issuer.unwrap_or_default());
             config.tls = tls_cert
