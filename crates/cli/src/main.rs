@@ -614,7 +614,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 let paths: Vec<&std::path::Path> = geoip.iter().map(PathBuf::as_path).collect();
                 if let Err(e) = engine.load_geoip(&paths) {
                     engine.close().await;
-                    return Err(e.into());
+                    return Err(e);
                 }
                 tracing::info!(files = geoip.len(), "GeoIP databases loaded");
             }
