@@ -12,6 +12,7 @@ mod profiling;
 mod risk;
 mod search;
 mod settings;
+mod simulation;
 mod social;
 mod staff;
 mod vault;
