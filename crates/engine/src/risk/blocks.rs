@@ -62,6 +62,18 @@ pub fn parse_network(input: &str) -> Result<String> {
     Ok(net.trunc().to_string())
 }
 
+/// A block's length, 1 hour to [`MAX_BLOCK_HOURS`].
+pub(crate) fn check_hours(hours: u32) -> Result<()> {
+    if (1..=MAX_BLOCK_HOURS).contains(&hours) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "hours",
+            "a block lasts from 1 hour to 30 days (720 hours)",
+        ))
+    }
+}
+
 fn row_to_block(r: &sqlx::any::AnyRow) -> Result<IpBlock> {
     Ok(IpBlock {
         id: Uuid::parse_str(&r.try_get::<String, _>("id")?)
@@ -93,43 +105,25 @@ impl Engine {
                 "say why the addresses are blocked",
             ));
         }
-        if !(1..=MAX_BLOCK_HOURS).contains(&hours) {
-            return Err(Error::invalid(
-                "hours",
-                "a block lasts from 1 hour to 30 days (720 hours)",
-            ));
-        }
+        check_hours(hours)?;
         let mut tx = self.store.begin().await?;
         let block = self
-            .insert_block(
-                &mut tx,
-                &network,
-                &reason,
-                Duration::hours(hours.into()),
-                &staff.actor(),
-            )
+            .insert_block(&mut tx, &network, &reason, hours, &staff.actor())
             .await?;
-        self.audit(
-            &mut tx,
-            &staff.actor(),
-            "risk.network_blocked",
-            &format!("network:{network}"),
-            Some(&reason),
-            json!({"network": network, "hours": hours}),
-        )
-        .await?;
         tx.commit().await?;
         Ok(block)
     }
 
+    /// Block `network` for `hours` in `tx`, audited as `by` (`staff:<id>` or `system`).
     pub(crate) async fn insert_block(
         &self,
         tx: &mut Tx,
         network: &str,
         reason: &str,
-        lasting: Duration,
+        hours: u32,
         by: &str,
     ) -> Result<IpBlock> {
+        let lasting = Duration::hours(hours.into());
         let now = self.now();
         let block = IpBlock {
             id: new_id(now, self.entropy.as_ref()),
@@ -150,6 +144,15 @@ impl Engine {
         .bind(to_us(block.expires_at))
         .bind(&block.created_by)
         .execute(&mut **tx)
+        .await?;
+        self.audit(
+            tx,
+            by,
+            "risk.network_blocked",
+            &format!("network:{network}"),
+            Some(reason),
+            json!({"network": network, "hours": hours}),
+        )
         .await?;
         Ok(block)
     }

@@ -6,7 +6,7 @@
 //! feedback), **fraud** can lock the accounts, revoke their sessions, force a password reset
 //! and block the address or range for a while. Every decision is audited per item.
 
-use super::blocks::{MAX_BLOCK_HOURS, parse_network};
+use super::blocks::{check_hours, parse_network};
 use super::policy::{Decision, SignalKind};
 use crate::Engine;
 use crate::accounts::normalize;
@@ -15,7 +15,7 @@ use crate::accounts::support::{ATTEMPT_COLUMNS, row_to_attempt};
 use crate::error::{Error, Result};
 use crate::staff::{Permission, Staff};
 use crate::time::{from_us, to_us};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
@@ -326,12 +326,7 @@ impl Engine {
         }
         let block = match &d.block {
             Some(b) => {
-                if !(1..=MAX_BLOCK_HOURS).contains(&b.hours) {
-                    return Err(Error::invalid(
-                        "hours",
-                        "a block lasts from 1 hour to 30 days (720 hours)",
-                    ));
-                }
+                check_hours(b.hours)?;
                 Some((parse_network(&b.network)?, b.hours))
             }
             None => None,
@@ -431,23 +426,8 @@ impl Engine {
             } else {
                 note.clone()
             };
-            self.insert_block(
-                &mut tx,
-                &network,
-                &why,
-                Duration::hours(hours.into()),
-                &staff.actor(),
-            )
-            .await?;
-            self.audit(
-                &mut tx,
-                &staff.actor(),
-                "risk.network_blocked",
-                &format!("network:{network}"),
-                Some(&why),
-                json!({"network": network, "hours": hours}),
-            )
-            .await?;
+            self.insert_block(&mut tx, &network, &why, hours, &staff.actor())
+                .await?;
             out.blocked = Some(network);
         }
         tx.commit().await?;

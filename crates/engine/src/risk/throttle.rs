@@ -38,7 +38,7 @@ pub const ADDRESS_FAILURES: i64 = 50;
 pub const NETWORK_FAILURES: i64 = 200;
 pub const ADDRESS_WINDOW_MINUTES: i64 = 10;
 /// How long an automatic block lasts.
-pub const AUTO_BLOCK_HOURS: i64 = 1;
+pub const AUTO_BLOCK_HOURS: u32 = 1;
 
 /// Why an attempt must wait, and for how long.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,7 @@ impl Engine {
             if let Some((range, n)) = block {
                 let range = super::blocks::parse_network(&range).unwrap_or(range);
                 return Ok(Some(Wait {
-                    retry_after: Duration::hours(AUTO_BLOCK_HOURS),
+                    retry_after: Duration::hours(AUTO_BLOCK_HOURS.into()),
                     block: Some((
                         range,
                         format!(
@@ -180,23 +180,8 @@ impl Engine {
         if let Some((range, why)) = &wait.block
             && !self.blocked_exactly(&mut tx, range).await?
         {
-            self.insert_block(
-                &mut tx,
-                range,
-                why,
-                Duration::hours(AUTO_BLOCK_HOURS),
-                "system",
-            )
-            .await?;
-            self.audit(
-                &mut tx,
-                "system",
-                "risk.network_blocked",
-                &format!("network:{range}"),
-                Some(why),
-                serde_json::json!({"network": range, "hours": AUTO_BLOCK_HOURS}),
-            )
-            .await?;
+            self.insert_block(&mut tx, range, why, AUTO_BLOCK_HOURS, "system")
+                .await?;
         }
         self.record_attempt(&mut tx, email_key, customer, "throttled", method, ctx)
             .await?;

@@ -699,18 +699,7 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
         .await
         .unwrap();
         let out = e
-            .decide_reviews(
-                &h.admin,
-                &ReviewDecision {
-                    attempts: vec![item.attempt.seq],
-                    verdict: Verdict::Legitimate,
-                    lock: false,
-                    revoke_sessions: false,
-                    force_reset: false,
-                    block: None,
-                    note: String::new(),
-                },
-            )
+            .decide_reviews(&h.admin, &legitimate(item.attempt.seq))
             .await
             .unwrap();
         assert_eq!(out.trusted, 1);
@@ -745,7 +734,7 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
 
 #[tokio::test]
 async fn a_candidate_policy_is_replayed_over_the_recorded_month_before_publishing() {
-    use vestibule_engine::{ReviewDecision, ReviewFilter, Verdict};
+    use vestibule_engine::ReviewFilter;
     for h in backends().await {
         let e = &h.engine;
         let who = "rey@shop.example";
@@ -760,20 +749,9 @@ async fn a_candidate_policy_is_replayed_over_the_recorded_month_before_publishin
             .await
             .unwrap()[0]
             .clone();
-        e.decide_reviews(
-            &h.admin,
-            &ReviewDecision {
-                attempts: vec![item.attempt.seq],
-                verdict: Verdict::Legitimate,
-                lock: false,
-                revoke_sessions: false,
-                force_reset: false,
-                block: None,
-                note: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+        e.decide_reviews(&h.admin, &legitimate(item.attempt.seq))
+            .await
+            .unwrap();
         let current = e.risk_policy(&h.admin).await.unwrap();
 
         // A higher challenge threshold would have let the phone through.
@@ -819,5 +797,18 @@ async fn a_candidate_policy_is_replayed_over_the_recorded_month_before_publishin
             Err(Error::InvalidInput { .. })
         ));
         assert_eq!(e.risk_policy(&h.admin).await.unwrap(), current);
+    }
+}
+
+/// A plain "legitimate" decision on one item.
+fn legitimate(seq: i64) -> vestibule_engine::ReviewDecision {
+    vestibule_engine::ReviewDecision {
+        attempts: vec![seq],
+        verdict: vestibule_engine::Verdict::Legitimate,
+        lock: false,
+        revoke_sessions: false,
+        force_reset: false,
+        block: None,
+        note: String::new(),
     }
 }
