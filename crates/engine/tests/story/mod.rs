@@ -223,6 +223,24 @@ pub async fn token_from_outbox(h: &Harness, kind: &str, to: &str) -> String {
         .to_owned()
 }
 
+/// The newest email of `kind` to `to` and the 6-digit code it shows (as "123 456", also in
+/// its subject).
+pub async fn emailed_code(h: &Harness, kind: &str, to: &str) -> (OutboxMessage, String) {
+    let msgs = h.engine.outbox(&h.admin, 100).await.unwrap();
+    let m = msgs
+        .into_iter()
+        .find(|m| m.kind == kind && m.to == to)
+        .unwrap_or_else(|| panic!("no {kind} email to {to}"));
+    let code: String = m
+        .body
+        .lines()
+        .find(|l| l.len() == 7 && l.chars().filter(char::is_ascii_digit).count() == 6)
+        .unwrap()
+        .replace(' ', "");
+    assert!(m.subject.contains(&code), "the code is in the subject too");
+    (m, code)
+}
+
 /// Register and verify a customer; returns their id.
 pub async fn verified_customer(h: &Harness, email: &str, password: &str) -> uuid::Uuid {
     h.engine

@@ -21,23 +21,6 @@ fn phone() -> RequestContext {
     }
 }
 
-/// The 6-digit code of the newest risk-check email to `to`.
-async fn check_code(h: &Harness, to: &str) -> String {
-    let msgs = h.engine.outbox(&h.admin, 100).await.unwrap();
-    let m = msgs
-        .iter()
-        .find(|m| m.kind == "sign_in_check" && m.to == to)
-        .unwrap_or_else(|| panic!("no check email to {to}"));
-    let code: String = m
-        .body
-        .lines()
-        .find(|l| l.len() == 7 && l.chars().filter(char::is_ascii_digit).count() == 6)
-        .unwrap()
-        .replace(' ', "");
-    assert!(m.subject.contains(&code));
-    code
-}
-
 #[tokio::test]
 async fn a_risky_sign_in_is_challenged_by_email_explained_and_its_device_learned() {
     for h in backends().await {
@@ -78,7 +61,7 @@ async fn a_risky_sign_in_is_challenged_by_email_explained_and_its_device_learned
         assert!(words.contains(
             &"new network 198.51.100.0/24; 1 seen in 180 days (no GeoIP database: network novelty only)"
         ));
-        let code = check_code(&h, who).await;
+        let (_, code) = emailed_code(&h, "sign_in_check", who).await;
         // Only the emailed code answers it: not another code, not an authenticator code.
         let wrong = if code == "123456" { "654321" } else { "123456" };
         for bad in [
