@@ -76,6 +76,7 @@ pub use oidc::introspect::Introspection;
 pub use oidc::signing::SigningAlg;
 pub use outbox::{Mailer, OutboxMessage};
 pub use risk::blocks::IpBlock;
+pub use risk::overview::{AttackOverview, AttackSource, TargetedAccount};
 pub use risk::policy::{Decision, RiskLimits, RiskMode, RiskPolicy, SignalKind, SignalRule};
 pub use risk::replay::{DecisionCounts, ReplayExample, ReplayReport};
 pub use risk::review::{

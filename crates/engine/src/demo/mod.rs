@@ -2,6 +2,7 @@
 //! demo only) and customers from the deterministic generator in `seed`. The CLI's `demo`
 //! command and the console's "open demo vault" both create them here.
 
+mod risk;
 pub mod seed;
 
 use crate::demo::seed::{SeedOptions, SeedProgress};

@@ -5,8 +5,10 @@
 //! transactions; demo customers share one password hash (of [`DEMO_CUSTOMER_PASSWORD`]),
 //! computed once, so seeding is bounded by the database, not by argon2id.
 
+use super::risk::{Known, Scored, Scorer, origin};
 use crate::Engine;
 use crate::error::{Error, Result};
+use crate::risk::policy::{self, RiskMode};
 use crate::staff::{Permission, Staff};
 use crate::storage::Backend;
 use crate::time::to_us;
@@ -15,6 +17,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use serde_json::json;
+
+/// Where the seeded challenged customer ([`SeedReport::challenged_email`]) was challenged
+/// from: a new phone on a mobile network.
+pub fn challenged_phone() -> crate::RequestContext {
+    crate::RequestContext {
+        ip: "172.58.14.9".into(),
+        user_agent: IPHONE.into(),
+        device: None,
+        form_ms: None,
+    }
+}
 
 /// The password every seeded demo customer has (demo vaults only).
 pub const DEMO_CUSTOMER_PASSWORD: &str = "demo customer password";
@@ -54,6 +67,9 @@ pub struct SeedReport {
     pub attempts: u64,
     pub brute_forced_email: String,
     pub traveller_email: String,
+    /// A customer challenged three hours ago on a new phone who never finished: the review
+    /// queue's legitimate-looking item.
+    pub challenged_email: String,
 }
 
 const FIRST: &[&str] = &[
@@ -129,6 +145,7 @@ const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
 ];
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 const LOCALES: &[&str] = &["en", "en-GB", "de", "fr", "es", "pt-BR", "ja", "nl"];
 const AREA: &[u32] = &[201, 212, 305, 312, 415, 503, 617, 702, 808, 919];
 
@@ -177,6 +194,9 @@ struct Attempt {
     reason: &'static str,
     ip: String,
     ua: &'static str,
+    /// An attack (or the challenged customer): scored by the policy's signals.
+    scored: bool,
+    risk: Option<Scored>,
 }
 
 fn ip_for(rng: &mut ChaCha20Rng) -> String {
@@ -252,6 +272,8 @@ impl Engine {
         let mut attempts_done = 0u64;
         let mut brute_forced = String::new();
         let mut traveller = String::new();
+        let mut challenged = String::new();
+        let policy = policy::load(self.store.reader()).await?;
         while done < opts.customers {
             let n = batch.min(opts.customers - done);
             let mut rows = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -295,7 +317,7 @@ impl Engine {
                         rng.gen_range(0..10_000)
                     )
                 });
-                let status = match rng.gen_range(0..1000) {
+                let mut status = match rng.gen_range(0..1000) {
                     0..=5 => "locked",
                     6..=9 => "disabled",
                     _ => "active",
@@ -340,6 +362,8 @@ impl Engine {
                             home_ip.clone()
                         },
                         ua,
+                        scored: false,
+                        risk: None,
                     });
                 }
                 if i == 7 {
@@ -355,6 +379,8 @@ impl Engine {
                             reason: "wrong_password",
                             ip: "203.0.113.66".into(),
                             ua: "python-requests/2.32.3",
+                            scored: true,
+                            risk: None,
                         });
                     }
                 }
@@ -371,6 +397,40 @@ impl Engine {
                             reason: "ok",
                             ip: ip.into(),
                             ua,
+                            scored: false,
+                            risk: None,
+                        });
+                    }
+                }
+                if i == 13 {
+                    challenged = email.clone();
+                    status = "active";
+                    // Signed in at home a week ago; three hours ago, a new phone on a mobile
+                    // network was challenged and the emailed code never came back.
+                    let home = now - Duration::days(7);
+                    last_success =
+                        Some(last_success.map_or(to_us(home), |l: i64| l.max(to_us(home))));
+                    for (at, ip, agent, outcome, reason, scored) in [
+                        (home, home_ip.as_str(), ua, "success", "ok", false),
+                        (
+                            now - Duration::hours(3),
+                            "172.58.14.9",
+                            IPHONE,
+                            "challenged",
+                            "risk_challenged",
+                            true,
+                        ),
+                    ] {
+                        attempts.push(Attempt {
+                            at_us: to_us(at),
+                            email_key: key.clone(),
+                            customer: Some(id.to_string()),
+                            outcome,
+                            reason,
+                            ip: ip.to_owned(),
+                            ua: agent,
+                            scored,
+                            risk: None,
                         });
                     }
                 }
@@ -414,11 +474,33 @@ impl Engine {
                         reason,
                         ip: format!("198.51.100.{}", 10 + j % 4),
                         ua: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                        scored: true,
+                        risk: None,
                     });
                 }
             }
             attempts.sort_by_key(|a| a.at_us);
-            self.insert_seed_batch(&rows, &attempts, &hash).await?;
+            // What the customers are known by, then what the policy made of the attacks.
+            let mut known = Known::default();
+            for a in attempts.iter().filter(|a| a.outcome == "success") {
+                if let Some(c) = &a.customer {
+                    known.learn(c, &a.ip, a.ua, a.at_us);
+                }
+            }
+            let mut scorer = Scorer::new(&policy);
+            for a in attempts.iter_mut().filter(|a| a.scored) {
+                a.risk = Some(scorer.score(
+                    &known,
+                    a.at_us,
+                    &a.email_key,
+                    a.customer.as_deref(),
+                    a.outcome == "failure",
+                    &a.ip,
+                    a.ua,
+                )?);
+            }
+            self.insert_seed_batch(&rows, &attempts, &known, &hash, policy.mode)
+                .await?;
             done += n;
             attempts_done += attempts.len() as u64;
             progress(SeedProgress {
@@ -445,6 +527,7 @@ impl Engine {
             attempts: attempts_done,
             brute_forced_email: brute_forced,
             traveller_email: traveller,
+            challenged_email: challenged,
         })
     }
 
@@ -452,7 +535,9 @@ impl Engine {
         &self,
         rows: &[Row],
         attempts: &[Attempt],
+        known: &Known,
         hash: &str,
+        mode: RiskMode,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
         for chunk in rows.chunks(2000) {
@@ -493,29 +578,29 @@ impl Engine {
             }
             q.execute(&mut *tx).await?;
         }
-        for chunk in attempts.chunks(4000) {
+        const COLUMNS: usize = 15;
+        for chunk in attempts.chunks(2000) {
             let mut sql = String::from(
-                "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent) VALUES ",
+                "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent, \
+                 device, network, score, decision, enforced, signals, policy_version, review) VALUES ",
             );
             let ph = Placeholders(self.store.backend);
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let p = |k: usize| ph.at(i * 7 + k);
+                let p: Vec<String> = (1..=COLUMNS).map(|k| ph.at(i * COLUMNS + k)).collect();
+                let (head, tail) = p.split_at(5);
                 sql.push_str(&format!(
-                    "({},{},{},{},{},'password',{},{})",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(6),
-                    p(7)
+                    "({},'password',{})",
+                    head.join(","),
+                    tail.join(",")
                 ));
             }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for a in chunk {
+                let (device, network) = origin(&a.ip, a.ua);
+                let r = a.risk.as_ref();
                 q = q
                     .bind(a.at_us)
                     .bind(&a.email_key)
@@ -523,7 +608,70 @@ impl Engine {
                     .bind(a.outcome)
                     .bind(a.reason)
                     .bind(&a.ip)
-                    .bind(a.ua);
+                    .bind(a.ua)
+                    .bind(device)
+                    .bind(network)
+                    .bind(r.map(|r| i64::from(r.score)))
+                    .bind(r.map(|r| r.decision.name()))
+                    .bind(i64::from(r.is_some() && mode == RiskMode::Enforce))
+                    .bind(r.map_or_else(|| "[]".to_owned(), |r| r.signals.clone()))
+                    .bind(r.map(|r| r.policy_version))
+                    .bind(i64::from(r.is_some_and(|r| r.review)));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let devices: Vec<_> = known
+            .devices
+            .iter()
+            .flat_map(|(c, ds)| ds.iter().map(move |(d, seen)| (c, d, seen)))
+            .collect();
+        for chunk in devices.chunks(4000) {
+            let ph = Placeholders(self.store.backend);
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=5).map(|k| ph.at(i * 5 + k)).collect();
+                    format!("({})", p.join(","))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO risk_devices (customer_id, device, label, first_us, last_us) VALUES {}",
+                values.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (c, d, seen) in chunk {
+                q = q
+                    .bind(c.as_str())
+                    .bind(d.as_str())
+                    .bind(seen.label.as_str())
+                    .bind(seen.span.first_us)
+                    .bind(seen.span.last_us);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let networks: Vec<_> = known
+            .networks
+            .iter()
+            .flat_map(|(c, ns)| ns.iter().map(move |(n, span)| (c, n, span)))
+            .collect();
+        for chunk in networks.chunks(5000) {
+            let ph = Placeholders(self.store.backend);
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=4).map(|k| ph.at(i * 4 + k)).collect();
+                    format!("({})", p.join(","))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO risk_networks (customer_id, network, first_us, last_us) VALUES {}",
+                values.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (c, n, span) in chunk {
+                q = q
+                    .bind(c.as_str())
+                    .bind(n.as_str())
+                    .bind(span.first_us)
+                    .bind(span.last_us);
             }
             q.execute(&mut *tx).await?;
         }

@@ -21,8 +21,11 @@ use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
 
-/// Items decided in one go at most.
+/// Items named one by one in one decision at most.
 pub const MAX_BULK: usize = 500;
+
+/// Items of one wave decided in one go at most.
+pub const MAX_WAVE: i64 = 10_000;
 
 /// Where an item stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -124,8 +127,12 @@ pub struct BlockRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReviewDecision {
-    /// The attempts' `seq`s (1 to 500).
+    /// The attempts' `seq`s (up to 500).
+    #[serde(default)]
     pub attempts: Vec<i64>,
+    /// A whole wave: every open item from this address or /24 (IPv6: /48), up to 10,000.
+    #[serde(default)]
+    pub wave: Option<String>,
     pub verdict: Verdict,
     /// Fraud: lock the accounts (which also ends their sessions).
     #[serde(default)]
@@ -217,18 +224,10 @@ impl Engine {
             .map(str::trim)
             .filter(|n| !n.is_empty())
         {
-            let canon = parse_network(n)?;
-            if canon.contains('/') {
-                if canon != super::geo::network_of(canon.split('/').next().unwrap_or_default()) {
-                    return Err(Error::invalid(
-                        "network",
-                        "filter by one address or by a /24 (IPv6: /48)",
-                    ));
-                }
-                clauses.push(format!("a.network = {}", param(binds.len())));
-            } else {
-                clauses.push(format!("a.ip = {}", param(binds.len())));
-            }
+            let (column, canon) = wave_column(n).map_err(|_| {
+                Error::invalid("network", "filter by one address or by a /24 (IPv6: /48)")
+            })?;
+            clauses.push(format!("a.{column} = {}", param(binds.len())));
             binds.push(canon);
         }
         for (bound, op) in [(f.since, ">="), (f.until, "<")] {
@@ -312,7 +311,9 @@ impl Engine {
     /// audited. Fraud actions on an account happen once however many of its items are named.
     pub async fn decide_reviews(&self, staff: &Staff, d: &ReviewDecision) -> Result<ReviewOutcome> {
         staff.require(Permission::ReviewRisk)?;
-        check_bulk(&d.attempts)?;
+        if d.wave.is_none() || !d.attempts.is_empty() {
+            check_bulk(&d.attempts)?;
+        }
         let note = normalize::text("note", &d.note, 2000)?;
         let fraud = d.verdict == Verdict::Fraud;
         if !fraud && (d.lock || d.revoke_sessions || d.force_reset || d.block.is_some()) {
@@ -334,8 +335,24 @@ impl Engine {
         let now = self.now();
         let mut out = ReviewOutcome::default();
         let mut tx = self.store.begin().await?;
+        let mut items = d.attempts.clone();
+        if let Some(w) = &d.wave {
+            let (column, value) = wave_column(w)?;
+            let wave: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT a.seq FROM sign_in_attempts a LEFT JOIN risk_reviews r ON r.attempt_seq = a.seq \
+                 WHERE a.review = 1 AND a.{column} = $1 AND (r.status IS NULL OR r.status = 'open') \
+                 ORDER BY a.seq LIMIT {MAX_WAVE}"
+            )))
+            .bind(&value)
+            .fetch_all(&mut *tx)
+            .await?;
+            if wave.is_empty() {
+                return Err(Error::invalid("wave", "no open items come from there"));
+            }
+            items.extend(wave.into_iter().filter(|s| !d.attempts.contains(s)));
+        }
         let mut done: Vec<Uuid> = vec![];
-        for seq in &d.attempts {
+        for seq in &items {
             let (customer, device, network, country) = self.review_target(&mut tx, *seq).await?;
             let mut actions = json!({});
             if let Some(c) = customer {
@@ -455,6 +472,22 @@ impl Engine {
             row.try_get("country")?,
         ))
     }
+}
+
+/// The column and value that select the attempts of one address (`ip`) or of one /24 or /48
+/// (`network`).
+fn wave_column(input: &str) -> Result<(&'static str, String)> {
+    let canon = parse_network(input.trim())?;
+    if !canon.contains('/') {
+        return Ok(("ip", canon));
+    }
+    if canon != super::geo::network_of(canon.split('/').next().unwrap_or_default()) {
+        return Err(Error::invalid(
+            "wave",
+            "name one address or a /24 (IPv6: /48)",
+        ));
+    }
+    Ok(("network", canon))
 }
 
 fn check_bulk(attempts: &[i64]) -> Result<()> {

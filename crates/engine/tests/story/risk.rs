@@ -629,6 +629,7 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
                         hours: 24,
                     }),
                     note: "stuffing wave 3 Dec".into(),
+                    wave: None,
                 },
             )
             .await
@@ -699,6 +700,7 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
             force_reset: false,
             block: None,
             note: String::new(),
+            wave: None,
         };
         assert!(matches!(
             e.decide_reviews(&h.admin, &wrong).await,
@@ -793,5 +795,211 @@ fn legitimate(seq: i64) -> vestibule_engine::ReviewDecision {
         force_reset: false,
         block: None,
         note: String::new(),
+        wave: None,
+    }
+}
+
+#[tokio::test]
+async fn the_demo_vaults_attacks_are_scored_into_the_queue_and_a_wave_is_decided_by_its_range() {
+    use vestibule_engine::seed::{DEMO_CUSTOMER_PASSWORD, SeedOptions, challenged_phone};
+    use vestibule_engine::{
+        BlockRequest, CustomerStatus, ReviewDecision, ReviewFilter, SignalKind, Verdict,
+    };
+    for h in backends().await {
+        let e = &h.engine;
+        let report = e
+            .seed_demo(
+                &h.admin,
+                SeedOptions {
+                    customers: 300,
+                    ..SeedOptions::default()
+                },
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        let queue = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    limit: Some(500),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let has = |i: &vestibule_engine::ReviewItem, k: SignalKind| {
+            i.attempt.signals.iter().any(|s| s.signal == k)
+        };
+        // The stuffing wave: scored by the signals over what the generator wrote before it.
+        let wave: Vec<_> = queue
+            .iter()
+            .filter(|i| i.attempt.network == "198.51.100.0/24")
+            .collect();
+        assert!(wave.len() > 300, "{}: {}", h.name, wave.len());
+        assert!(wave.iter().all(|i| has(i, SignalKind::IpVelocity)));
+        let evidence = &wave[0]
+            .attempt
+            .signals
+            .iter()
+            .find(|s| s.signal == SignalKind::IpVelocity)
+            .unwrap()
+            .evidence;
+        assert!(
+            evidence.contains("accounts from 198.51.100.") && evidence.contains("in 10 min"),
+            "{evidence}"
+        );
+        // The brute force on one account.
+        let brute = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    network: Some("203.0.113.66".into()),
+                    signal: Some(SignalKind::AccountVelocity),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(brute.len() > 50, "{}: {}", h.name, brute.len());
+        // The customer challenged on a new phone: the seeded customers are known by their
+        // devices and networks.
+        let key = report.challenged_email.to_lowercase();
+        let item = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    network: Some("172.58.14.9".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.attempt.email == key)
+            .unwrap_or_else(|| panic!("{}: the challenged customer is queued", h.name));
+        assert_eq!(item.attempt.decision, Some(Decision::Challenge));
+        assert!(has(&item, SignalKind::NewDevice) && has(&item, SignalKind::NewNetwork));
+        assert!(matches!(
+            e.begin_sign_in(
+                &report.challenged_email,
+                DEMO_CUSTOMER_PASSWORD,
+                &challenged_phone()
+            )
+            .await
+            .unwrap(),
+            SignInStep::SecondFactor(_)
+        ));
+        e.decide_reviews(&h.admin, &legitimate(item.attempt.seq))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                e.begin_sign_in(
+                    &report.challenged_email,
+                    DEMO_CUSTOMER_PASSWORD,
+                    &challenged_phone()
+                )
+                .await
+                .unwrap(),
+                SignInStep::SignedIn(_)
+            ),
+            "{}: trusted after the legitimate decision",
+            h.name
+        );
+
+        // The attack overview over the week: where it came from, who it hit.
+        let view = e.attack_overview(&h.admin, 10_080).await.unwrap();
+        assert_eq!(view.failures.len(), 84);
+        assert_eq!(
+            view.failures.iter().map(|n| u64::from(*n)).sum::<u64>(),
+            view.failed_total
+        );
+        assert!(
+            view.failed_total >= 2_300,
+            "{}: {}",
+            h.name,
+            view.failed_total
+        );
+        assert_eq!(view.top_networks[0].source, "198.51.100.0/24");
+        assert!(view.top_networks[0].accounts > 1_500);
+        assert!(!view.top_networks[0].blocked);
+        assert!(view.top_ips.iter().any(|s| s.source == "203.0.113.66"));
+        let brute = report.brute_forced_email.to_lowercase();
+        assert_eq!(view.targeted_accounts[0].email.to_lowercase(), brute);
+        assert!(view.targeted_accounts[0].failures >= 300);
+        assert!(matches!(
+            e.attack_overview(&h.admin, 61).await,
+            Err(Error::InvalidInput {
+                field: "window_minutes",
+                ..
+            })
+        ));
+
+        // The whole wave in one decision, named by its range.
+        let fraud = |wave: &str| ReviewDecision {
+            attempts: vec![],
+            wave: Some(wave.into()),
+            verdict: Verdict::Fraud,
+            lock: true,
+            revoke_sessions: true,
+            force_reset: false,
+            block: Some(BlockRequest {
+                network: "198.51.100.0/24".into(),
+                hours: 24,
+            }),
+            note: "stuffing wave".into(),
+        };
+        assert!(matches!(
+            e.decide_reviews(&h.admin, &fraud("198.51.0.0/16")).await,
+            Err(Error::InvalidInput { field: "wave", .. })
+        ));
+        let out = e
+            .decide_reviews(&h.admin, &fraud("198.51.100.0/24"))
+            .await
+            .unwrap();
+        assert!(out.decided as usize >= wave.len(), "{}: {out:?}", h.name);
+        assert!(out.accounts_locked > 0, "{out:?}");
+        assert_eq!(out.blocked.as_deref(), Some("198.51.100.0/24"));
+        let left = e
+            .review_queue(
+                &h.admin,
+                &ReviewFilter {
+                    network: Some("198.51.100.0/24".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{}: {} left", h.name, left.len());
+        let victim = wave
+            .iter()
+            .find_map(|i| i.attempt.customer_id)
+            .expect("the wave tried real accounts");
+        assert_eq!(
+            e.get_customer(&h.admin, victim, None).await.unwrap().status,
+            CustomerStatus::Locked
+        );
+        let (mut after, mut audited) = (0, 0);
+        loop {
+            let page = e.audit_log(&h.admin, after, 1000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            audited += page
+                .iter()
+                .filter(|a| a.action == "risk.review_fraud")
+                .count();
+        }
+        assert_eq!(
+            audited, out.decided as usize,
+            "{}: one entry per item",
+            h.name
+        );
+        assert!(matches!(
+            e.decide_reviews(&h.admin, &fraud("198.51.100.0/24")).await,
+            Err(Error::InvalidInput { field: "wave", .. })
+        ));
+        let view = e.attack_overview(&h.admin, 10_080).await.unwrap();
+        assert!(view.top_networks[0].blocked && view.active_blocks == 1);
     }
 }
