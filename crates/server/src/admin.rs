@@ -61,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(review_queue))
         .routes(routes!(decide_reviews))
         .routes(routes!(assign_reviews))
+        .routes(routes!(attack_overview))
         .routes(routes!(list_blocks, add_block))
         .routes(routes!(remove_block))
 }
@@ -759,7 +760,7 @@ async fn review_queue(
     Ok(Json(ReviewItems { items }).into_response())
 }
 
-/// Decide one item or a whole wave (up to 500): `legitimate` trusts that device and network
+/// Decide items (up to 500 named, or a whole wave named by its address or /24): `legitimate` trusts that device and network
 /// for each customer; `fraud` can lock the accounts, revoke their sessions, force a password
 /// reset and block a range. One transaction; every item audited.
 #[utoipa::path(post, path = "/risk/reviews/decide", tag = "admin", request_body = vestibule_engine::ReviewDecision,
@@ -771,6 +772,34 @@ async fn decide_reviews(
     ApiJson(d): ApiJson<vestibule_engine::ReviewDecision>,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.decide_reviews(&who, &d).await?).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct OverviewQuery {
+    /// 60 (the last hour, per minute), 1440 (a day, per 15 minutes) or 10080 (a week, per
+    /// two hours); 60 when not given.
+    window_minutes: Option<u32>,
+}
+
+/// The attack overview: failed and successful sign-ins per interval, the addresses and /24s
+/// failing most (with whether a block covers them) and the accounts failing most (security
+/// and admin staff).
+#[utoipa::path(get, path = "/risk/overview", tag = "admin", params(OverviewQuery),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The overview", body = vestibule_engine::AttackOverview), QueryErrors, StaffErrors))]
+async fn attack_overview(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    q: Result<Query<OverviewQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = q?;
+    let view = s
+        .engine
+        .attack_overview(&who, q.window_minutes.unwrap_or(60))
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

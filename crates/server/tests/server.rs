@@ -1720,6 +1720,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/risk/reviews", "get"),
         ("/admin/v1/risk/reviews/decide", "post"),
         ("/admin/v1/risk/reviews/assign", "post"),
+        ("/admin/v1/risk/overview", "get"),
         ("/admin/v1/risk/blocks", "get"),
         ("/admin/v1/risk/blocks", "post"),
         ("/admin/v1/risk/blocks/{id}/remove", "post"),

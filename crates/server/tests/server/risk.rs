@@ -172,6 +172,42 @@ async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
+        // The overview: the last hour per minute, the challenge counted; bad windows refused.
+        let view: Value = c
+            .get(api("/risk/overview?window_minutes=60"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["failures"].as_array().unwrap().len(), 60, "{view}");
+        assert_eq!(view["bucket_minutes"], 1);
+        assert!(view["succeeded_total"].as_i64().unwrap() >= 1, "{view}");
+        assert_eq!(view["challenged_or_denied"], 1, "{view}");
+        for (query, code) in [
+            ("window_minutes=61", "invalid_input"),
+            ("window_minutes=-1", "invalid_query"),
+        ] {
+            let r = c
+                .get(api(&format!("/risk/overview?{query}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["code"], code, "{query}: {v}");
+        }
+        let r = c
+            .get(api("/risk/overview"))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
         // The item decided legitimate: her phone is trusted and signs in.
         let out: Value = c
             .post(api("/risk/reviews/decide"))
