@@ -9,11 +9,14 @@ use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
 use ts_rs::{Config, TS};
 use vestibule_engine::demo::DemoAccount;
 use vestibule_engine::{
-    AttributeAsk, AttributeDefinition, AttributeDefinitions, AttributeKind, AuditEntry, Branding,
-    ConsoleSettings, Customer, CustomerRisk, CustomerStatus, CustomerSummary, Decision, ErrorCode,
-    Factor, FactorKind, Logo, NewUpstreamProvider, Permission, ProfilePatch, RiskLevel, Role,
-    SearchPage, SessionInfo, SignInAttempt, Signal, SignalKind, SocialLink, Staff, StaffFactor,
-    StaffMember, UpstreamProvider,
+    AttackOverview, AttackSource, AttributeAsk, AttributeDefinition, AttributeDefinitions,
+    AttributeKind, AuditEntry, BlockRequest, Branding, ConsoleSettings, Customer, CustomerRisk,
+    CustomerStatus, CustomerSummary, Decision, DecisionCounts, ErrorCode, Factor, FactorKind,
+    IpBlock, Logo, NewUpstreamProvider, Permission, ProfilePatch, ReplayExample, ReplayReport,
+    ReviewDecision, ReviewFilter, ReviewItem, ReviewOutcome, ReviewStatus, RiskLevel, RiskLimits,
+    RiskMode, RiskPolicy, Role, SearchPage, SessionInfo, SignInAttempt, Signal, SignalKind,
+    SignalRule, SocialLink, Staff, StaffFactor, StaffMember, TargetedAccount, UpstreamProvider,
+    Verdict,
 };
 
 const PATH: &str = "ui/src/lib/shared/ipc/bindings.ts";
@@ -131,6 +134,25 @@ fn command_table() -> Vec<(&'static str, String, String)> {
             n::<AuthenticatorReset>(),
             void(),
         ),
+        ("review_queue", n::<ReviewFilter>(), n::<Vec<ReviewItem>>()),
+        (
+            "decide_reviews",
+            n::<ReviewDecision>(),
+            n::<ReviewOutcome>(),
+        ),
+        ("assign_reviews", n::<AssignRequest>(), void()),
+        ("review_analysts", void(), n::<Vec<StaffMember>>()),
+        (
+            "attack_overview",
+            n::<OverviewRequest>(),
+            n::<AttackOverview>(),
+        ),
+        ("get_risk_policy", void(), n::<RiskPolicy>()),
+        ("update_risk_policy", n::<RiskPolicy>(), n::<RiskPolicy>()),
+        ("replay_risk_policy", n::<RiskPolicy>(), n::<ReplayReport>()),
+        ("list_ip_blocks", void(), n::<Vec<IpBlock>>()),
+        ("add_ip_block", n::<NewBlock>(), n::<IpBlock>()),
+        ("remove_ip_block", n::<BlockRef>(), void()),
     ]
 }
 
@@ -191,6 +213,28 @@ fn generate() -> String {
         UpstreamProvider,
         NewUpstreamProvider,
         ProviderRef,
+        ReviewStatus,
+        ReviewFilter,
+        ReviewItem,
+        Verdict,
+        BlockRequest,
+        ReviewDecision,
+        ReviewOutcome,
+        AssignRequest,
+        OverviewRequest,
+        AttackOverview,
+        AttackSource,
+        TargetedAccount,
+        RiskMode,
+        SignalRule,
+        RiskLimits,
+        RiskPolicy,
+        DecisionCounts,
+        ReplayExample,
+        ReplayReport,
+        IpBlock,
+        NewBlock,
+        BlockRef,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

@@ -11,10 +11,11 @@ use uuid::Uuid;
 use vestibule_engine::demo::{DemoAccount, demo_accounts};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
-    AttributeDefinitions, AuditEntry, Branding, ConsoleSettings, Customer, CustomerRisk,
-    CustomerStatus, CustomerSummary, Deps, Engine, Factor, NewUpstreamProvider, Permission,
-    ProfilePatch, Role, SearchPage, SessionInfo, SignInAttempt, SocialLink, Staff, StaffChannel,
-    StaffMember, UpstreamProvider, allows,
+    AttackOverview, AttributeDefinitions, AuditEntry, Branding, ConsoleSettings, Customer,
+    CustomerRisk, CustomerStatus, CustomerSummary, Deps, Engine, Factor, IpBlock,
+    NewUpstreamProvider, Permission, ProfilePatch, ReplayReport, ReviewDecision, ReviewFilter,
+    ReviewItem, ReviewOutcome, RiskPolicy, Role, SearchPage, SessionInfo, SignInAttempt,
+    SocialLink, Staff, StaffChannel, StaffMember, UpstreamProvider, allows,
 };
 
 type Ctx<'a> = State<'a, Arc<Console>>;
@@ -183,6 +184,38 @@ pub struct NewStaff {
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct StaffRef {
+    pub id: Uuid,
+}
+
+/// Assign review items to an analyst (or to nobody), with a note.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AssignRequest {
+    /// The items' attempt `seq`s.
+    pub attempts: Vec<i64>,
+    pub assignee: Option<Uuid>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OverviewRequest {
+    /// 60, 1440 or 10080.
+    pub window_minutes: u32,
+}
+
+/// Block an address or range for a while.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NewBlock {
+    pub network: String,
+    pub reason: String,
+    pub hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct BlockRef {
     pub id: Uuid,
 }
 
@@ -615,4 +648,79 @@ pub async fn reset_staff_authenticator(console: Ctx<'_>, req: AuthenticatorReset
     Ok(engine
         .reset_staff_authenticator(&staff, req.id, &req.reason)
         .await?)
+}
+
+/// The review queue (security and admin staff).
+#[tauri::command]
+pub async fn review_queue(console: Ctx<'_>, req: ReviewFilter) -> Result<Vec<ReviewItem>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.review_queue(&staff, &req).await?)
+}
+
+/// Decide items or a whole wave.
+#[tauri::command]
+pub async fn decide_reviews(console: Ctx<'_>, req: ReviewDecision) -> Result<ReviewOutcome> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.decide_reviews(&staff, &req).await?)
+}
+
+#[tauri::command]
+pub async fn assign_reviews(console: Ctx<'_>, req: AssignRequest) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .assign_reviews(&staff, &req.attempts, req.assignee, &req.note)
+        .await?)
+}
+
+/// Who review items can be assigned to.
+#[tauri::command]
+pub async fn review_analysts(console: Ctx<'_>) -> Result<Vec<StaffMember>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.review_analysts(&staff).await?)
+}
+
+#[tauri::command]
+pub async fn attack_overview(console: Ctx<'_>, req: OverviewRequest) -> Result<AttackOverview> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.attack_overview(&staff, req.window_minutes).await?)
+}
+
+#[tauri::command]
+pub async fn get_risk_policy(console: Ctx<'_>) -> Result<RiskPolicy> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.risk_policy(&staff).await?)
+}
+
+/// Publish a policy (admins; `version` must be the one in force).
+#[tauri::command]
+pub async fn update_risk_policy(console: Ctx<'_>, req: RiskPolicy) -> Result<RiskPolicy> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.update_risk_policy(&staff, &req).await?)
+}
+
+/// What a candidate policy would have done over the last 30 days (changes nothing).
+#[tauri::command]
+pub async fn replay_risk_policy(console: Ctx<'_>, req: RiskPolicy) -> Result<ReplayReport> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.replay_risk_policy(&staff, &req).await?)
+}
+
+#[tauri::command]
+pub async fn list_ip_blocks(console: Ctx<'_>) -> Result<Vec<IpBlock>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.ip_blocks(&staff).await?)
+}
+
+#[tauri::command]
+pub async fn add_ip_block(console: Ctx<'_>, req: NewBlock) -> Result<IpBlock> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .block_network(&staff, &req.network, &req.reason, req.hours)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn remove_ip_block(console: Ctx<'_>, req: BlockRef) -> Result<()> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.unblock_network(&staff, req.id).await?)
 }

@@ -82,6 +82,17 @@ pub fn run() {
             commands::add_staff,
             commands::remove_staff,
             commands::reset_staff_authenticator,
+            commands::review_queue,
+            commands::decide_reviews,
+            commands::assign_reviews,
+            commands::review_analysts,
+            commands::attack_overview,
+            commands::get_risk_policy,
+            commands::update_risk_policy,
+            commands::replay_risk_policy,
+            commands::list_ip_blocks,
+            commands::add_ip_block,
+            commands::remove_ip_block,
         ])
         .build(tauri::generate_context!())
         .unwrap_or_else(|e| {

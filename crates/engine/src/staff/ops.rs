@@ -693,6 +693,19 @@ impl Engine {
             .collect()
     }
 
+    /// The staff members review items can be assigned to (active admin and security staff),
+    /// for analysts to pick from.
+    pub async fn review_analysts(&self, actor: &Staff) -> Result<Vec<StaffMember>> {
+        actor.require(Permission::ReviewRisk)?;
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, role, status, version FROM staff \
+             WHERE role IN ('admin', 'security') AND status = 'active' ORDER BY display_name, email",
+        )
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter().map(staff_from_row).collect()
+    }
+
     /// Page through the whole audit log, oldest first.
     pub async fn audit_log(
         &self,

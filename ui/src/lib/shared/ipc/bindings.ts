@@ -339,6 +339,239 @@ scopes: string | null, };
 
 export type ProviderRef = { id: string, };
 
+export type ReviewStatus = "open" | "legitimate" | "fraud";
+
+export type ReviewFilter = { status: ReviewStatus | null, 
+/**
+ * Items where this signal triggered.
+ */
+signal: SignalKind | null, 
+/**
+ * Two-letter country code (GeoIP).
+ */
+country: string | null, 
+/**
+ * One address, or the /24 (/48) an attempt's address is counted under.
+ */
+network: string | null, decision: Decision | null, since: string | null, until: string | null, 
+/**
+ * At most this many (1–500; 100 when not given).
+ */
+limit: number | null, };
+
+export type ReviewItem = { attempt: SignInAttempt, status: ReviewStatus, 
+/**
+ * The analyst it is assigned to.
+ */
+assignee: string | null, note: string, 
+/**
+ * Who decided it (`staff:<id>`) and when.
+ */
+decided_by: string | null, decided_at: string | null, };
+
+export type Verdict = "legitimate" | "fraud";
+
+export type BlockRequest = { network: string, hours: number, };
+
+export type ReviewDecision = { 
+/**
+ * The attempts' `seq`s (up to 500).
+ */
+attempts: Array<number>, 
+/**
+ * A whole wave: every open item from this address or /24 (IPv6: /48), up to 10,000.
+ */
+wave: string | null, verdict: Verdict, 
+/**
+ * Fraud: lock the accounts (which also ends their sessions).
+ */
+lock: boolean, 
+/**
+ * Fraud: end the accounts' sessions.
+ */
+revoke_sessions: boolean, 
+/**
+ * Fraud: the password stops working; the customer is emailed a reset link.
+ */
+force_reset: boolean, 
+/**
+ * Fraud: block this address or range for a while.
+ */
+block: BlockRequest | null, note: string, };
+
+export type ReviewOutcome = { decided: number, accounts_locked: number, sessions_revoked: number, passwords_reset: number, 
+/**
+ * Devices and networks now trusted for their customers.
+ */
+trusted: number, blocked: string | null, };
+
+export type AssignRequest = { 
+/**
+ * The items' attempt `seq`s.
+ */
+attempts: Array<number>, assignee: string | null, note: string, };
+
+export type OverviewRequest = { 
+/**
+ * 60, 1440 or 10080.
+ */
+window_minutes: number, };
+
+export type AttackOverview = { since: string, until: string, window_minutes: number, 
+/**
+ * The length of one interval of `failures` and `successes`.
+ */
+bucket_minutes: number, 
+/**
+ * Failed sign-ins per interval, oldest first.
+ */
+failures: Array<number>, 
+/**
+ * Successful sign-ins per interval, oldest first.
+ */
+successes: Array<number>, failed_total: number, succeeded_total: number, 
+/**
+ * Attempts the policy challenged or denied in the window.
+ */
+challenged_or_denied: number, top_ips: Array<AttackSource>, top_networks: Array<AttackSource>, 
+/**
+ * Accounts with at least three failures in the window, most first.
+ */
+targeted_accounts: Array<TargetedAccount>, 
+/**
+ * Blocks in force now.
+ */
+active_blocks: number, };
+
+export type AttackSource = { 
+/**
+ * An address, or a /24 (/48) range.
+ */
+source: string, failures: number, 
+/**
+ * Distinct addresses (accounts or not) tried from it.
+ */
+accounts: number, last_at: string, 
+/**
+ * A block in force covers it.
+ */
+blocked: boolean, };
+
+export type TargetedAccount = { customer_id: string, email: string, failures: number, 
+/**
+ * Distinct addresses the failures came from.
+ */
+sources: number, last_at: string, };
+
+export type RiskMode = "enforce" | "audit_only";
+
+export type SignalRule = { enabled: boolean, weight: number, };
+
+export type RiskLimits = { 
+/**
+ * Faster than this between two successful sign-ins is impossible travel.
+ */
+travel_kmh: number, 
+/**
+ * Distinct accounts failed on from one address within `velocity_minutes`.
+ */
+accounts_per_ip: number, 
+/**
+ * Distinct accounts failed on from one /24 (or /48) within `velocity_minutes`.
+ */
+accounts_per_network: number, 
+/**
+ * Distinct accounts one user agent failed on within `velocity_minutes`.
+ */
+accounts_per_user_agent: number, velocity_minutes: number, 
+/**
+ * Failures on one account within an hour.
+ */
+account_failures: number, 
+/**
+ * No sign-in for this many days is long inactivity.
+ */
+inactive_days: number, 
+/**
+ * A form submitted sooner than this after it was shown is bot-like.
+ */
+bot_ms: number, 
+/**
+ * How far back devices, networks and countries count as "seen before".
+ */
+history_days: number, };
+
+export type RiskPolicy = { mode: RiskMode, 
+/**
+ * A score at or above this is challenged (second factor, or an emailed code).
+ */
+challenge_at: number, 
+/**
+ * A score at or above this is denied.
+ */
+deny_at: number, 
+/**
+ * A score at or above this goes to the analysts' review queue (challenged and denied
+ * sign-ins always do).
+ */
+review_at: number, 
+/**
+ * Every signal by name (all of them; unknown names are refused).
+ */
+signals: Record<string, SignalRule>, limits: RiskLimits, version: number, };
+
+export type DecisionCounts = { allow: number, challenge: number, deny: number, };
+
+export type ReplayExample = { seq: number, at: string, email: string, was: Decision, would: Decision, score_was: number, score_would: number, 
+/**
+ * The evidence of its signals, in words.
+ */
+reasons: Array<string>, 
+/**
+ * What an analyst decided about it, if anyone did: `legitimate` or `fraud`.
+ */
+reviewed: string | null, };
+
+export type ReplayReport = { since: string, 
+/**
+ * Scored attempts replayed.
+ */
+attempts: number, 
+/**
+ * What the policies of the time decided.
+ */
+recorded: DecisionCounts, 
+/**
+ * What the candidate would decide.
+ */
+candidate: DecisionCounts, changed: number, 
+/**
+ * Attempts analysts called fraud that the candidate would allow.
+ */
+fraud_allowed: number, 
+/**
+ * Attempts analysts called legitimate that the candidate would challenge or deny.
+ */
+legitimate_stopped: number, examples: Array<ReplayExample>, 
+/**
+ * What the replay could not take into account.
+ */
+caveats: Array<string>, };
+
+export type IpBlock = { id: string, 
+/**
+ * "203.0.113.0/24", "2001:db8::/48", or one address.
+ */
+network: string, reason: string, created_at: string, expires_at: string, 
+/**
+ * `staff:<id>` or `system` (the throttle).
+ */
+created_by: string, };
+
+export type NewBlock = { network: string, reason: string, hours: number, };
+
+export type BlockRef = { id: string, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
@@ -381,4 +614,15 @@ export interface Commands {
   add_staff: { req: NewStaff; res: StaffMember };
   remove_staff: { req: StaffRef; res: void };
   reset_staff_authenticator: { req: AuthenticatorReset; res: void };
+  review_queue: { req: ReviewFilter; res: Array<ReviewItem> };
+  decide_reviews: { req: ReviewDecision; res: ReviewOutcome };
+  assign_reviews: { req: AssignRequest; res: void };
+  review_analysts: { req: void; res: Array<StaffMember> };
+  attack_overview: { req: OverviewRequest; res: AttackOverview };
+  get_risk_policy: { req: void; res: RiskPolicy };
+  update_risk_policy: { req: RiskPolicy; res: RiskPolicy };
+  replay_risk_policy: { req: RiskPolicy; res: ReplayReport };
+  list_ip_blocks: { req: void; res: Array<IpBlock> };
+  add_ip_block: { req: NewBlock; res: IpBlock };
+  remove_ip_block: { req: BlockRef; res: void };
 }
