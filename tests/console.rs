@@ -347,3 +347,227 @@ async fn idle_console_locks_and_returns_to_sign_in() {
     app.find("#customer-search").await;
     app.close().await;
 }
+
+const ANALYST: &str = "ana@shop.example";
+const ANALYST_PW: &str = "quartz willow ember";
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn analyst_marks_the_demo_stuffing_wave_fraud_and_a_challenged_customer_legitimate() {
+    use vestibule_engine::seed::{DEMO_CUSTOMER_PASSWORD, challenged_phone};
+    use vestibule_engine::{CustomerStatus, ReviewFilter, ReviewStatus, SignInStep};
+    // A demo vault with a security analyst (with an authenticator app), and one customer the
+    // wave tried signed in somewhere, so that revoking has a session to end.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("console.vault");
+    let (engine, admin, _) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    let en = engine.begin_staff_authenticator(&admin).await.unwrap();
+    let now = engine.now().timestamp() as u64;
+    let admin = engine
+        .confirm_staff_authenticator(&admin, &window::totp_at(&en.secret, now))
+        .await
+        .unwrap();
+    let admin_secret = en.secret;
+    engine
+        .add_staff(&admin, ANALYST, "Ana Analyst", Role::Security, ANALYST_PW)
+        .await
+        .unwrap();
+    let ana = engine
+        .staff_sign_in(ANALYST, ANALYST_PW, None)
+        .await
+        .unwrap();
+    let en = engine.begin_staff_authenticator(&ana).await.unwrap();
+    engine
+        .confirm_staff_authenticator(&ana, &window::totp_at(&en.secret, now))
+        .await
+        .unwrap();
+    let analyst_secret = en.secret;
+    let report = engine
+        .seed_demo(
+            &admin,
+            SeedOptions {
+                customers: 2_000,
+                ..SeedOptions::default()
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let wave = engine
+        .review_queue(
+            &admin,
+            &ReviewFilter {
+                network: Some("198.51.100.0/24".into()),
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let victim = wave
+        .iter()
+        .find_map(|i| i.attempt.customer_id)
+        .expect("the wave tried real accounts");
+    let victim_email = engine
+        .get_customer(&admin, victim, None)
+        .await
+        .unwrap()
+        .email;
+    engine
+        .sign_in(
+            &victim_email,
+            DEMO_CUSTOMER_PASSWORD,
+            &vestibule_engine::RequestContext {
+                ip: "192.0.2.44".into(),
+                user_agent:
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    engine.close().await;
+
+    let mut app = App::launch("security", dir, &[]).await;
+    app.sign_in(ANALYST, ANALYST_PW).await;
+    app.give_code(&analyst_secret, 30).await;
+    assert_eq!(
+        app.find("#who-role").await.text().await.unwrap(),
+        "Security analyst"
+    );
+    assert!(app.absent("#nav-settings").await && app.absent("#nav-staff").await);
+    app.click("#nav-security").await;
+    app.find("#waves [data-wave='198.51.100.0/24']").await;
+    app.click("#review-items li[data-network='198.51.100.0/24'] .item")
+        .await;
+    let reasons = app
+        .wait_text("#item-reasons", "accounts from 198.51.100.", 15)
+        .await;
+    assert!(reasons.contains("in 10 min"), "{reasons}");
+    app.shot("security-queue").await;
+
+    // The wave: fraud, accounts locked, sessions revoked, the range blocked.
+    app.click("#waves [data-wave='198.51.100.0/24'] button")
+        .await;
+    app.click("#decide-lock").await;
+    assert!(
+        app.find("#decide-block")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            == Some("true".into())
+    );
+    app.type_into("#decide-note", "stuffing wave, ticket 4411")
+        .await;
+    app.shot("security-wave-dialog").await;
+    app.click("#decide-confirm").await;
+    let flash = app.wait_text("#queue-flash", "accounts locked", 120).await;
+    assert!(flash.contains("198.51.100.0/24 blocked"), "{flash}");
+    app.shot("security-wave-decided").await;
+
+    // The customer challenged on a new phone: legitimate.
+    app.type_into("#filter-network", "172.58.14.9").await;
+    app.click("#filter-apply").await;
+    app.click("#review-items li[data-network='172.58.14.0/24'] .item")
+        .await;
+    app.wait_text("#item-reasons", "new device", 15).await;
+    app.find("#item-timeline").await;
+    app.shot("security-challenged-customer").await;
+    app.click("#item-legitimate").await;
+    app.click("#decide-confirm").await;
+    app.wait_text("#queue-flash", "1 device trusted", 30).await;
+
+    // The overview over the week shows where it came from, and that it is blocked now.
+    app.click("#tab-overview").await;
+    app.click("#overview-window option[value='10080']").await;
+    let ranges = app.wait_text("#top-ranges", "198.51.100.0/24", 30).await;
+    assert!(ranges.contains("blocked"), "{ranges}");
+    app.wait_text("#targeted-accounts", "@", 15).await;
+    app.shot("security-overview").await;
+    let dir = app.close_keeping_dir().await;
+
+    // What the engine recorded.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = window::totp_at(&admin_secret, unix + 30);
+    let (engine, admin) = Engine::unlock_vault(
+        &dir.path().join("console.vault"),
+        ADMIN,
+        ADMIN_PW,
+        Some(&code),
+        Deps::system(),
+    )
+    .await
+    .unwrap();
+    let fraud = engine
+        .review_queue(
+            &admin,
+            &ReviewFilter {
+                status: Some(ReviewStatus::Fraud),
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(fraud.len() >= 300, "{}", fraud.len());
+    assert!(fraud.iter().all(|i| i.note == "stuffing wave, ticket 4411"));
+    assert_eq!(
+        engine
+            .get_customer(&admin, victim, None)
+            .await
+            .unwrap()
+            .status,
+        CustomerStatus::Locked
+    );
+    assert!(
+        engine
+            .customer_sessions(&admin, victim)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        engine
+            .ip_blocks(&admin)
+            .await
+            .unwrap()
+            .iter()
+            .any(|b| b.network == "198.51.100.0/24")
+    );
+    let mut actions = std::collections::BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let page = engine.audit_log(&admin, after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        actions.extend(page.into_iter().map(|e| e.action));
+    }
+    for action in [
+        "risk.review_fraud",
+        "risk.network_blocked",
+        "risk.review_legitimate",
+    ] {
+        assert!(actions.contains(action), "{action} audited");
+    }
+    assert!(
+        matches!(
+            engine
+                .begin_sign_in(
+                    &report.challenged_email,
+                    DEMO_CUSTOMER_PASSWORD,
+                    &challenged_phone()
+                )
+                .await
+                .unwrap(),
+            SignInStep::SignedIn(_)
+        ),
+        "the trusted phone signs in without a challenge"
+    );
+    engine.close().await;
+}

@@ -252,4 +252,18 @@ impl App {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+
+    /// Close the window and stop the driver (and the console with it), keeping the data
+    /// directory so the test can open the vault itself afterwards.
+    pub async fn close_keeping_dir(self) -> tempfile::TempDir {
+        let App {
+            client,
+            _driver: driver,
+            dir,
+            ..
+        } = self;
+        let _ = client.close().await;
+        drop(driver);
+        dir
+    }
 }
