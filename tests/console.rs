@@ -406,28 +406,33 @@ async fn analyst_marks_the_demo_stuffing_wave_fraud_and_a_challenged_customer_le
         )
         .await
         .unwrap();
-    let victim = wave
-        .iter()
-        .find_map(|i| i.attempt.customer_id)
-        .expect("the wave tried real accounts");
-    let victim_email = engine
-        .get_customer(&admin, victim, None)
-        .await
-        .unwrap()
-        .email;
-    engine
-        .sign_in(
-            &victim_email,
-            DEMO_CUSTOMER_PASSWORD,
-            &vestibule_engine::RequestContext {
-                ip: "192.0.2.44".into(),
-                user_agent:
-                    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0".into(),
+    // A customer the wave tried who also signs in from home (so has a session to revoke).
+    let mut victim = None;
+    for id in wave.iter().filter_map(|i| i.attempt.customer_id) {
+        let home = engine
+            .customer_attempts(&admin, id, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.outcome == "success");
+        if let Some(home) = home {
+            let email = engine.get_customer(&admin, id, None).await.unwrap().email;
+            let ctx = vestibule_engine::RequestContext {
+                ip: home.ip,
+                user_agent: home.user_agent,
                 ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+            };
+            if engine
+                .sign_in(&email, DEMO_CUSTOMER_PASSWORD, &ctx)
+                .await
+                .is_ok()
+            {
+                victim = Some(id);
+                break;
+            }
+        }
+    }
+    let victim = victim.expect("a customer the wave tried signs in from home");
     engine.close().await;
 
     let mut app = App::launch("security", dir, &[]).await;
