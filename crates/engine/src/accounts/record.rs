@@ -429,6 +429,8 @@ impl Engine {
                 diff,
             },
         )
-        .await
+        .await?;
+        // Security changes are told to the customer where they are recorded.
+        self.notice_security_change(tx, action, target).await
     }
 }

@@ -105,11 +105,14 @@ pub(crate) async fn enqueue(
 /// Has this address already been sent [`crate::Config::emails_per_recipient_per_hour`]
 /// emails in the last hour? Flows that anyone can trigger for any address (reset requests,
 /// "you already have an account", email-change links) then send nothing — silently, so the
-/// cap reveals nothing about the address.
+/// cap reveals nothing about the address. Security-change notices (sent only for what the
+/// account's owner or staff did) do not count against it.
 pub(crate) async fn recipient_over_cap(tx: &mut Tx, engine: &Engine, to: &str) -> Result<bool> {
     let since = to_us(engine.now() - Duration::hours(1));
     let sent: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2")
+        sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2 AND kind <> 'security_change'",
+        )
             .bind(normalize::key_of_stored(to))
             .bind(since)
             .fetch_one(&mut **tx)

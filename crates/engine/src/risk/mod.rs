@@ -9,6 +9,7 @@
 pub(crate) mod assess;
 pub mod blocks;
 pub mod geo;
+pub(crate) mod notices;
 pub mod overview;
 pub mod policy;
 pub mod replay;

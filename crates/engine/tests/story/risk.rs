@@ -1003,3 +1003,57 @@ async fn the_demo_vaults_attacks_are_scored_into_the_queue_and_a_wave_is_decided
         assert!(view.top_networks[0].blocked && view.active_blocks == 1);
     }
 }
+
+#[tokio::test]
+async fn customers_are_emailed_about_security_changes_to_their_account() {
+    use super::factors::totp_code;
+    for h in backends().await {
+        let e = &h.engine;
+        let who = "sec@shop.example";
+        let id = verified_customer(&h, who, PW).await;
+        let notices = || async {
+            e.outbox(&h.admin, 200)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.kind == "security_change" && m.to == who)
+                .map(|m| m.body)
+                .collect::<Vec<_>>()
+        };
+        assert!(notices().await.is_empty(), "{}", h.name);
+        let token = e.sign_in(who, PW, &ctx()).await.unwrap().token;
+        e.change_password(&token, PW, "a brand new passphrase", &ctx())
+            .await
+            .unwrap();
+        let sent = notices().await;
+        assert_eq!(sent.len(), 1, "{}: {sent:?}", h.name);
+        assert!(
+            sent[0].starts_with("Your password was changed."),
+            "{}",
+            sent[0]
+        );
+        assert!(sent[0].contains("/account"), "{}", sent[0]);
+
+        // A second factor added by the customer, then removed by support: both told.
+        let en = e.begin_totp(&token, "Shop").await.unwrap();
+        let now = h.clock.now().timestamp();
+        e.confirm_totp(&token, en.factor_id, &totp_code(&en.secret, now), "Phone")
+            .await
+            .unwrap();
+        e.remove_customer_factor(&h.admin, id, en.factor_id, "ticket 12: lost phone")
+            .await
+            .unwrap();
+        let sent = notices().await;
+        assert_eq!(sent.len(), 3, "{}: {sent:?}", h.name);
+        assert!(sent.iter().any(|b| {
+            b.starts_with("A second sign-in step (an authenticator app or a passkey) was added")
+        }));
+        assert!(
+            sent.iter()
+                .any(|b| b.starts_with("A second sign-in step was removed"))
+        );
+        // Reading the record is not a security change.
+        e.get_customer(&h.admin, id, None).await.unwrap();
+        assert_eq!(notices().await.len(), 3);
+    }
+}
