@@ -280,6 +280,7 @@ async fn sign_in_page(
             &format!("/oauth2/authorize?{}", without_prompt(raw_query)),
         )
         .await,
+        shown: pages::shown_now(s),
     };
     // The post ends in a redirect to the client: allow its origin as a form target.
     let target = crate::origin_of(&req.redirect_uri).to_owned();
@@ -503,6 +504,9 @@ struct SignInForm {
     csrf: String,
     email: String,
     password: String,
+    /// When the page was made (its hidden field), for the risk engine's bot-timing signal.
+    #[serde(default)]
+    shown: Option<String>,
 }
 
 /// The sign-in page's form post.
@@ -519,7 +523,7 @@ struct SignInForm {
         (status = 503, description = "At hashing capacity", body = crate::error::ErrorBody)))]
 async fn authorize_submit(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    Ctx(mut ctx): Ctx,
     jar: CookieJar,
     headers: HeaderMap,
     form: Result<Form<SignInForm>, FormRejection>,
@@ -544,6 +548,7 @@ async fn authorize_submit(
         Ok(v) => v,
         Err(r) => return *r,
     };
+    ctx.form_ms = pages::form_ms(&s, f.shown.as_deref());
     // Signed in and the code issued in one transaction (one commit fewer on the way back).
     let result = s
         .engine

@@ -114,6 +114,7 @@ pub(crate) async fn password_page(
         email: email.to_owned(),
         error,
         providers: super::social::buttons(s, "/account").await,
+        shown: super::shown_now(s),
     };
     (jar, render(status, c, &page, &[])).into_response()
 }
@@ -137,6 +138,9 @@ struct SignInForm {
     csrf: String,
     email: String,
     password: String,
+    /// When the page was made (its hidden field), for the risk engine's bot-timing signal.
+    #[serde(default)]
+    shown: Option<String>,
 }
 
 /// The hosted sign-in form: signed in (to the account center) or on to the second factor.
@@ -150,11 +154,12 @@ struct SignInForm {
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn sign_in_submit(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    Ctx(mut ctx): Ctx,
     PageForm {
         c, jar, form: f, ..
     }: PageForm<SignInForm>,
 ) -> Response {
+    ctx.form_ms = super::form_ms(&s, f.shown.as_deref());
     let result = s.engine.begin_sign_in(&f.email, &f.password, &ctx).await;
     s.metrics.sign_in(match &result {
         Ok(SignInStep::SignedIn(_)) => "success",

@@ -211,6 +211,20 @@ fn form_cookie_name(s: &AppState) -> &'static str {
 
 /// A CSRF token for a page's forms, and the `SameSite=Strict` cookie it must match. The
 /// browser's token is kept while it has one, so pages open in several tabs all still post.
+/// When a page with a sign-in form is made, for its `shown` field.
+pub(crate) fn shown_now(s: &AppState) -> i64 {
+    s.engine.now().timestamp_millis()
+}
+
+/// How long a sign-in form took from being shown to being sent, from its `shown` field:
+/// nothing when the field is missing, not a time, in the future or over a day old (a bot
+/// that posts without loading the page has none; one that loads it and posts at once shows).
+pub(crate) fn form_ms(s: &AppState, shown: Option<&str>) -> Option<u64> {
+    let shown: i64 = shown?.trim().parse().ok()?;
+    let ms = shown_now(s).checked_sub(shown)?;
+    u64::try_from(ms).ok().filter(|ms| *ms <= 86_400_000)
+}
+
 pub(crate) fn form_token(s: &AppState, jar: CookieJar) -> (CookieJar, String) {
     if let Some(c) = jar.get(form_cookie_name(s))
         && c.value().len() == 64

@@ -33,6 +33,9 @@ pub(crate) struct SignInPage<'a> {
     pub error: Option<String>,
     /// "Continue with …" buttons: (href, provider label).
     pub providers: Vec<(String, String)>,
+    /// When the page was made (milliseconds since the epoch, engine clock): sent back with
+    /// the form, so the risk engine knows how long it took to fill in.
+    pub shown: i64,
 }
 
 /// What to tell the customer when signing in failed, in the page's language. Never says

@@ -19,7 +19,11 @@ pub(super) async fn page(c: &reqwest::Client, url: String) -> String {
     r.text().await.unwrap()
 }
 
-async fn post(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+pub(super) async fn post(
+    c: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     c.post(url).form(form).send().await.unwrap()
 }
 

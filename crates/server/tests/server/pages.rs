@@ -212,7 +212,24 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
     tokio::io::AsyncReadExt::read_to_string(&mut errors, &mut stderr)
         .await
         .unwrap();
-    assert!(status.success(), "the journey failed:\n{stdout}\n{stderr}");
+    if !status.success() {
+        // What the risk engine challenged or denied, for a failure's reader.
+        let mut why = String::new();
+        for i in s
+            .engine
+            .review_queue(&s.admin, &Default::default())
+            .await
+            .unwrap_or_default()
+        {
+            let a = i.attempt;
+            let signals: Vec<String> = a.signals.iter().map(|g| g.evidence.clone()).collect();
+            why.push_str(&format!(
+                "{} {} {} {} {:?} {:?} {signals:?}\n",
+                a.at, a.email, a.method, a.outcome, a.decision, a.score
+            ));
+        }
+        panic!("the journey failed:\n{stdout}\n{stderr}\nthe review queue:\n{why}");
+    }
     let findings: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
     assert!(
         findings["pages"].as_array().is_some_and(|p| p.len() >= 30),

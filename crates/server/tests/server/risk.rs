@@ -280,3 +280,77 @@ async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_hosted_sign_in_form_tells_the_risk_engine_how_long_it_took() {
+    use super::account::{goes_to, no_redirects, page, post};
+    let s = servers(true).await.remove(0);
+    let c = no_redirects();
+    registered(&s, &c, "quick@example.com").await;
+    let id = s
+        .engine
+        .search_customers(&s.admin, "quick@example.com", None, 1)
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    // Sent at once: bot-like, and the evidence says how fast.
+    let html = page(&c, format!("{}/signin", s.base)).await;
+    let (csrf, shown) = (hidden(&html, "csrf"), hidden(&html, "shown"));
+    let r = post(
+        &c,
+        format!("{}/signin", s.base),
+        &[
+            ("csrf", csrf.as_str()),
+            ("shown", shown.as_str()),
+            ("email", "quick@example.com"),
+            ("password", PW),
+        ],
+    )
+    .await;
+    assert_eq!(
+        goes_to(&r),
+        "/account",
+        "timing alone does not stop a sign-in"
+    );
+    let attempts = s.engine.customer_attempts(&s.admin, id, 5).await.unwrap();
+    let bot = attempts[0]
+        .signals
+        .iter()
+        .find(|g| g.signal == vestibule_engine::SignalKind::BotTiming)
+        .expect("bot timing from the form's own field");
+    assert!(
+        bot.evidence.starts_with("the form was sent ")
+            && bot.evidence.ends_with(" ms after it was shown"),
+        "{}",
+        bot.evidence
+    );
+    // Taken the time a person takes (the page made 5 s earlier), or without the field, or
+    // with nonsense in it: no timing signal.
+    let earlier = (shown.parse::<i64>().unwrap() - 5_000).to_string();
+    for shown in [earlier.as_str(), "", "soon", "99999999999999999999"] {
+        let c = no_redirects();
+        let html = page(&c, format!("{}/signin", s.base)).await;
+        let csrf = hidden(&html, "csrf");
+        post(
+            &c,
+            format!("{}/signin", s.base),
+            &[
+                ("csrf", csrf.as_str()),
+                ("shown", shown),
+                ("email", "quick@example.com"),
+                ("password", PW),
+            ],
+        )
+        .await;
+        let last = &s.engine.customer_attempts(&s.admin, id, 1).await.unwrap()[0];
+        assert!(
+            last.signals
+                .iter()
+                .all(|g| g.signal != vestibule_engine::SignalKind::BotTiming),
+            "{shown:?}: {:?}",
+            last.signals
+        );
+    }
+    s.stop().await;
+}
