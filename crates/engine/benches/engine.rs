@@ -4,7 +4,9 @@
 //!   against the bare FTS5 trigram query on the same vault;
 //! - CPU time of a password sign-in against one bare argon2id hash with the same parameters
 //!   (and against the engine's own verification alone);
-//! - bulk seeding throughput (customers/s, with and without sign-in history).
+//! - bulk seeding throughput (customers/s, with and without sign-in history);
+//! - risk scoring of one attempt (p50/p99) against the same write transaction with only the
+//!   account lookup, and as a share of a whole password sign-in.
 //!
 //! Run: `cargo bench -p vestibule-engine --bench engine`. The large vault
 //! (`BENCH_CUSTOMERS`, default 1,000,000 customers with ~10 sign-in events each) is built on
@@ -262,18 +264,24 @@ async fn main() {
     let hasher = Hasher::new(config.hash, &OsEntropy).unwrap();
     let phc = hasher.hash(DEMO_CUSTOMER_PASSWORD, &OsEntropy).unwrap();
     let n = env_u64("BENCH_SIGNINS", 100) as u32;
-    let ctx = RequestContext {
-        ip: "192.0.2.1".into(),
-        user_agent: "bench".into(),
-        ..Default::default()
-    };
-    let who: Vec<String> = samples
+    // Each customer signs in from where they signed in before (scored, and allowed: a new
+    // device would be challenged).
+    let origins = engine.sample_origins(n as i64).await.unwrap();
+    let who: Vec<(String, RequestContext)> = origins
         .iter()
-        .take(n as usize)
-        .map(|s| s.0.clone())
+        .map(|(email, ip, ua)| {
+            (
+                email.clone(),
+                RequestContext {
+                    ip: ip.clone(),
+                    user_agent: ua.clone(),
+                    ..Default::default()
+                },
+            )
+        })
         .collect();
     engine
-        .sign_in(&who[0], DEMO_CUSTOMER_PASSWORD, &ctx)
+        .sign_in(&who[0].0, DEMO_CUSTOMER_PASSWORD, &who[0].1)
         .await
         .unwrap(); // warm-up
     hasher.verify(DEMO_CUSTOMER_PASSWORD, &phc).unwrap();
@@ -290,7 +298,7 @@ async fn main() {
     let (mut raw_cpu, mut raw_wall) = (Duration::ZERO, Duration::ZERO);
     let (mut bare_cpu, mut bare_wall) = (Duration::ZERO, Duration::ZERO);
     let (mut sign_cpu, mut sign_wall) = (Duration::ZERO, Duration::ZERO);
-    for email in who.iter().cycle().take(n as usize) {
+    for (email, ctx) in who.iter().cycle().take(n as usize) {
         let (c0, w0) = (cpu_time(), Instant::now());
         argon2
             .hash_password_into(
@@ -307,7 +315,7 @@ async fn main() {
         bare_wall += w0.elapsed();
         let (c0, w0) = (cpu_time(), Instant::now());
         engine
-            .sign_in(email, DEMO_CUSTOMER_PASSWORD, &ctx)
+            .sign_in(email, DEMO_CUSTOMER_PASSWORD, ctx)
             .await
             .unwrap();
         sign_cpu += cpu_time() - c0;
@@ -341,7 +349,7 @@ async fn main() {
         bare_wall,
     ));
     report.push_str(&row(
-        "engine sign-in (throttle check, lookup, verify, attempt + session write, fsync)",
+        "engine sign-in (throttle check, lookup, verify, risk scoring, attempt + session write, fsync)",
         sign_cpu,
         sign_wall,
     ));
@@ -357,6 +365,82 @@ async fn main() {
         sign_cpu.as_secs_f64() / bare_cpu.as_secs_f64()
     )
     .unwrap();
+
+    // --- risk scoring -------------------------------------------------------------------
+    // Scoring one attempt in the write transaction (history, velocity, blocks, signals)
+    // against the same transaction with only the account lookup, interleaved.
+    let k = env_u64("BENCH_SCORINGS", 300) as i64;
+    let homes = engine.sample_origins(k).await.unwrap();
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+    let ctx = |ip: &str, ua: &str| RequestContext {
+        ip: ip.into(),
+        user_agent: ua.into(),
+        ..Default::default()
+    };
+    let cases: Vec<(&str, Vec<(String, RequestContext)>)> = vec![
+        (
+            "a customer where they signed in before",
+            homes
+                .iter()
+                .map(|(e, ip, ua)| (e.clone(), ctx(ip, ua)))
+                .collect(),
+        ),
+        (
+            "a customer on a new phone and network",
+            homes
+                .iter()
+                .map(|(e, _, _)| (e.clone(), ctx("203.0.113.77", iphone)))
+                .collect(),
+        ),
+        (
+            "an unknown address from a stuffing address",
+            (0..homes.len())
+                .map(|i| {
+                    (
+                        format!("user{i}@leaked.example"),
+                        ctx("198.51.100.10", chrome),
+                    )
+                })
+                .collect(),
+        ),
+    ];
+    writeln!(
+        report,
+        "\n## Risk scoring ({customers} customers, ~{} recorded attempts; bar: p99 under 1 ms)\n",
+        customers * u64::from(attempts)
+    )
+    .unwrap();
+    writeln!(report, "| attempt | samples | scoring p50 | scoring p99 | lookup-only p50 | lookup-only p99 | p99 ratio | p99 ÷ sign-in wall |\n|---|---|---|---|---|---|---|---|").unwrap();
+    for (what, samples) in &cases {
+        for (email, c) in samples.iter().take(20) {
+            engine.score_for_bench(email, c).await.unwrap();
+            engine.lookup_for_bench(email).await.unwrap();
+        }
+        let (mut scored, mut raw) = (vec![], vec![]);
+        for (email, c) in samples {
+            let t = Instant::now();
+            std::hint::black_box(engine.score_for_bench(email, c).await.unwrap());
+            scored.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            std::hint::black_box(engine.lookup_for_bench(email).await.unwrap());
+            raw.push(t.elapsed().as_secs_f64());
+        }
+        scored.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        raw.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        writeln!(
+            report,
+            "| {what} | {} | {} | {} | {} | {} | {:.2}× | {:.2} % |",
+            scored.len(),
+            ms(pct(&scored, 0.5)),
+            ms(pct(&scored, 0.99)),
+            ms(pct(&raw, 0.5)),
+            ms(pct(&raw, 0.99)),
+            pct(&scored, 0.99) / pct(&raw, 0.99),
+            100.0 * pct(&scored, 0.99) / sign_wall.as_secs_f64()
+        )
+        .unwrap();
+    }
     engine.close().await;
     std::fs::write(dir.join("report.md"), &report).unwrap();
     println!("{report}");

@@ -461,6 +461,62 @@ impl Engine {
         Ok(rows.len())
     }
 
+    /// Score one password attempt as a sign-in does — inside the write transaction, the
+    /// history read and the signals run under the policy in force — then roll back, so
+    /// nothing is recorded: what the risk benchmark times. Returns the score.
+    #[doc(hidden)]
+    pub async fn score_for_bench(&self, email: &str, ctx: &RequestContext) -> Result<u32> {
+        let key = accounts::normalize::email(email)?.key;
+        let mut tx = self.store.begin().await?;
+        let customer: Option<String> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let attempt = risk::assess::Attempt {
+            email_key: &key,
+            customer: customer.and_then(|c| uuid::Uuid::parse_str(&c).ok()),
+            ctx,
+            common_password: false,
+        };
+        let a = self.assess(&mut tx, &attempt).await?;
+        tx.rollback().await?;
+        Ok(a.score)
+    }
+
+    /// The raw baseline of [`Engine::score_for_bench`]: the same write transaction and
+    /// account lookup, with no scoring.
+    #[doc(hidden)]
+    pub async fn lookup_for_bench(&self, email: &str) -> Result<bool> {
+        let key = accounts::normalize::email(email)?.key;
+        let mut tx = self.store.begin().await?;
+        let customer: Option<String> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.rollback().await?;
+        Ok(customer.is_some())
+    }
+
+    /// Recent sign-in origins of random customers (email, address, user agent of a success),
+    /// for the risk benchmark's samples.
+    #[doc(hidden)]
+    pub async fn sample_origins(&self, n: i64) -> Result<Vec<(String, String, String)>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT c.email AS email, a.ip AS ip, a.user_agent AS ua FROM sign_in_attempts a \
+             JOIN customers c ON c.id = a.customer_id WHERE a.outcome = 'success' \
+             AND a.seq IN (SELECT seq FROM sign_in_attempts ORDER BY random() LIMIT $1 * 20) LIMIT $1",
+        )
+        .bind(n)
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("email")?, r.try_get("ip")?, r.try_get("ua")?)))
+            .collect()
+    }
+
     /// `n` random customers (email, display name, phone), for benchmark samples.
     #[doc(hidden)]
     pub async fn sample_customers(&self, n: i64) -> Result<Vec<(String, String, Option<String>)>> {
