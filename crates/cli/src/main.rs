@@ -139,6 +139,12 @@ enum Command {
         /// one, the signals use address-prefix novelty and say so.
         #[arg(long = "geoip", env = "VESTIBULE_GEOIP", value_delimiter = ',')]
         geoip: Vec<PathBuf>,
+        /// A breached-password corpus: SHA-1 digests one per line, as Have I Been Pwned's
+        /// Pwned Passwords lists them (`HEX` or `HEX:COUNT`). New passwords in it are refused;
+        /// sign-ins with one count as the common-password risk signal. Held in memory (20
+        /// bytes a password). A file that does not parse stops the server with its line.
+        #[arg(long, env = "VESTIBULE_BREACHED_PASSWORDS")]
+        breached_passwords: Option<PathBuf>,
     },
     /// Email outbox.
     Outbox {
@@ -566,6 +572,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             tls_key,
             factor_key_file,
             geoip,
+            breached_passwords,
         } => {
             if insecure_dev_cookies && !listen.ip().is_loopback() {
                 return Err(Error::invalid_cli(
@@ -617,6 +624,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     return Err(e);
                 }
                 tracing::info!(files = geoip.len(), "GeoIP databases loaded");
+            }
+            if let Some(path) = &breached_passwords {
+                match engine.load_breached_passwords(path) {
+                    Ok(n) => tracing::info!(passwords = n, "breached-password corpus loaded"),
+                    Err(e) => {
+                        engine.close().await;
+                        return Err(e.into());
+                    }
+                }
             }
             // Without --issuer the server advertises the address it binds (port 0 included).
             let mut config = vestibule_server::ServerConfig::new(issuer.unwrap_or_default());

@@ -143,6 +143,8 @@ pub struct Engine {
     rsa_key: Arc<std::sync::Mutex<Option<(String, oidc::signing::RsaSigner)>>>,
     /// The operator's GeoIP databases, when configured (see the `risk` module).
     geoip: Arc<std::sync::RwLock<Option<Arc<risk::geo::GeoIp>>>>,
+    /// The operator's breached-password corpus, when configured.
+    breached: Arc<std::sync::RwLock<Option<Arc<credentials::breached::Breached>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -173,6 +175,7 @@ impl Engine {
             upstream_meta: Arc::default(),
             rsa_key: Arc::default(),
             geoip: Arc::default(),
+            breached: Arc::default(),
             webauthn,
             factor_key,
             store,

@@ -82,9 +82,7 @@ impl Engine {
             .await?
             .check_change(&json!({}), &given, true)?;
         let local = email.key.split('@').next().unwrap_or_default().to_owned();
-        self.config
-            .policy
-            .check(&input.password, &[&email.key, &local, &name], false)?;
+        self.check_new_password(&input.password, &[&email.key, &local, &name], false)?;
         let hash = self.hash_password(&input.password).await?;
         let (ip, _) = ctx.bounded();
         self.defer(&Work::Register {
@@ -474,7 +472,8 @@ impl Engine {
                 email_key: &email.key,
                 customer: customer_id,
                 ctx,
-                common_password: crate::credentials::password::is_common(password),
+                common_password: crate::credentials::password::is_common(password)
+                    || self.is_breached(password),
             };
             self.record_scored(&mut tx, &attempt, reason, "password")
                 .await?;
@@ -498,7 +497,7 @@ impl Engine {
             customer,
             email_key: email.key,
             new_hash,
-            common: crate::credentials::password::is_common(password),
+            common: crate::credentials::password::is_common(password) || self.is_breached(password),
         })
     }
 
@@ -632,9 +631,7 @@ impl Engine {
             c
         };
         let local = c.email.to_lowercase();
-        self.config
-            .policy
-            .check(new_password, &[&local, &c.display_name], c.mfa_enabled)?;
+        self.check_new_password(new_password, &[&local, &c.display_name], c.mfa_enabled)?;
         let hash = self.hash_password(new_password).await?;
         let mut tx = self.store.begin().await?;
         let (id, _) = self.consume_token(&mut tx, RESET_PASSWORD, token).await?;
@@ -686,7 +683,7 @@ impl Engine {
             // The password alone is not enough for an account with a second factor.
             s.require_recent_auth(self.now())?;
         }
-        self.config.policy.check(
+        self.check_new_password(
             new_password,
             &[&c.email.to_lowercase(), &c.display_name],
             c.mfa_enabled,

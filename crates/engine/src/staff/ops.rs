@@ -507,9 +507,7 @@ impl Engine {
         let email = normalize::email(email)?;
         normalize::check_single_script(&email)?;
         let name = normalize::text("display_name", display_name, 200)?;
-        self.config
-            .policy
-            .check(password, &[&email.key, &name], false)?;
+        self.check_new_password(password, &[&email.key, &name], false)?;
         let hash = self.hash_password(password).await?;
         let now = self.now();
         let id = new_id(now, self.entropy.as_ref());
@@ -607,9 +605,7 @@ impl Engine {
         actor.require_signed_in()?;
         self.staff_sign_in(&actor.email, current, None).await?;
         let email = normalize::email(&actor.email)?;
-        self.config
-            .policy
-            .check(new_password, &[&email.key], false)?;
+        self.check_new_password(new_password, &[&email.key], false)?;
         let hash = self.hash_password(new_password).await?;
         let mut tx = self.store.begin().await?;
         sqlx::query("UPDATE staff SET password_hash = $1, version = version + 1, updated_us = $2 WHERE id = $3")

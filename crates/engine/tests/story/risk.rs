@@ -1057,3 +1057,83 @@ async fn customers_are_emailed_about_security_changes_to_their_account() {
         assert_eq!(notices().await.len(), 3);
     }
 }
+
+#[tokio::test]
+async fn a_breached_password_corpus_refuses_new_passwords_and_flags_sign_ins() {
+    use sha1_smol::Sha1;
+    for h in backends().await {
+        let e = &h.engine;
+        let who = "old@shop.example";
+        // A customer whose password leaked elsewhere before the operator loaded the corpus.
+        let leaked = "orchard lantern seventeen";
+        verified_customer(&h, who, leaked).await;
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("pwned.txt");
+        let line = |pw: &str| {
+            format!(
+                "{}:42\n",
+                Sha1::from(pw).digest().to_string().to_uppercase()
+            )
+        };
+        std::fs::write(
+            &list,
+            format!("{}{}", line(leaked), line("violet harbour maple")),
+        )
+        .unwrap();
+        assert_eq!(e.load_breached_passwords(&list).unwrap(), 2);
+
+        // Setting one is refused, as a weak password is.
+        let r = e
+            .register(
+                vestibule_engine::RegisterInput {
+                    email: "new@shop.example".into(),
+                    password: "violet harbour maple".into(),
+                    display_name: "New".into(),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .await;
+        let err = r.unwrap_err();
+        assert!(matches!(err, Error::WeakPassword(_)), "{}: {err}", h.name);
+        assert!(err.to_string().contains("data breach"), "{err}");
+        // Signing in with one is scored as a common password, with its evidence.
+        e.sign_in(who, leaked, &ctx()).await.unwrap();
+        let q = e
+            .search_customers(&h.admin, who, None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let last = &e.customer_attempts(&h.admin, q, 1).await.unwrap()[0];
+        assert!(
+            last.signals
+                .iter()
+                .any(|s| s.signal == vestibule_engine::SignalKind::CommonPassword),
+            "{}: {:?}",
+            h.name,
+            last.signals
+        );
+        // A corrupt file is refused by its line; the corpus in use stays.
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, format!("{}not a digest\n", line("x"))).unwrap();
+        let err = e.load_breached_passwords(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.txt, line 2"), "{err}");
+        assert!(
+            e.load_breached_passwords(&dir.path().join("missing.txt"))
+                .is_err()
+        );
+        let again = e
+            .register(
+                vestibule_engine::RegisterInput {
+                    email: "new@shop.example".into(),
+                    password: "violet harbour maple".into(),
+                    display_name: "New".into(),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .await;
+        assert!(again.is_err(), "the earlier corpus is still in force");
+    }
+}
