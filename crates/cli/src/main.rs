@@ -630,7 +630,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     Ok(n) => tracing::info!(passwords = n, "breached-password corpus loaded"),
                     Err(e) => {
                         engine.close().await;
-                        return Err(e.into());
+                        return Err(e);
                     }
                 }
             }

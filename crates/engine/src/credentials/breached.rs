@@ -70,30 +70,6 @@ impl Breached {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_pwned_passwords_lines_and_finds_what_is_in_them() {
-        // SHA-1("password1") and SHA-1("letmein"), as the lists print them.
-        let text = "E38AD214943DAAD1D64C102FAEC29DE4AFE9DA3D:2427088\n\nb7a875fc1ea228b9061041b7cec4bd3c52ab3ce3\n";
-        let b = Breached::read(text.as_bytes(), "list").unwrap();
-        assert_eq!(b.len(), 2);
-        assert!(b.contains("password1") && b.contains("letmein"));
-        assert!(!b.contains("a long phrase nobody leaked"));
-    }
-
-    #[test]
-    fn a_bad_line_is_refused_by_its_number() {
-        let text = "E38AD214943DAAD1D64C102FAEC29DE4AFE9DA3D:1\nhunter2\n";
-        let e = Breached::read(text.as_bytes(), "leaks.txt")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("leaks.txt, line 2"), "{e}");
-    }
-}
-
 impl crate::Engine {
     /// Use this breached-password corpus from now on (the operator's configuration); how
     /// many digests it holds. A file that does not parse is refused and the corpus in use
@@ -133,5 +109,29 @@ impl crate::Engine {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pwned_passwords_lines_and_finds_what_is_in_them() {
+        // SHA-1("password1") and SHA-1("letmein"), as the lists print them.
+        let text = "E38AD214943DAAD1D64C102FAEC29DE4AFE9DA3D:2427088\n\nb7a875fc1ea228b9061041b7cec4bd3c52ab3ce3\n";
+        let b = Breached::read(text.as_bytes(), "list").unwrap();
+        assert_eq!(b.len(), 2);
+        assert!(b.contains("password1") && b.contains("letmein"));
+        assert!(!b.contains("a long phrase nobody leaked"));
+    }
+
+    #[test]
+    fn a_bad_line_is_refused_by_its_number() {
+        let text = "E38AD214943DAAD1D64C102FAEC29DE4AFE9DA3D:1\nhunter2\n";
+        let e = Breached::read(text.as_bytes(), "leaks.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leaks.txt, line 2"), "{e}");
     }
 }
