@@ -26,16 +26,7 @@ const SUPPORT_PW: &str = "teapot saddle orbit";
 /// agent and `customers` seeded customers.
 async fn prepared_vault(customers: u64) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("console.vault");
-    let (engine, admin, _recovery) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
-        .await
-        .unwrap();
-    let en = engine.begin_staff_authenticator(&admin).await.unwrap();
-    let now = engine.now().timestamp() as u64;
-    let admin = engine
-        .confirm_staff_authenticator(&admin, &window::totp_at(&en.secret, now))
-        .await
-        .unwrap();
+    let (engine, admin, secret) = vault_with_admin(&dir).await;
     engine
         .add_staff(&admin, SUPPORT, "Sam Support", Role::Support, SUPPORT_PW)
         .await
@@ -52,7 +43,23 @@ async fn prepared_vault(customers: u64) -> (tempfile::TempDir, String) {
         .await
         .unwrap();
     engine.close().await;
-    (dir, en.secret)
+    (dir, secret)
+}
+
+/// A new vault in `dir` whose admin has an authenticator app: the engine, the admin and the
+/// app's secret.
+async fn vault_with_admin(dir: &tempfile::TempDir) -> (Engine, vestibule_engine::Staff, String) {
+    let path = dir.path().join("console.vault");
+    let (engine, admin, _recovery) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
+        .await
+        .unwrap();
+    let en = engine.begin_staff_authenticator(&admin).await.unwrap();
+    let now = engine.now().timestamp() as u64;
+    let admin = engine
+        .confirm_staff_authenticator(&admin, &window::totp_at(&en.secret, now))
+        .await
+        .unwrap();
+    (engine, admin, en.secret)
 }
 
 fn digits(s: &str) -> String {
@@ -359,17 +366,8 @@ async fn analyst_marks_the_demo_stuffing_wave_fraud_and_a_challenged_customer_le
     // A demo vault with a security analyst (with an authenticator app), and one customer the
     // wave tried signed in somewhere, so that revoking has a session to end.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("console.vault");
-    let (engine, admin, _) = Engine::create_vault(&path, ADMIN, ADMIN_PW, Deps::system())
-        .await
-        .unwrap();
-    let en = engine.begin_staff_authenticator(&admin).await.unwrap();
+    let (engine, admin, admin_secret) = vault_with_admin(&dir).await;
     let now = engine.now().timestamp() as u64;
-    let admin = engine
-        .confirm_staff_authenticator(&admin, &window::totp_at(&en.secret, now))
-        .await
-        .unwrap();
-    let admin_secret = en.secret;
     engine
         .add_staff(&admin, ANALYST, "Ana Analyst", Role::Security, ANALYST_PW)
         .await

@@ -469,16 +469,10 @@ impl Engine {
     /// nothing is recorded: what the risk benchmark times. Returns the score.
     #[doc(hidden)]
     pub async fn score_for_bench(&self, email: &str, ctx: &RequestContext) -> Result<u32> {
-        let key = accounts::normalize::email(email)?.key;
-        let mut tx = self.store.begin().await?;
-        let customer: Option<String> =
-            sqlx::query_scalar("SELECT id FROM customers WHERE email_key = $1")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let (mut tx, key, customer) = self.bench_lookup(email).await?;
         let attempt = risk::assess::Attempt {
             email_key: &key,
-            customer: customer.and_then(|c| uuid::Uuid::parse_str(&c).ok()),
+            customer,
             ctx,
             common_password: false,
         };
@@ -487,10 +481,8 @@ impl Engine {
         Ok(a.score)
     }
 
-    /// The raw baseline of [`Engine::score_for_bench`]: the same write transaction and
-    /// account lookup, with no scoring.
-    #[doc(hidden)]
-    pub async fn lookup_for_bench(&self, email: &str) -> Result<bool> {
+    /// The write transaction and account lookup both benchmark calls start with.
+    async fn bench_lookup(&self, email: &str) -> Result<(storage::Tx, String, Option<uuid::Uuid>)> {
         let key = accounts::normalize::email(email)?.key;
         let mut tx = self.store.begin().await?;
         let customer: Option<String> =
@@ -498,6 +490,15 @@ impl Engine {
                 .bind(&key)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let customer = customer.and_then(|c| uuid::Uuid::parse_str(&c).ok());
+        Ok((tx, key, customer))
+    }
+
+    /// The raw baseline of [`Engine::score_for_bench`]: the same write transaction and
+    /// account lookup, with no scoring.
+    #[doc(hidden)]
+    pub async fn lookup_for_bench(&self, email: &str) -> Result<bool> {
+        let (tx, _, customer) = self.bench_lookup(email).await?;
         tx.rollback().await?;
         Ok(customer.is_some())
     }

@@ -12,6 +12,30 @@ fn from(ip: &str, agent: &str) -> RequestContext {
     }
 }
 
+/// A GET endpoint refuses each bad query with 400 and its code (as the admin), and refuses
+/// support staff (403).
+async fn refused(
+    c: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    agent: &str,
+    queries: &[(&str, &str)],
+) {
+    for (query, code) in queries {
+        let r = c
+            .get(format!("{url}?{query}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], *code, "{query}: {v}");
+    }
+    let r = c.get(url).bearer_auth(agent).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "{url}");
+}
+
 #[tokio::test]
 async fn a_browser_gets_one_long_lived_device_cookie() {
     let s = servers(false).await.remove(0);
@@ -118,28 +142,18 @@ async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
         );
         let seq = item["attempt"]["seq"].as_i64().unwrap();
         // Bad filters are refused by name; support may not work the queue.
-        for (query, code) in [
-            ("network=nonsense", "invalid_input"),
-            ("decision=maybe", "invalid_query"),
-            ("colour=red", "invalid_query"),
-        ] {
-            let r = c
-                .get(api(&format!("/risk/reviews?{query}")))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
-            let v: Value = r.json().await.unwrap();
-            assert_eq!(v["code"], code, "{query}: {v}");
-        }
-        let r = c
-            .get(api("/risk/reviews"))
-            .bearer_auth(&agent)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        refused(
+            &c,
+            &api("/risk/reviews"),
+            &admin,
+            &agent,
+            &[
+                ("network=nonsense", "invalid_input"),
+                ("decision=maybe", "invalid_query"),
+                ("colour=red", "invalid_query"),
+            ],
+        )
+        .await;
 
         // A block, listed and ended.
         let r = c
@@ -186,27 +200,17 @@ async fn analysts_work_the_review_queue_blocks_and_policy_over_the_admin_api() {
         assert_eq!(view["bucket_minutes"], 1);
         assert!(view["succeeded_total"].as_i64().unwrap() >= 1, "{view}");
         assert_eq!(view["challenged_or_denied"], 1, "{view}");
-        for (query, code) in [
-            ("window_minutes=61", "invalid_input"),
-            ("window_minutes=-1", "invalid_query"),
-        ] {
-            let r = c
-                .get(api(&format!("/risk/overview?{query}")))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
-            let v: Value = r.json().await.unwrap();
-            assert_eq!(v["code"], code, "{query}: {v}");
-        }
-        let r = c
-            .get(api("/risk/overview"))
-            .bearer_auth(&agent)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        refused(
+            &c,
+            &api("/risk/overview"),
+            &admin,
+            &agent,
+            &[
+                ("window_minutes=61", "invalid_input"),
+                ("window_minutes=-1", "invalid_query"),
+            ],
+        )
+        .await;
 
         // The item decided legitimate: her phone is trusted and signs in.
         let out: Value = c
