@@ -12,6 +12,21 @@ export function formatTime(iso: string | null | undefined): string {
   });
 }
 
+/** "Nov 24, 13:01" (the year only when it is not this one): for narrow table cells. */
+export function formatShortTime(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const day = d.toLocaleDateString(undefined, {
+    month: 'short',
+    day: 'numeric',
+    ...(d.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' }),
+  });
+  const hh = String(d.getHours()).padStart(2, '0');
+  const mm = String(d.getMinutes()).padStart(2, '0');
+  return `${day}, ${hh}:${mm}`;
+}
+
 export function relativeTime(iso: string, now: Date = new Date()): string {
   const s = Math.round((now.getTime() - new Date(iso).getTime()) / 1000);
   if (s < 60) return 'just now';
