@@ -510,7 +510,7 @@ impl Engine {
         use sqlx::Row;
         let rows = sqlx::query(
             "SELECT c.email AS email, a.ip AS ip, a.user_agent AS ua FROM sign_in_attempts a \
-             JOIN customers c ON c.id = a.customer_id WHERE a.outcome = 'success' \
+             JOIN customers c ON c.id = a.customer_id WHERE a.outcome = 'success' AND c.status = 'active' \
              AND a.seq IN (SELECT seq FROM sign_in_attempts ORDER BY random() LIMIT $1 * 20) LIMIT $1",
         )
         .bind(n)
