@@ -143,6 +143,8 @@ pub struct Engine {
     rsa_key: Arc<std::sync::Mutex<Option<(String, oidc::signing::RsaSigner)>>>,
     /// The operator's GeoIP databases, when configured (see the `risk` module).
     geoip: Arc<std::sync::RwLock<Option<Arc<risk::geo::GeoIp>>>>,
+    /// The risk policy last read, with its version (see `risk::assess`).
+    risk_policy: Arc<std::sync::RwLock<Option<Arc<risk::policy::RiskPolicy>>>>,
     /// The operator's breached-password corpus, when configured.
     breached: Arc<std::sync::RwLock<Option<Arc<credentials::breached::Breached>>>>,
 }
@@ -175,6 +177,7 @@ impl Engine {
             upstream_meta: Arc::default(),
             rsa_key: Arc::default(),
             geoip: Arc::default(),
+            risk_policy: Arc::default(),
             breached: Arc::default(),
             webauthn,
             factor_key,

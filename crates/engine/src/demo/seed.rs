@@ -31,6 +31,9 @@ pub fn challenged_phone() -> crate::RequestContext {
 
 /// The password every seeded demo customer has (demo vaults only).
 pub const DEMO_CUSTOMER_PASSWORD: &str = "demo customer password";
+/// A seed of at least this many customers drops and rebuilds the indexes of the tables it
+/// fills (see `Store::suspend_indexes`).
+const REBUILD_INDEXES_FROM: u64 = 50_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SeedOptions {
@@ -265,6 +268,15 @@ impl Engine {
             .await??;
         let now = self.now();
         self.store.set_bulk_load(true).await?;
+        // A large load goes in without the plain indexes of the tables it fills, which are
+        // built again afterwards in one sorted pass each (on a 10M-row history, several
+        // times faster than keeping them up to date row by row).
+        let rebuild = opts.customers >= REBUILD_INDEXES_FROM;
+        if rebuild {
+            self.store
+                .suspend_indexes(&["customers", "sign_in_attempts"])
+                .await?;
+        }
         let span_created = Duration::days(i64::from(opts.days) * 4);
         let history_start = now - Duration::days(i64::from(opts.days));
         let batch = 25_000u64;
@@ -508,6 +520,9 @@ impl Engine {
                 customers_total: opts.customers,
                 attempts_done,
             });
+        }
+        if rebuild {
+            self.store.restore_indexes().await?;
         }
         self.store.set_bulk_load(false).await?;
         self.store.checkpoint().await?;

@@ -5,7 +5,7 @@
 //! a sign-in from a new device or country is emailed to them.
 
 use super::geo;
-use super::policy::{self, Decision, RiskMode};
+use super::policy::{self, Decision, RiskMode, RiskPolicy};
 use super::signals::{self, Facts, History, LastSuccess, Signal};
 use crate::Engine;
 use crate::accounts::sessions::{RequestContext, device_label};
@@ -17,12 +17,17 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::net::IpAddr;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// At most this many recent attempts are read to count the distinct accounts tried from one
 /// address, network or user agent: more than any limit needs, and bounded however large the
 /// attack, so scoring costs the same during one.
 const VELOCITY_SCAN: i64 = 2000;
+
+/// At most this many known devices (and networks) of one customer are read, most recent
+/// first: more than anyone signs in from, and bounded.
+const KNOWN_SCAN: i64 = 500;
 
 /// The outbox kind of the "new sign-in" email.
 pub(crate) const NEW_SIGN_IN_EMAIL: &str = "new_sign_in";
@@ -108,98 +113,192 @@ fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<u32> {
     Ok(u32::try_from(row.try_get::<i64, _>(column)?).unwrap_or(u32::MAX))
 }
 
+/// What one round trip reads for scoring an attempt, as rows of one shape (kind, key,
+/// detail, a, b): the policy's version (`v`); distinct accounts failed on from the address,
+/// network and user agent (`vi`, `vn`, `vu`); the blocks in force (`b`: range, reason);
+/// and for an existing account its known devices (`d`: key, -, last seen, trusted) and
+/// networks (`n`: key, country, last seen, trusted), last success (`s`: address, -, when)
+/// and failures in the last hour (`f`). Parameters: $1 policy key, $2 address, $3 velocity
+/// window start, $4 network, $5 user agent, $6 now; with an account $7 its id, $8 its email
+/// key, $9 an hour ago.
+fn scoring_sql(account: bool) -> String {
+    let velocity = |kind: &str, column: &str, param: &str| {
+        format!(
+            " UNION ALL SELECT '{kind}', NULL, NULL, count(DISTINCT email_key), NULL FROM \
+             (SELECT email_key FROM sign_in_attempts WHERE {column} = {param} AND at_us > $3 \
+             AND outcome = 'failure' ORDER BY at_us DESC LIMIT {VELOCITY_SCAN}) {kind}"
+        )
+    };
+    let mut sql = String::from(
+        "SELECT 'v' AS kind, CAST(NULL AS TEXT) AS k, CAST(NULL AS TEXT) AS x, \
+         CAST(version AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM settings WHERE key = $1",
+    );
+    sql.push_str(&velocity("vi", "ip", "$2"));
+    sql.push_str(&velocity("vn", "network", "$4"));
+    sql.push_str(&velocity("vu", "user_agent", "$5"));
+    sql.push_str(
+        " UNION ALL SELECT 'b', network, reason, expires_us, NULL FROM ip_blocks WHERE expires_us > $6",
+    );
+    if account {
+        sql.push_str(&format!(
+            " UNION ALL SELECT 'd', device, NULL, last_us, trusted_us FROM (SELECT device, last_us, \
+             trusted_us FROM risk_devices WHERE customer_id = $7 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) d \
+             UNION ALL SELECT 'n', network, country, last_us, trusted_us FROM (SELECT network, country, \
+             last_us, trusted_us FROM risk_networks WHERE customer_id = $7 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) n \
+             UNION ALL SELECT 's', ip, NULL, at_us, NULL FROM (SELECT ip, at_us FROM sign_in_attempts \
+             WHERE customer_id = $7 AND outcome = 'success' ORDER BY at_us DESC LIMIT 1) s \
+             UNION ALL SELECT 'f', NULL, NULL, count(*), NULL FROM sign_in_attempts \
+             WHERE email_key = $8 AND at_us > $9 AND outcome = 'failure'"
+        ));
+    }
+    sql
+}
+
+/// One row of [`scoring_sql`].
+struct Read {
+    kind: String,
+    key: Option<String>,
+    detail: Option<String>,
+    a: Option<i64>,
+    b: Option<i64>,
+}
+
 impl Engine {
-    /// Score an attempt (in `tx`, before it is recorded).
+    /// The risk policy in force, read again only when its stored version changed (it is
+    /// parsed once per version, not on every attempt).
+    fn cached_policy(&self) -> Option<Arc<RiskPolicy>> {
+        self.risk_policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// What [`scoring_sql`] reads, under the velocity window of `velocity_minutes`.
+    async fn scoring_reads(
+        &self,
+        tx: &mut Tx,
+        a: &Attempt<'_>,
+        (ip, ua, network): (&str, &str, &str),
+        velocity_minutes: u32,
+    ) -> Result<Vec<Read>> {
+        let now = self.now();
+        let sql = scoring_sql(a.customer.is_some());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(policy::KEY)
+            .bind(ip)
+            .bind(to_us(now - Duration::minutes(velocity_minutes.into())))
+            .bind(network)
+            .bind(ua)
+            .bind(to_us(now));
+        if let Some(customer) = a.customer {
+            q = q
+                .bind(customer.to_string())
+                .bind(a.email_key)
+                .bind(to_us(now - Duration::hours(1)));
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Read {
+                    kind: r.try_get("kind")?,
+                    key: r.try_get("k")?,
+                    detail: r.try_get("x")?,
+                    a: r.try_get("a")?,
+                    b: r.try_get("b")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Score an attempt (in `tx`, before it is recorded): one round trip to the store, and
+    /// a second only when the policy changed since the last attempt.
     pub(crate) async fn assess(&self, tx: &mut Tx, a: &Attempt<'_>) -> Result<Assessment> {
         let now = self.now();
-        let policy = policy::load(&mut **tx).await?;
-        let limits = &policy.limits;
         let (ip, ua) = a.ctx.bounded();
         let network = network_key(&ip);
+        let mut cached = self.cached_policy();
+        let mut window = cached
+            .as_ref()
+            .map_or(RiskPolicy::default().limits.velocity_minutes, |p| {
+                p.limits.velocity_minutes
+            });
+        let mut reads;
+        let policy = loop {
+            reads = self
+                .scoring_reads(tx, a, (&ip, &ua, &network), window)
+                .await?;
+            let version = reads
+                .iter()
+                .find(|r| r.kind == "v")
+                .and_then(|r| r.a)
+                .unwrap_or(0);
+            match cached.take() {
+                Some(p) if p.version == version && p.limits.velocity_minutes == window => break p,
+                _ => {
+                    let fresh = Arc::new(policy::load(&mut **tx).await?);
+                    *self
+                        .risk_policy
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+                    if fresh.limits.velocity_minutes == window {
+                        break fresh;
+                    }
+                    window = fresh.limits.velocity_minutes;
+                    cached = Some(fresh);
+                }
+            }
+        };
+        let limits = &policy.limits;
         let geoip = self.geoip();
         let place = geoip.as_ref().map(|g| g.locate(&ip)).unwrap_or_default();
         let device = device_key(a.ctx, &network);
         let label = device_label(&ua);
         let history_from = to_us(now - Duration::days(limits.history_days.into()));
-        let velocity_from = to_us(now - Duration::minutes(limits.velocity_minutes.into()));
         let mut h = History {
             account: a.customer.is_some(),
             geoip: geoip.is_some(),
+            network_known: network.is_empty(),
             ..History::default()
         };
-        if let Some(customer) = a.customer {
-            let id = customer.to_string();
-            let row = sqlx::query(
-                "SELECT \
-                 (SELECT count(*) FROM risk_devices WHERE customer_id = $1 AND (last_us > $2 OR trusted_us IS NOT NULL)) AS devices, \
-                 (SELECT count(*) FROM risk_devices WHERE customer_id = $1 AND device = $3 AND (last_us > $2 OR trusted_us IS NOT NULL)) AS device_known, \
-                 (SELECT count(*) FROM risk_networks WHERE customer_id = $1 AND (last_us > $2 OR trusted_us IS NOT NULL)) AS networks, \
-                 (SELECT count(*) FROM risk_networks WHERE customer_id = $1 AND network = $4 AND (last_us > $2 OR trusted_us IS NOT NULL)) AS network_known, \
-                 (SELECT count(*) FROM sign_in_attempts WHERE email_key = $5 AND at_us > $6 AND outcome = 'failure') AS failures",
-            )
-            .bind(&id)
-            .bind(history_from)
-            .bind(&device)
-            .bind(&network)
-            .bind(a.email_key)
-            .bind(to_us(now - Duration::hours(1)))
-            .fetch_one(&mut **tx)
-            .await?;
-            h.devices_seen = count(&row, "devices")?;
-            h.device_known = count(&row, "device_known")? > 0;
-            h.networks_seen = count(&row, "networks")?;
-            h.network_known = network.is_empty() || count(&row, "network_known")? > 0;
-            h.account_failures = count(&row, "failures")?;
-            h.countries_seen = sqlx::query_scalar(
-                "SELECT DISTINCT country FROM risk_networks WHERE customer_id = $1 \
-                 AND last_us > $2 AND country IS NOT NULL ORDER BY country",
-            )
-            .bind(&id)
-            .bind(history_from)
-            .fetch_all(&mut **tx)
-            .await?;
-            let last = sqlx::query(
-                "SELECT at_us, ip FROM sign_in_attempts WHERE customer_id = $1 AND outcome = 'success' \
-                 ORDER BY at_us DESC LIMIT 1",
-            )
-            .bind(&id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some(r) = last {
-                let there = geoip
-                    .as_ref()
-                    .map(|g| g.locate(&r.try_get::<String, _>("ip").unwrap_or_default()))
-                    .unwrap_or_default();
-                h.last_success = Some(LastSuccess {
-                    at: from_us(r.try_get("at_us")?),
-                    coordinates: there.coordinates,
-                    country: there.country,
-                });
+        let addr = ip.parse::<IpAddr>().ok().map(|a| a.to_canonical());
+        let mut blocked = None;
+        let mut countries = std::collections::BTreeSet::new();
+        let tally = |r: &Read| u32::try_from(r.a.unwrap_or(0)).unwrap_or(u32::MAX);
+        for r in &reads {
+            // Known: signed in from within the history window, or trusted by an analyst.
+            let known = r.a.is_some_and(|last| last > history_from) || r.b.is_some();
+            let key = r.key.as_deref().unwrap_or_default();
+            match r.kind.as_str() {
+                "vi" if !network.is_empty() => h.accounts_from_ip = tally(r),
+                "vn" if !network.is_empty() => h.accounts_from_network = tally(r),
+                "vu" if !ua.is_empty() => h.accounts_failed_by_user_agent = tally(r),
+                "f" => h.account_failures = tally(r),
+                "b" if blocked.is_none() && addr.is_some_and(|ad| in_network(&ad, key)) => {
+                    blocked = Some((key.to_owned(), r.detail.clone().unwrap_or_default()));
+                }
+                "d" if known => {
+                    h.devices_seen += 1;
+                    h.device_known |= key == device;
+                }
+                "n" if known => {
+                    h.networks_seen += 1;
+                    h.network_known |= key == network;
+                    if let Some(c) = r.detail.as_ref().filter(|_| r.a > Some(history_from)) {
+                        countries.insert(c.clone());
+                    }
+                }
+                "s" => {
+                    let there = geoip.as_ref().map(|g| g.locate(key)).unwrap_or_default();
+                    h.last_success = Some(LastSuccess {
+                        at: from_us(r.a.unwrap_or_default()),
+                        coordinates: there.coordinates,
+                        country: there.country,
+                    });
+                }
+                _ => {}
             }
         }
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT \
-             (SELECT count(DISTINCT email_key) FROM (SELECT email_key FROM sign_in_attempts \
-               WHERE ip = $1 AND at_us > $2 AND outcome = 'failure' ORDER BY at_us DESC LIMIT {VELOCITY_SCAN}) i) AS by_ip, \
-             (SELECT count(DISTINCT email_key) FROM (SELECT email_key FROM sign_in_attempts \
-               WHERE network = $3 AND at_us > $2 AND outcome = 'failure' ORDER BY at_us DESC LIMIT {VELOCITY_SCAN}) n) AS by_network, \
-             (SELECT count(DISTINCT email_key) FROM (SELECT email_key FROM sign_in_attempts \
-               WHERE user_agent = $4 AND at_us > $2 AND outcome = 'failure' ORDER BY at_us DESC LIMIT {VELOCITY_SCAN}) u) AS by_agent"
-        )))
-        .bind(&ip)
-        .bind(velocity_from)
-        .bind(&network)
-        .bind(&ua)
-        .fetch_one(&mut **tx)
-        .await?;
-        if !network.is_empty() {
-            h.accounts_from_ip = count(&row, "by_ip")?;
-            h.accounts_from_network = count(&row, "by_network")?;
-        }
-        if !ua.is_empty() {
-            h.accounts_failed_by_user_agent = count(&row, "by_agent")?;
-        }
-        let blocked = self.block_for(tx, &ip).await?;
+        h.countries_seen = countries.into_iter().collect();
         let facts = Facts {
             at: now,
             ip,
@@ -225,17 +324,6 @@ impl Engine {
             network,
             country: place.country,
         })
-    }
-
-    /// The blocks in force: each range and why.
-    pub(crate) async fn active_blocks(&self, tx: &mut Tx) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT network, reason FROM ip_blocks WHERE expires_us > $1")
-            .bind(to_us(self.now()))
-            .fetch_all(&mut **tx)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("network")?, r.try_get("reason")?)))
-            .collect()
     }
 
     /// A customer signed in (a session was made): the device and network are known for them

@@ -3,7 +3,6 @@
 //! by default: denied) rather than a wall in front of the engine, so the policy, audit-only
 //! mode and the replay see it like every other reason.
 
-use super::assess::in_network;
 use crate::Engine;
 use crate::accounts::normalize;
 use crate::clock::new_id;
@@ -207,21 +206,5 @@ impl Engine {
         .fetch_one(&mut **tx)
         .await?;
         Ok(n > 0)
-    }
-
-    /// The block `ip` falls in, if any: its range and why.
-    pub(crate) async fn block_for(
-        &self,
-        tx: &mut Tx,
-        ip: &str,
-    ) -> Result<Option<(String, String)>> {
-        let Ok(addr) = ip.parse::<IpAddr>().map(|a| a.to_canonical()) else {
-            return Ok(None);
-        };
-        Ok(self
-            .active_blocks(tx)
-            .await?
-            .into_iter()
-            .find(|(net, _)| in_network(&addr, net)))
     }
 }

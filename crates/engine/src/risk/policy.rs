@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-const KEY: &str = "risk_policy";
+pub(crate) const KEY: &str = "risk_policy";
 
 /// Every signal the engine knows, by its stable name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

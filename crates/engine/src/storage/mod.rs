@@ -46,6 +46,9 @@ const WRITER_CHECKPOINT_PAGES: u32 = 4096;
 /// The same during bulk loads (64 MiB), when the page cache is bigger too.
 const BULK_CHECKPOINT_PAGES: u32 = 16_384;
 
+/// The `settings` key holding the definitions of indexes dropped for a bulk load.
+const SUSPENDED_INDEXES: &str = "storage.suspended_indexes";
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -135,6 +138,7 @@ impl Store {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&writer)
                 .await?;
+            restore_indexes(&writer).await?;
             SQLITE_MIGRATIONS.run(&writer).await?;
             let reader = pool(4, true)
                 .connect_with(options.clone())
@@ -224,6 +228,61 @@ impl Store {
         Ok(())
     }
 
+    /// Drop the plain (not unique) indexes of `tables` for a bulk load into a SQLite vault,
+    /// so each row goes in without a random write per index, keeping their definitions in
+    /// `settings` in the same transaction: [`Store::restore_indexes`] builds them again in
+    /// one sorted pass each — and so does the next open, should the load be cut short.
+    /// PostgreSQL keeps its indexes.
+    pub(crate) async fn suspend_indexes(&self, tables: &[&str]) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut kept: Vec<String> =
+            match sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+                .bind(SUSPENDED_INDEXES)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                Some(v) => serde_json::from_str(&v).map_err(|e| Error::Internal(e.to_string()))?,
+                None => vec![],
+            };
+        for table in tables {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+                 AND sql LIKE 'CREATE INDEX %' ORDER BY name",
+            )
+            .bind(*table)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (name, sql) in rows {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                    .execute(&mut *tx)
+                    .await?;
+                kept.push(sql);
+            }
+        }
+        let value = serde_json::to_string(&kept).map_err(|e| Error::Internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(SUSPENDED_INDEXES)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Build again the indexes [`Store::suspend_indexes`] dropped.
+    pub(crate) async fn restore_indexes(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        restore_indexes(&self.writer).await
+    }
+
     pub async fn close(&self) {
         if let Some(c) = &self.checkpointer {
             // The background task sees the closed pool and ends.
@@ -267,6 +326,45 @@ fn map_open_error(e: sqlx::Error) -> Error {
     }
 }
 
+/// Build the indexes a bulk load dropped (see [`Store::suspend_indexes`]), if any: after the
+/// load, or on opening a vault whose load was cut short — before migrations, which expect
+/// the schema they left.
+async fn restore_indexes(writer: &AnyPool) -> Result<()> {
+    let has_settings: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settings'",
+    )
+    .fetch_one(writer)
+    .await?;
+    if has_settings == 0 {
+        return Ok(());
+    }
+    let mut tx = writer.begin().await?;
+    let Some(value) = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+        .bind(SUSPENDED_INDEXES)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(());
+    };
+    let kept: Vec<String> =
+        serde_json::from_str(&value).map_err(|e| Error::Internal(e.to_string()))?;
+    for sql in kept {
+        let sql = match sql.strip_prefix("CREATE INDEX ") {
+            Some(rest) => format!("CREATE INDEX IF NOT EXISTS {rest}"),
+            None => return Err(Error::Internal(format!("suspended index: {sql}"))),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM settings WHERE key = $1")
+        .bind(SUSPENDED_INDEXES)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +396,70 @@ mod tests {
             );
             tokio::time::sleep(CHECKPOINT_EVERY / 5).await;
         }
+        store.close().await;
+    }
+
+    async fn indexes(store: &Store, table: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .bind(table)
+        .fetch_all(&store.writer)
+        .await
+        .unwrap()
+    }
+
+    async fn unique_indexes(store: &Store) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers' \
+             AND (sql IS NULL OR sql LIKE 'CREATE UNIQUE%')",
+        )
+        .fetch_one(&store.writer)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn indexes_dropped_for_a_bulk_load_come_back_after_it_or_on_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.vault");
+        let store = Store::open_sqlite(&path, &[7; 32], true).await.unwrap();
+        let attempts = indexes(&store, "sign_in_attempts").await;
+        let customers = indexes(&store, "customers").await;
+        assert!(attempts.len() >= 5, "{attempts:?}");
+        let unique_before = unique_indexes(&store).await;
+        assert!(unique_before > 0);
+
+        store
+            .suspend_indexes(&["customers", "sign_in_attempts"])
+            .await
+            .unwrap();
+        assert!(indexes(&store, "sign_in_attempts").await.is_empty());
+        // Unique indexes keep checking the rows that go in.
+        assert!(
+            indexes(&store, "customers")
+                .await
+                .iter()
+                .all(|s| s.starts_with("CREATE UNIQUE"))
+        );
+        assert_eq!(unique_indexes(&store).await, unique_before);
+        store.restore_indexes().await.unwrap();
+        assert_eq!(indexes(&store, "sign_in_attempts").await, attempts);
+        assert_eq!(indexes(&store, "customers").await, customers);
+
+        // A load cut short: the next open builds them.
+        store.suspend_indexes(&["sign_in_attempts"]).await.unwrap();
+        store.close().await;
+        let store = Store::open_sqlite(&path, &[7; 32], false).await.unwrap();
+        assert_eq!(indexes(&store, "sign_in_attempts").await, attempts);
+        let marker: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(SUSPENDED_INDEXES)
+                .fetch_optional(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(marker, None);
         store.close().await;
     }
 }
