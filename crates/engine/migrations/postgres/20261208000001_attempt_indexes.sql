@@ -12,3 +12,9 @@ CREATE INDEX attempts_failed_network ON sign_in_attempts(network, at_us, email_k
 CREATE INDEX attempts_failed_agent ON sign_in_attempts(user_agent, at_us, email_key) WHERE outcome = 'failure';
 CREATE INDEX attempts_review_ip ON sign_in_attempts(ip, seq) WHERE review = 1;
 CREATE INDEX attempts_review_network ON sign_in_attempts(network, seq) WHERE review = 1;
+
+-- The network operator (autonomous system number) GeoIP gives the address, when an ASN
+-- database is configured: credential stuffing spread over many ranges of one hosting
+-- provider still fails from one ASN.
+ALTER TABLE sign_in_attempts ADD COLUMN asn BIGINT;
+CREATE INDEX attempts_failed_asn ON sign_in_attempts(asn, at_us, email_key) WHERE outcome = 'failure' AND asn IS NOT NULL;

@@ -46,6 +46,7 @@ pub struct Assessment {
     pub(crate) device: String,
     pub(crate) network: String,
     pub(crate) country: Option<String>,
+    pub(crate) asn: Option<u32>,
 }
 
 impl Assessment {
@@ -118,9 +119,10 @@ fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<u32> {
 /// network and user agent (`vi`, `vn`, `vu`); the blocks in force (`b`: range, reason);
 /// and for an existing account its known devices (`d`: key, -, last seen, trusted) and
 /// networks (`n`: key, country, last seen, trusted), last success (`s`: address, -, when)
-/// and failures in the last hour (`f`). Parameters: $1 policy key, $2 address, $3 velocity
-/// window start, $4 network, $5 user agent, $6 now; with an account $7 its id, $8 its email
-/// key, $9 an hour ago.
+/// and failures in the last hour (`f`); and failures from the network operator (`va`).
+/// Parameters: $1 policy key, $2 address, $3 velocity window start, $4 network, $5 user
+/// agent, $6 now, $7 the ASN (or NULL); with an account $8 its id, $9 its email key, $10 an
+/// hour ago.
 fn scoring_sql(account: bool) -> String {
     let velocity = |kind: &str, column: &str, param: &str| {
         format!(
@@ -136,19 +138,20 @@ fn scoring_sql(account: bool) -> String {
     sql.push_str(&velocity("vi", "ip", "$2"));
     sql.push_str(&velocity("vn", "network", "$4"));
     sql.push_str(&velocity("vu", "user_agent", "$5"));
+    sql.push_str(&velocity("va", "asn", "$7"));
     sql.push_str(
         " UNION ALL SELECT 'b', network, reason, expires_us, NULL FROM ip_blocks WHERE expires_us > $6",
     );
     if account {
         sql.push_str(&format!(
             " UNION ALL SELECT 'd', device, NULL, last_us, trusted_us FROM (SELECT device, last_us, \
-             trusted_us FROM risk_devices WHERE customer_id = $7 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) d \
+             trusted_us FROM risk_devices WHERE customer_id = $8 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) d \
              UNION ALL SELECT 'n', network, country, last_us, trusted_us FROM (SELECT network, country, \
-             last_us, trusted_us FROM risk_networks WHERE customer_id = $7 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) n \
+             last_us, trusted_us FROM risk_networks WHERE customer_id = $8 ORDER BY last_us DESC LIMIT {KNOWN_SCAN}) n \
              UNION ALL SELECT 's', ip, NULL, at_us, NULL FROM (SELECT ip, at_us FROM sign_in_attempts \
-             WHERE customer_id = $7 AND outcome = 'success' ORDER BY at_us DESC LIMIT 1) s \
+             WHERE customer_id = $8 AND outcome = 'success' ORDER BY at_us DESC LIMIT 1) s \
              UNION ALL SELECT 'f', NULL, NULL, count(*), NULL FROM sign_in_attempts \
-             WHERE email_key = $8 AND at_us > $9 AND outcome = 'failure'"
+             WHERE email_key = $9 AND at_us > $10 AND outcome = 'failure'"
         ));
     }
     sql
@@ -178,7 +181,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         a: &Attempt<'_>,
-        (ip, ua, network): (&str, &str, &str),
+        (ip, ua, network, asn): (&str, &str, &str, Option<u32>),
         velocity_minutes: u32,
     ) -> Result<Vec<Read>> {
         let now = self.now();
@@ -189,7 +192,8 @@ impl Engine {
             .bind(to_us(now - Duration::minutes(velocity_minutes.into())))
             .bind(network)
             .bind(ua)
-            .bind(to_us(now));
+            .bind(to_us(now))
+            .bind(asn.map(i64::from));
         if let Some(customer) = a.customer {
             q = q
                 .bind(customer.to_string())
@@ -216,6 +220,8 @@ impl Engine {
         let now = self.now();
         let (ip, ua) = a.ctx.bounded();
         let network = network_key(&ip);
+        let geoip = self.geoip();
+        let place = geoip.as_ref().map(|g| g.locate(&ip)).unwrap_or_default();
         let mut cached = self.cached_policy();
         let mut window = cached
             .as_ref()
@@ -225,7 +231,7 @@ impl Engine {
         let mut reads;
         let policy = loop {
             reads = self
-                .scoring_reads(tx, a, (&ip, &ua, &network), window)
+                .scoring_reads(tx, a, (&ip, &ua, &network, place.asn), window)
                 .await?;
             let version = reads
                 .iter()
@@ -249,8 +255,6 @@ impl Engine {
             }
         };
         let limits = &policy.limits;
-        let geoip = self.geoip();
-        let place = geoip.as_ref().map(|g| g.locate(&ip)).unwrap_or_default();
         let device = device_key(a.ctx, &network);
         let label = device_label(&ua);
         let history_from = to_us(now - Duration::days(limits.history_days.into()));
@@ -272,6 +276,7 @@ impl Engine {
                 "vi" if !network.is_empty() => h.accounts_from_ip = tally(r),
                 "vn" if !network.is_empty() => h.accounts_from_network = tally(r),
                 "vu" if !ua.is_empty() => h.accounts_failed_by_user_agent = tally(r),
+                "va" => h.accounts_from_asn = tally(r),
                 "f" => h.account_failures = tally(r),
                 "b" if blocked.is_none() && addr.is_some_and(|ad| in_network(&ad, key)) => {
                     blocked = Some((key.to_owned(), r.detail.clone().unwrap_or_default()));
@@ -309,6 +314,7 @@ impl Engine {
             form_ms: a.ctx.form_ms,
             common_password: a.common_password,
             blocked,
+            asn: place.asn,
         };
         let signals = signals::evaluate(&policy, &facts, &h);
         let score = signals::score(&signals);
@@ -323,6 +329,7 @@ impl Engine {
             device,
             network,
             country: place.country,
+            asn: place.asn,
         })
     }
 
@@ -435,8 +442,8 @@ impl Engine {
             serde_json::to_string(&a.signals).map_err(|e| Error::Internal(e.to_string()))?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, ip, user_agent, \
-             device, network, country, score, decision, enforced, signals, policy_version, review) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING seq",
+             device, network, country, score, decision, enforced, signals, policy_version, review, asn) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq",
         )
         .bind(to_us(self.now()))
         .bind(email_key)
@@ -455,6 +462,7 @@ impl Engine {
         .bind(signals)
         .bind(a.policy_version)
         .bind(i64::from(a.review))
+        .bind(a.asn.map(i64::from))
         .fetch_one(&mut **tx)
         .await?;
         Ok(seq)

@@ -131,6 +131,10 @@ pub struct RiskLimits {
     pub accounts_per_ip: u32,
     /// Distinct accounts failed on from one /24 (or /48) within `velocity_minutes`.
     pub accounts_per_network: u32,
+    /// Distinct accounts failed on from one network operator (ASN, with a GeoIP ASN
+    /// database) within `velocity_minutes`.
+    #[serde(default = "default_accounts_per_asn")]
+    pub accounts_per_asn: u32,
     /// Distinct accounts one user agent failed on within `velocity_minutes`.
     pub accounts_per_user_agent: u32,
     pub velocity_minutes: u32,
@@ -144,12 +148,20 @@ pub struct RiskLimits {
     pub history_days: u32,
 }
 
+/// A large operator's customers fail now and then on their own; this many distinct
+/// accounts within the window is an attack. (Policies stored before the limit existed get
+/// it.)
+fn default_accounts_per_asn() -> u32 {
+    200
+}
+
 impl Default for RiskLimits {
     fn default() -> Self {
         Self {
             travel_kmh: 900,
             accounts_per_ip: 5,
             accounts_per_network: 20,
+            accounts_per_asn: default_accounts_per_asn(),
             accounts_per_user_agent: 50,
             velocity_minutes: 10,
             account_failures: 5,
@@ -311,6 +323,7 @@ impl RiskPolicy {
                 2,
                 100_000,
             ),
+            ("limits.accounts_per_asn", l.accounts_per_asn, 2, 1_000_000),
             (
                 "limits.accounts_per_user_agent",
                 l.accounts_per_user_agent,
@@ -340,6 +353,7 @@ fn limit_field(f: &str) -> &'static str {
         "limits.travel_kmh" => "limits.travel_kmh",
         "limits.accounts_per_ip" => "limits.accounts_per_ip",
         "limits.accounts_per_network" => "limits.accounts_per_network",
+        "limits.accounts_per_asn" => "limits.accounts_per_asn",
         "limits.accounts_per_user_agent" => "limits.accounts_per_user_agent",
         "limits.velocity_minutes" => "limits.velocity_minutes",
         "limits.account_failures" => "limits.account_failures",

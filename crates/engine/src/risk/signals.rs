@@ -37,6 +37,8 @@ pub struct Facts {
     pub common_password: bool,
     /// The block this address falls in: its range and why.
     pub blocked: Option<(String, String)>,
+    /// The network operator GeoIP gives, when an ASN database is configured.
+    pub asn: Option<u32>,
 }
 
 /// What was recorded before this attempt, as the signals need it.
@@ -64,6 +66,8 @@ pub struct History {
     /// in fine; a stuffing list mostly fails).
     pub accounts_from_ip: u32,
     pub accounts_from_network: u32,
+    /// Distinct accounts failed on from this network operator (ASN) within the window.
+    pub accounts_from_asn: u32,
     /// Distinct accounts this exact user agent failed on within the velocity window.
     pub accounts_failed_by_user_agent: u32,
     /// Failed attempts on this account in the last hour.
@@ -172,7 +176,8 @@ pub fn impossible_travel(f: &Facts, h: &History, l: &RiskLimits) -> Option<Strin
     })
 }
 
-/// Failures on many accounts from one address or network: credential stuffing.
+/// Failures on many accounts from one address, network or network operator: credential
+/// stuffing.
 pub fn ip_velocity(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
     if h.accounts_from_ip >= l.accounts_per_ip {
         Some(format!(
@@ -186,6 +191,12 @@ pub fn ip_velocity(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
             "failed sign-ins on {} accounts from {} in {} min",
             thousands(h.accounts_from_network.into()),
             f.network,
+            l.velocity_minutes
+        ))
+    } else if let Some(asn) = f.asn.filter(|_| h.accounts_from_asn >= l.accounts_per_asn) {
+        Some(format!(
+            "failed sign-ins on {} accounts from network operator AS{asn} in {} min",
+            thousands(h.accounts_from_asn.into()),
             l.velocity_minutes
         ))
     } else {

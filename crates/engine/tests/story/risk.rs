@@ -402,10 +402,88 @@ fn geo_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
         },
     )
     .unwrap();
+    // The same operator also runs a range in another part of the address space.
+    asn.insert(
+        "198.18.0.0/24".parse::<ipnet::IpNet>().unwrap(),
+        &Asn {
+            autonomous_system_number: 64500,
+        },
+    )
+    .unwrap();
     let (c, a) = (dir.join("city.mmdb"), dir.join("asn.mmdb"));
     std::fs::write(&c, city.to_bytes().unwrap()).unwrap();
     std::fs::write(&a, asn.to_bytes().unwrap()).unwrap();
     (c, a)
+}
+
+#[tokio::test]
+async fn stuffing_spread_over_ranges_of_one_network_operator_is_counted_by_its_asn() {
+    let h = sqlite(fast_config()).await;
+    let e = &h.engine;
+    let dir = tempfile::tempdir().unwrap();
+    let (city, asn) = geo_files(dir.path());
+    e.load_geoip(&[&city, &asn]).unwrap();
+    let who = "ivo@shop.example";
+    verified_customer(&h, who, PW).await;
+    e.sign_in(who, PW, &ctx()).await.unwrap();
+    // Addresses and ranges stay under their limits; the operator does not.
+    let mut p = e.risk_policy(&h.admin).await.unwrap();
+    p.limits.accounts_per_ip = 1000;
+    p.limits.accounts_per_network = 1000;
+    p.limits.accounts_per_asn = 6;
+    e.update_risk_policy(&h.admin, &p).await.unwrap();
+    let from = |ip: &str| RequestContext {
+        ip: ip.into(),
+        user_agent: "Mozilla/5.0".into(),
+        ..Default::default()
+    };
+    for (n, ip) in [
+        "203.0.113.1",
+        "203.0.113.2",
+        "203.0.113.3",
+        "198.18.0.1",
+        "198.18.0.2",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = e
+            .sign_in(&format!("leaked{n}@mail.example"), "Summer2024!", &from(ip))
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    }
+    let velocity = |a: &vestibule_engine::SignInAttempt| {
+        a.signals
+            .iter()
+            .find(|s| s.signal == vestibule_engine::SignalKind::IpVelocity)
+            .map(|s| s.evidence.clone())
+    };
+    let id = e
+        .search_customers(&h.admin, who, None, 1)
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    // Five accounts so far: under the limit.
+    let _ = e
+        .sign_in(who, "not the password", &from("198.18.0.3"))
+        .await;
+    let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+    assert_eq!(velocity(a), None, "{:?}", a.signals);
+    // The sixth account (this one): the operator is named.
+    let _ = e.sign_in(who, PW, &from("198.18.0.4")).await;
+    let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+    assert_eq!(
+        velocity(a).as_deref(),
+        Some("failed sign-ins on 6 accounts from network operator AS64500 in 10 min"),
+        "{:?}",
+        a.signals
+    );
+    // Without an ASN database nothing is counted by operator.
+    e.load_geoip(&[&city]).unwrap();
+    let _ = e.sign_in(who, PW, &from("198.18.0.5")).await;
+    let a = &e.customer_attempts(&h.admin, id, 1).await.unwrap()[0];
+    assert_eq!(velocity(a), None, "{:?}", a.signals);
 }
 
 #[tokio::test]

@@ -118,7 +118,7 @@ describe('the risk policy editor', () => {
     const policy = {
       mode: 'enforce', challenge_at: 40, deny_at: 80, review_at: 40,
       signals: { new_device: { enabled: true, weight: 25 }, ip_velocity: { enabled: true, weight: 50 } },
-      limits: { travel_kmh: 900, accounts_per_ip: 5, accounts_per_network: 20, accounts_per_user_agent: 50, velocity_minutes: 10, account_failures: 5, inactive_days: 180, bot_ms: 1500, history_days: 180 },
+      limits: { travel_kmh: 900, accounts_per_ip: 5, accounts_per_network: 20, accounts_per_asn: 200, accounts_per_user_agent: 50, velocity_minutes: 10, account_failures: 5, inactive_days: 180, bot_ms: 1500, history_days: 180 },
       version: 3,
     };
     const calls: { command: string; req: unknown }[] = [];

@@ -481,6 +481,11 @@ accounts_per_ip: number,
  */
 accounts_per_network: number, 
 /**
+ * Distinct accounts failed on from one network operator (ASN, with a GeoIP ASN
+ * database) within `velocity_minutes`.
+ */
+accounts_per_asn: number, 
+/**
  * Distinct accounts one user agent failed on within `velocity_minutes`.
  */
 accounts_per_user_agent: number, velocity_minutes: number, 
