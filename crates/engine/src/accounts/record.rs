@@ -198,6 +198,19 @@ pub(crate) fn row_to_summary(r: &AnyRow) -> Result<CustomerSummary> {
 }
 
 /// Read a customer inside a transaction.
+/// The address a customer's emails go to (none for an unknown or erased customer).
+pub(crate) async fn email_of<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: Uuid,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT email FROM customers WHERE id = $1 AND status <> 'erased'")
+            .bind(id.to_string())
+            .fetch_optional(ex)
+            .await?,
+    )
+}
+
 pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Customer> {
     let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

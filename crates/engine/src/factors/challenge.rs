@@ -302,10 +302,9 @@ impl Engine {
         let (token, expires_at) = self
             .insert_challenge(tx, customer, email_key, first, Some(&code), Some(attempt))
             .await?;
-        let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-            .bind(customer.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
+        let email = crate::accounts::record::email_of(&mut **tx, customer)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
         enqueue(
             tx,
             self,

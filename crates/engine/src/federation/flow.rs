@@ -601,9 +601,7 @@ impl Engine {
         else {
             return Err(Error::InvalidToken);
         };
-        let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-            .bind(customer.to_string())
-            .fetch_optional(self.store.reader())
+        let email = crate::accounts::record::email_of(self.store.reader(), customer)
             .await?
             .ok_or(Error::InvalidToken)?;
         let proven = self.check_sign_in_password(&email, password, ctx).await?;
@@ -689,9 +687,7 @@ impl Engine {
         let Some(customer) = flow.customer.filter(|_| flow.stage == "prove") else {
             return Err(Error::InvalidToken);
         };
-        let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-            .bind(customer.to_string())
-            .fetch_optional(self.store.reader())
+        let email = crate::accounts::record::email_of(self.store.reader(), customer)
             .await?
             .ok_or(Error::InvalidToken)?;
         let label: String =

@@ -109,14 +109,14 @@ pub(crate) async fn enqueue(
 /// account's owner or staff did) do not count against it.
 pub(crate) async fn recipient_over_cap(tx: &mut Tx, engine: &Engine, to: &str) -> Result<bool> {
     let since = to_us(engine.now() - Duration::hours(1));
-    let sent: i64 =
-        sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2 AND kind <> 'security_change'",
-        )
-            .bind(normalize::key_of_stored(to))
-            .bind(since)
-            .fetch_one(&mut **tx)
-            .await?;
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE to_key = $1 AND created_us > $2 AND kind <> $3",
+    )
+    .bind(normalize::key_of_stored(to))
+    .bind(since)
+    .bind(crate::risk::notices::SECURITY_CHANGE_EMAIL)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(sent >= engine.config.emails_per_recipient_per_hour)
 }
 

@@ -391,10 +391,9 @@ impl Engine {
         if !(new_device || new_country) {
             return Ok(());
         }
-        let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&mut **tx)
-            .await?;
+        let Some(email) = crate::accounts::record::email_of(&mut **tx, customer).await? else {
+            return Ok(());
+        };
         let device = if label.is_empty() {
             "a device not seen before".to_owned()
         } else {

@@ -47,12 +47,12 @@ impl Engine {
         let (Some(what), Some(id)) = (change(action), target.strip_prefix("customer:")) else {
             return Ok(());
         };
-        let email: Option<String> =
-            sqlx::query_scalar("SELECT email FROM customers WHERE id = $1 AND status <> 'erased'")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let Some(email) = email else { return Ok(()) };
+        let Ok(id) = uuid::Uuid::parse_str(id) else {
+            return Ok(());
+        };
+        let Some(email) = crate::accounts::record::email_of(&mut **tx, id).await? else {
+            return Ok(());
+        };
         let when = self.now().format("%Y-%m-%d %H:%M UTC");
         enqueue(
             tx,
