@@ -394,8 +394,9 @@ async fn main() {
     };
     let set = |n: usize| &homes[n * k..(n + 1) * k];
     let emails = |n: usize| set(n).iter().map(|(e, _, _)| e.clone()).collect::<Vec<_>>();
-    // (what, scored attempts, baseline lookups)
-    let cases: Vec<(&str, Vec<(String, RequestContext)>, Vec<String>)> = vec![
+    /// What is measured, the scored attempts, and the baseline's lookups.
+    type Case<'a> = (&'a str, Vec<(String, RequestContext)>, Vec<String>);
+    let cases: Vec<Case> = vec![
         (
             "a customer where they signed in before",
             set(0)

@@ -26,6 +26,7 @@
 mod accounts;
 mod clock;
 mod config;
+pub mod consent;
 mod credentials;
 pub mod demo;
 mod error;

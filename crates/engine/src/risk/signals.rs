@@ -193,14 +193,16 @@ pub fn ip_velocity(f: &Facts, h: &History, l: &RiskLimits) -> Option<String> {
             f.network,
             l.velocity_minutes
         ))
-    } else if let Some(asn) = f.asn.filter(|_| h.accounts_from_asn >= l.accounts_per_asn) {
-        Some(format!(
-            "failed sign-ins on {} accounts from network operator AS{asn} in {} min",
-            thousands(h.accounts_from_asn.into()),
-            l.velocity_minutes
-        ))
     } else {
-        None
+        f.asn
+            .filter(|_| h.accounts_from_asn >= l.accounts_per_asn)
+            .map(|asn| {
+                format!(
+                    "failed sign-ins on {} accounts from network operator AS{asn} in {} min",
+                    thousands(h.accounts_from_asn.into()),
+                    l.velocity_minutes
+                )
+            })
     }
 }
 

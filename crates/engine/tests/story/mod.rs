@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
+mod consent;
 mod email_sign_in;
 mod factors;
 mod hardening;
