@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod conn;
+mod consent;
 mod customer;
 mod device;
 pub mod error;
@@ -151,6 +152,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .routes(routes!(openapi::document))
         .merge(credentials)
         .merge(customer::routes())
+        .merge(consent::customer_routes())
         .merge(oidc::routes())
         .routes(routes!(pages::logo))
         .merge(pages::hosted::routes())
@@ -160,7 +162,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::social::routes())
         .merge(pages::profile::routes())
         .merge(pages::details::routes())
-        .nest("/admin/v1", admin::routes())
+        .nest("/admin/v1", admin::routes().merge(consent::admin_routes()))
         .split_for_parts();
     let _ = state
         .openapi

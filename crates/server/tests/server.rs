@@ -15,6 +15,8 @@ mod account;
 mod apache;
 #[path = "server/attacks.rs"]
 mod attacks;
+#[path = "server/consent.rs"]
+mod consent;
 #[path = "server/pages.rs"]
 mod pages;
 #[path = "server/profiling.rs"]
@@ -1721,6 +1723,17 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/risk/reviews/decide", "post"),
         ("/admin/v1/risk/reviews/assign", "post"),
         ("/admin/v1/risk/overview", "get"),
+        ("/admin/v1/consent/purposes", "get"),
+        ("/admin/v1/consent/purposes", "post"),
+        ("/admin/v1/consent/purposes/{id}/versions", "post"),
+        ("/admin/v1/consent/purposes/{id}/reconsent", "get"),
+        ("/admin/v1/customers/{id}/consent", "get"),
+        ("/admin/v1/customers/{id}/consent", "post"),
+        ("/admin/v1/consent/receipts/{id}", "get"),
+        ("/admin/v1/consent/decision", "get"),
+        ("/v1/me/consent", "get"),
+        ("/v1/me/consent", "post"),
+        ("/v1/me/consent/receipts/{id}", "get"),
         ("/admin/v1/risk/blocks", "get"),
         ("/admin/v1/risk/blocks", "post"),
         ("/admin/v1/risk/blocks/{id}/remove", "post"),

@@ -453,9 +453,72 @@ impl Engine {
         })
     }
 
+    /// The signed-in customer's own standing on every purpose, with the purposes and their
+    /// latest texts (the customer API and the preference center).
+    pub async fn my_consent(
+        &self,
+        token: &str,
+    ) -> Result<(Vec<super::Purpose>, Vec<PurposeState>)> {
+        let session = self.validate_session(token).await?;
+        Ok((
+            self.consent_purposes()
+                .await?
+                .into_iter()
+                .filter(|p| p.latest.is_some())
+                .collect(),
+            self.consent_state(session.customer_id).await?,
+        ))
+    }
+
+    /// Record the signed-in customer's own answers (`channel`: the account center's pages or
+    /// the customer API, naming the client when one is known).
+    pub async fn record_my_consent(
+        &self,
+        token: &str,
+        answers: &[ConsentAnswer],
+        channel: ConsentChannel,
+        client_id: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<Vec<ConsentRecord>> {
+        let session = self.validate_session(token).await?;
+        self.record_consent(
+            session.customer_id,
+            answers,
+            Collector::Customer { channel, client_id },
+            ctx,
+        )
+        .await
+    }
+
+    /// The signed-in customer's ledger, newest first.
+    pub async fn my_consent_records(&self, token: &str) -> Result<Vec<ConsentRecord>> {
+        let session = self.validate_session(token).await?;
+        self.customer_consent_records(session.customer_id).await
+    }
+
+    /// The receipt of one of the signed-in customer's own records (another's: not found).
+    pub async fn my_consent_receipt(&self, token: &str, record: Uuid) -> Result<String> {
+        let session = self.validate_session(token).await?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT customer_id FROM consent_ledger WHERE id = $1")
+                .bind(record.to_string())
+                .fetch_optional(self.store.reader())
+                .await?;
+        if owner != Some(session.customer_id.to_string()) {
+            return Err(Error::NotFound("consent record"));
+        }
+        self.consent_receipt(record).await
+    }
+
+    /// A receipt for staff who may read customers.
+    pub async fn staff_consent_receipt(&self, staff: &Staff, record: Uuid) -> Result<String> {
+        staff.require(Permission::ReadCustomers)?;
+        self.consent_receipt(record).await
+    }
+
     /// The receipt of a ledger record: a Kantara Consent Receipt v1.1 document, signed as a
     /// JWS (RS256) with the provider's current key, verifiable with its published JWKS.
-    pub async fn consent_receipt(&self, record: Uuid) -> Result<String> {
+    pub(crate) async fn consent_receipt(&self, record: Uuid) -> Result<String> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM consent_ledger WHERE id = $1"
         )))

@@ -90,6 +90,23 @@ impl Engine {
         })
     }
 
+    /// The client a live client-credentials access token was issued to (a business's back
+    /// end calling an API that serves such clients, like the consent decision); anything
+    /// else is `InvalidToken`.
+    pub async fn client_of_access_token(&self, token: &str) -> Result<String> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(crate::error::Error::InvalidToken);
+        }
+        sqlx::query_scalar(
+            "SELECT client_id FROM client_tokens WHERE token_hash = $1 AND revoked_us IS NULL AND expires_us > $2",
+        )
+        .bind(tokens::digest(token))
+        .bind(to_us(self.now()))
+        .fetch_optional(self.store.reader())
+        .await?
+        .ok_or(crate::error::Error::InvalidToken)
+    }
+
     /// RFC 7662 introspection, for a confidential client (a resource server).
     pub async fn introspect(
         &self,

@@ -232,7 +232,7 @@ async fn receipts_are_kantara_documents_signed_with_the_published_key() {
         .await
         .unwrap()
         .remove(0);
-    let jws = e.consent_receipt(r.id).await.unwrap();
+    let jws = e.staff_consent_receipt(&h.admin, r.id).await.unwrap();
     // Verified with jsonwebtoken against the JWKS (the engine signs RS256 with ring).
     let header = jsonwebtoken::decode_header(&jws).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
@@ -278,7 +278,7 @@ async fn receipts_are_kantara_documents_signed_with_the_published_key() {
         .is_err()
     );
     assert!(matches!(
-        e.consent_receipt(uuid::Uuid::nil()).await,
+        e.staff_consent_receipt(&h.admin, uuid::Uuid::nil()).await,
         Err(Error::NotFound(_))
     ));
 }

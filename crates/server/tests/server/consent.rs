@@ -1,0 +1,199 @@
+//! Consent over HTTP: privacy staff define a purpose and publish its text, the customer
+//! reads and answers through the customer API, a back end asks for the decision with a
+//! client-credentials token, receipts are fetched, and strangers get nothing.
+
+use super::*;
+
+#[tokio::test]
+async fn purposes_answers_decisions_and_receipts_over_http() {
+    for s in servers(false).await {
+        let c = client();
+        let admin = staff_token(&s, ADMIN, ADMIN_PW).await;
+        let api = |path: &str| format!("{}/admin/v1{path}", s.base);
+        let r = c
+            .post(api("/consent/purposes"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "id": "marketing_email", "name": "Marketing email", "legal_basis": "consent",
+                "data_categories": ["email address"], "retention_days": 365,
+                "consent_required": true, "version": 0,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let text = json!([{"locale": "en", "title": "News and offers", "body": "We email news."}]);
+        let publish = |version: i64, material: bool| {
+            c.post(api("/consent/purposes/marketing_email/versions"))
+                .bearer_auth(&admin)
+                .json(&json!({"version": version, "material": material, "texts": text}))
+                .send()
+        };
+        let r = publish(1, true).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        // Publishing over it: 409, and version 1 stays as it was.
+        let r = publish(1, false).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+
+        // The customer reads the purposes with their texts and answers.
+        registered(&s, &c, "ana@shop.example").await;
+        let me = app_token(&s.base, "ana@shop.example").await;
+        let mine: Value = c
+            .get(format!("{}/v1/me/consent", s.base))
+            .bearer_auth(&me)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            mine["purposes"][0]["latest"]["texts"][0]["title"],
+            "News and offers"
+        );
+        assert_eq!(mine["state"][0]["granted"], Value::Null);
+        let answer = |granted: bool| {
+            c.post(format!("{}/v1/me/consent", s.base))
+                .bearer_auth(&me)
+                .json(&json!({"answers": [{"purpose_id": "marketing_email", "version": 1, "locale": "en", "granted": granted}]}))
+                .send()
+        };
+        let r = answer(true).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let rec: Value = r.json().await.unwrap();
+        let record = rec["records"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(rec["records"][0]["channel"], "api");
+        let customer = rec["records"][0]["customer_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // A back end asks with a client-credentials token.
+        let backend = s
+            .engine
+            .register_client(
+                &s.admin,
+                vestibule_engine::NewClient {
+                    name: "CRM".into(),
+                    redirect_uris: vec!["https://crm.shop.example/cb".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let t: Value = c
+            .post(format!("{}/oauth2/token", s.base))
+            .basic_auth(&backend.client.id, backend.client_secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let machine = t["access_token"].as_str().unwrap().to_owned();
+        let decide = |token: &str| {
+            c.get(api(&format!(
+                "/consent/decision?customer_id={customer}&purpose=marketing_email"
+            )))
+            .bearer_auth(token)
+            .send()
+        };
+        let d: Value = decide(&machine).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (d["allowed"].as_bool(), d["basis"].as_str()),
+            (Some(true), Some("granted")),
+            "{d}"
+        );
+        assert_eq!(d["record"]["id"], record);
+        // Withdrawn: no, and the record says so.
+        assert_eq!(answer(false).await.unwrap().status(), StatusCode::CREATED);
+        let d: Value = decide(&admin).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (d["allowed"].as_bool(), d["basis"].as_str()),
+            (Some(false), Some("withdrawn"))
+        );
+        // No token, a customer's token, a made-up one: refused.
+        for token in [me.as_str(), "made-up"] {
+            assert_eq!(
+                decide(token).await.unwrap().status(),
+                StatusCode::UNAUTHORIZED,
+                "{token}"
+            );
+        }
+        let r = c
+            .get(api(
+                "/consent/decision?customer_id=nope&purpose=marketing_email",
+            ))
+            .bearer_auth(&machine)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+        // Receipts: the customer's own, and staff's; another customer's is not found.
+        let own: Value = c
+            .get(format!("{}/v1/me/consent/receipts/{record}", s.base))
+            .bearer_auth(&me)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(own["receipt"].as_str().unwrap().split('.').count(), 3);
+        registered(&s, &c, "bo@shop.example").await;
+        let other = app_token(&s.base, "bo@shop.example").await;
+        let r = c
+            .get(format!("{}/v1/me/consent/receipts/{record}", s.base))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let staff: Value = c
+            .get(api(&format!("/consent/receipts/{record}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(staff["receipt"], own["receipt"]);
+
+        // Staff see the ledger, and record for the customer only with a reason.
+        let view: Value = c
+            .get(api(&format!("/customers/{customer}/consent")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["ledger"].as_array().unwrap().len(), 2, "{view}");
+        assert_eq!(view["state"][0]["granted"], false);
+        let r = c
+            .post(api(&format!("/customers/{customer}/consent")))
+            .bearer_auth(&admin)
+            .json(&json!({"answers": [{"purpose_id": "marketing_email", "version": 1, "locale": "en", "granted": true}], "reason": ""}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "invalid_input", "{v}");
+        assert!(v["message"].as_str().unwrap().starts_with("reason:"), "{v}");
+        let n: Value = c
+            .get(api("/consent/purposes/marketing_email/reconsent"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(n["customers"], 0);
+    }
+}
