@@ -61,6 +61,20 @@ fn field<T: std::fmt::Debug>(r: Result<T, Error>) -> &'static str {
     }
 }
 
+/// A verified customer, and the marketing purpose with version 1 published.
+async fn with_marketing(h: &Harness, email: &str) -> uuid::Uuid {
+    let who = verified_customer(h, email, PW).await;
+    h.engine
+        .save_consent_purpose(&h.admin, &marketing(0))
+        .await
+        .unwrap();
+    h.engine
+        .publish_consent_version(&h.admin, &publish(1, true))
+        .await
+        .unwrap();
+    who
+}
+
 const ACCOUNT: Collector<'static> = Collector::Customer {
     channel: ConsentChannel::AccountCenter,
     client_id: None,
@@ -172,13 +186,7 @@ async fn material_versions_ask_again_minor_ones_do_not_and_decisions_follow_the_
 async fn the_ledger_and_published_versions_cannot_be_rewritten() {
     for h in backends().await {
         let e = &h.engine;
-        let who = verified_customer(&h, "ida@shop.example", PW).await;
-        e.save_consent_purpose(&h.admin, &marketing(0))
-            .await
-            .unwrap();
-        e.publish_consent_version(&h.admin, &publish(1, true))
-            .await
-            .unwrap();
+        let who = with_marketing(&h, "ida@shop.example").await;
         e.record_consent(who, &[answer(1, "en", true)], ACCOUNT, &ctx())
             .await
             .unwrap();
@@ -212,13 +220,7 @@ async fn the_ledger_and_published_versions_cannot_be_rewritten() {
 async fn receipts_are_kantara_documents_signed_with_the_published_key() {
     let h = sqlite(fast_config()).await;
     let e = &h.engine;
-    let who = verified_customer(&h, "eva@shop.example", PW).await;
-    e.save_consent_purpose(&h.admin, &marketing(0))
-        .await
-        .unwrap();
-    e.publish_consent_version(&h.admin, &publish(1, true))
-        .await
-        .unwrap();
+    let who = with_marketing(&h, "eva@shop.example").await;
     let r = e
         .record_consent(
             who,
@@ -287,13 +289,7 @@ async fn receipts_are_kantara_documents_signed_with_the_published_key() {
 async fn bad_purposes_versions_and_answers_are_refused_and_change_nothing() {
     for h in backends().await {
         let e = &h.engine;
-        let who = verified_customer(&h, "uli@shop.example", PW).await;
-        e.save_consent_purpose(&h.admin, &marketing(0))
-            .await
-            .unwrap();
-        e.publish_consent_version(&h.admin, &publish(1, true))
-            .await
-            .unwrap();
+        let who = with_marketing(&h, "uli@shop.example").await;
         // Purposes.
         let mut bad = marketing(0);
         bad.id = "Marketing Email".into();
@@ -394,13 +390,7 @@ async fn bad_purposes_versions_and_answers_are_refused_and_change_nothing() {
 async fn staff_record_consent_for_a_customer_with_a_reason_and_support_only_reads() {
     for h in backends().await {
         let e = &h.engine;
-        let who = verified_customer(&h, "kai@shop.example", PW).await;
-        e.save_consent_purpose(&h.admin, &marketing(0))
-            .await
-            .unwrap();
-        e.publish_consent_version(&h.admin, &publish(1, true))
-            .await
-            .unwrap();
+        let who = with_marketing(&h, "kai@shop.example").await;
         for (email, role) in [
             ("dpo@staff.example", Role::Privacy),
             ("sup@staff.example", Role::Support),

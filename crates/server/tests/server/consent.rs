@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// GET with a bearer token, as JSON.
+async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn purposes_answers_decisions_and_receipts_over_http() {
     for s in servers(false).await {
@@ -38,15 +44,7 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
         // The customer reads the purposes with their texts and answers.
         registered(&s, &c, "ana@shop.example").await;
         let me = app_token(&s.base, "ana@shop.example").await;
-        let mine: Value = c
-            .get(format!("{}/v1/me/consent", s.base))
-            .bearer_auth(&me)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let mine: Value = get_json(&c, &format!("{}/v1/me/consent", s.base), &me).await;
         assert_eq!(
             mine["purposes"][0]["latest"]["texts"][0]["title"],
             "News and offers"
@@ -132,15 +130,12 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
         // Receipts: the customer's own, and staff's; another customer's is not found.
-        let own: Value = c
-            .get(format!("{}/v1/me/consent/receipts/{record}", s.base))
-            .bearer_auth(&me)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let own: Value = get_json(
+            &c,
+            &format!("{}/v1/me/consent/receipts/{record}", s.base),
+            &me,
+        )
+        .await;
         assert_eq!(own["receipt"].as_str().unwrap().split('.').count(), 3);
         registered(&s, &c, "bo@shop.example").await;
         let other = app_token(&s.base, "bo@shop.example").await;
@@ -151,27 +146,12 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let staff: Value = c
-            .get(api(&format!("/consent/receipts/{record}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let staff: Value = get_json(&c, &api(&format!("/consent/receipts/{record}")), &admin).await;
         assert_eq!(staff["receipt"], own["receipt"]);
 
         // Staff see the ledger, and record for the customer only with a reason.
-        let view: Value = c
-            .get(api(&format!("/customers/{customer}/consent")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view: Value =
+            get_json(&c, &api(&format!("/customers/{customer}/consent")), &admin).await;
         assert_eq!(view["ledger"].as_array().unwrap().len(), 2, "{view}");
         assert_eq!(view["state"][0]["granted"], false);
         let r = c
@@ -185,15 +165,12 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["code"], "invalid_input", "{v}");
         assert!(v["message"].as_str().unwrap().starts_with("reason:"), "{v}");
-        let n: Value = c
-            .get(api("/consent/purposes/marketing_email/reconsent"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let n: Value = get_json(
+            &c,
+            &api("/consent/purposes/marketing_email/reconsent"),
+            &admin,
+        )
+        .await;
         assert_eq!(n["customers"], 0);
     }
 }
