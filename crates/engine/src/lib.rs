@@ -35,6 +35,7 @@ mod federation;
 mod frontdoor;
 pub mod oidc;
 mod outbox;
+pub mod privacy;
 pub mod risk;
 mod staff;
 mod storage;
@@ -426,6 +427,25 @@ impl Engine {
             .rows_affected();
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Every (table, column) of the store's own tables, for the schema-driven export test.
+    #[doc(hidden)]
+    pub async fn schema_columns_for_test(&self) -> Result<Vec<(String, String)>> {
+        let sql = match self.store.backend() {
+            Backend::Sqlite => {
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
+                 AND m.sql NOT LIKE 'CREATE VIRTUAL%' AND m.name NOT LIKE 'customer%search_%' \
+                 ORDER BY m.name, p.cid"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%' \
+                 ORDER BY table_name, ordinal_position"
+            }
+        };
+        Ok(sqlx::query_as(sql).fetch_all(self.store.reader()).await?)
     }
 
     /// A factor's stored (sealed) secret, for the test that it is not in the clear.

@@ -1,8 +1,8 @@
 //! Consent over HTTP: purposes and their versions, a customer's consent and ledger and
 //! staff-recorded answers in the admin API (`/admin/v1/consent…`); the decision for the
 //! business's back ends (a client-credentials access token or a staff token); and the
-//! customer's own consent in the customer API (`/v1/me/consent…`). The engine checks
-//! permissions and audits.
+//! customer's own consent in the customer API (`/v1/me/consent…`); and the DSAR export for
+//! staff and for the customer. The engine checks permissions and audits.
 
 use crate::AppState;
 use crate::admin::StaffAuth;
@@ -37,6 +37,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(customer_consent, record_for_customer))
         .routes(routes!(receipt))
         .routes(routes!(decision))
+        .routes(routes!(export_customer))
 }
 
 /// Mounted at the root (`/v1/me/consent…`).
@@ -44,6 +45,7 @@ pub fn customer_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_consent, record_my_consent))
         .routes(routes!(my_receipt))
+        .routes(routes!(export_mine))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -330,4 +332,31 @@ async fn my_receipt(
     let Path(id) = id?;
     let receipt = s.engine.my_consent_receipt(&t, id).await?;
     Ok(Json(Receipt { receipt }).into_response())
+}
+
+/// Everything held on a customer (DSAR export: profile, identifiers, credential metadata,
+/// factors, sessions, attempts and risk decisions, consent, emails, audit entries; secrets
+/// withheld). Admins and privacy staff; audited.
+#[utoipa::path(get, path = "/customers/{id}/export", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The export", body = vestibule_engine::privacy::CustomerExport), ById, StaffErrors))]
+async fn export_customer(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> ApiResult<Response> {
+    let Path(id) = id?;
+    Ok(Json(s.engine.export_customer(&who, id).await?).into_response())
+}
+
+/// "Download my data": everything held on the signed-in customer.
+#[utoipa::path(get, path = "/v1/me/export", tag = "customer",
+    security(("customer_bearer" = []), ("customer_cookie" = [])),
+    responses((status = 200, description = "The export", body = vestibule_engine::privacy::CustomerExport), CustomerAuth))]
+async fn export_mine(
+    State(s): State<AppState>,
+    CustomerToken(t): CustomerToken,
+) -> ApiResult<Response> {
+    Ok(Json(s.engine.export_my_data(&t).await?).into_response())
 }

@@ -1734,6 +1734,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/v1/me/consent", "get"),
         ("/v1/me/consent", "post"),
         ("/v1/me/consent/receipts/{id}", "get"),
+        ("/admin/v1/customers/{id}/export", "get"),
+        ("/v1/me/export", "get"),
         ("/admin/v1/risk/blocks", "get"),
         ("/admin/v1/risk/blocks", "post"),
         ("/admin/v1/risk/blocks/{id}/remove", "post"),

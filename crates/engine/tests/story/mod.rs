@@ -9,6 +9,7 @@ mod factors;
 mod hardening;
 mod oidc;
 mod passkeys;
+mod privacy;
 mod profiling;
 mod risk;
 mod search;

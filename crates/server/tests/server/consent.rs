@@ -172,5 +172,24 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
         )
         .await;
         assert_eq!(n["customers"], 0);
+
+        // The DSAR export, for staff and for the customer; another customer's is their own.
+        let x = get_json(&c, &api(&format!("/customers/{customer}/export")), &admin).await;
+        assert_eq!(x["customer_id"], customer);
+        assert_eq!(
+            x["tables"]["consent_ledger"].as_array().unwrap().len(),
+            2,
+            "{x}"
+        );
+        let mine = get_json(&c, &format!("{}/v1/me/export", s.base), &me).await;
+        assert_eq!(mine["tables"]["customers"][0]["email"], "ana@shop.example");
+        let theirs = get_json(&c, &format!("{}/v1/me/export", s.base), &other).await;
+        assert_eq!(theirs["tables"]["customers"][0]["email"], "bo@shop.example");
+        assert!(
+            theirs["tables"]["consent_ledger"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
     }
 }
