@@ -488,6 +488,60 @@ impl Engine {
         Ok(rows.len())
     }
 
+    /// The first customer of the store, with at least `events` recorded sign-in attempts
+    /// (added once, one a minute going back from now): the DSAR export benchmark's subject.
+    #[doc(hidden)]
+    pub async fn customer_with_history_for_bench(&self, events: i64) -> Result<uuid::Uuid> {
+        let (id, key): (String, String) =
+            sqlx::query_as("SELECT id, email_key FROM customers ORDER BY seq LIMIT 1")
+                .fetch_one(self.store.reader())
+                .await?;
+        let mut tx = self.store.begin().await?;
+        let have: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sign_in_attempts WHERE customer_id = $1")
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if have < events {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                 INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, \
+                 ip, user_agent, device, network, signals) \
+                 SELECT $2 - i * 60000000, $3, $4, 'success', 'ok', 'password', '192.0.2.' || (i % 250), \
+                 'Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0', 'bench', \
+                 '192.0.2.0/24', '[]' FROM n",
+            )
+            .bind(events - have)
+            .bind(time::to_us(self.now()))
+            .bind(&key)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        uuid::Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Every recorded attempt of a customer, read raw: the export benchmark's baseline.
+    #[doc(hidden)]
+    pub async fn lookup_attempts_for_bench(&self, id: uuid::Uuid) -> Result<usize> {
+        let rows = sqlx::query("SELECT * FROM sign_in_attempts WHERE customer_id = $1")
+            .bind(id.to_string())
+            .fetch_all(self.store.reader())
+            .await?;
+        Ok(rows.len())
+    }
+
+    /// The DSAR export without the staff check and audit entry (what the benchmark times):
+    /// how many rows it holds.
+    #[doc(hidden)]
+    pub async fn export_for_bench(&self, id: uuid::Uuid) -> Result<usize> {
+        let x = self.collect_export(id).await?;
+        let json = serde_json::to_vec(&x).map_err(|e| Error::Internal(e.to_string()))?;
+        std::hint::black_box(json);
+        Ok(x.tables.values().map(Vec::len).sum())
+    }
+
     /// Score one password attempt as a sign-in does — inside the write transaction, the
     /// history read and the signals run under the policy in force — then roll back, so
     /// nothing is recorded: what the risk benchmark times. Returns the score.

@@ -104,8 +104,13 @@ pub struct CustomerExport {
 fn cell(row: &sqlx::any::AnyRow, i: usize, name: &str) -> (String, Value) {
     if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
         if let Some(stem) = name.strip_suffix("_us") {
+            let key = if stem == "at" {
+                "at".to_owned()
+            } else {
+                format!("{stem}_at")
+            };
             return (
-                format!("{stem}_at"),
+                key,
                 v.map_or(Value::Null, |us| json!(from_us(us).to_rfc3339())),
             );
         }
@@ -128,6 +133,116 @@ fn cell(row: &sqlx::any::AnyRow, i: usize, name: &str) -> (String, Value) {
         );
     }
     (name.to_owned(), Value::Null)
+}
+
+/// What each table is, for people.
+fn heading(table: &str) -> &'static str {
+    match table {
+        "customers" => "Profile",
+        "sessions" => "Sessions",
+        "tokens" => "Email links (verification, password reset)",
+        "sign_in_attempts" => "Sign-in attempts and their risk decisions",
+        "risk_reviews" => "Security reviews of your sign-ins",
+        "risk_devices" => "Devices you signed in from",
+        "risk_networks" => "Networks you signed in from",
+        "customer_factors" => "Second factors",
+        "recovery_codes" => "Recovery codes",
+        "passkeys" => "Passkeys",
+        "sign_in_challenges" => "Sign-ins waiting for a second step",
+        "webauthn_ceremonies" => "Passkey sign-ins in progress",
+        "email_sign_ins" => "Sign-in codes sent by email",
+        "social_links" => "Connected sign-in providers",
+        "social_flows" => "Provider sign-ins in progress",
+        "oidc_codes" => "Applications' authorization codes",
+        "oidc_tokens" => "Applications you signed in to",
+        "consent_ledger" => "Consent given and withdrawn",
+        "consent_state" => "Consent in force",
+        "outbox" => "Emails sent to you",
+        "audit_log" => "What staff and the system did with your account",
+        _ => "Other records",
+    }
+}
+
+struct Section {
+    table: String,
+    heading: &'static str,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    withheld: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "export.html")]
+struct Summary<'a> {
+    title: &'a str,
+    /// The tables holding nothing about the customer, by heading.
+    empty: String,
+    customer: String,
+    generated: String,
+    sections: Vec<Section>,
+}
+
+impl CustomerExport {
+    /// The human-readable summary: one HTML page, a section per table (HTML-escaped).
+    pub fn to_html(&self, organisation: &str) -> Result<String> {
+        use askama::Template as _;
+        // In the order of EXPORTED_TABLES (the profile first); empty tables are named once
+        // at the end.
+        let mut empty = vec![];
+        let sections = EXPORTED_TABLES
+            .iter()
+            .filter_map(|(t, _)| self.tables.get_key_value(*t))
+            .filter(|(table, rows)| {
+                if rows.is_empty() {
+                    empty.push(heading(table));
+                }
+                !rows.is_empty()
+            })
+            .map(|(table, rows)| {
+                let mut columns: Vec<String> = vec![];
+                for r in rows {
+                    for k in r.as_object().into_iter().flat_map(|o| o.keys()) {
+                        if !columns.contains(k) {
+                            columns.push(k.clone());
+                        }
+                    }
+                }
+                let rows = rows
+                    .iter()
+                    .map(|r| {
+                        columns
+                            .iter()
+                            .map(|c| match r.get(c) {
+                                None | Some(Value::Null) => String::new(),
+                                Some(Value::String(s)) => s.clone(),
+                                Some(v) => v.to_string(),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Section {
+                    table: table.clone(),
+                    heading: heading(table),
+                    columns,
+                    rows,
+                    withheld: self
+                        .withheld
+                        .get(table)
+                        .map(|w| w.join(", "))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        Summary {
+            empty: empty.join(", "),
+            title: organisation,
+            customer: self.customer_id.to_string(),
+            generated: self.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            sections,
+        }
+        .render()
+        .map_err(|e| Error::Internal(format!("export summary: {e}")))
+    }
 }
 
 impl Engine {
@@ -155,7 +270,7 @@ impl Engine {
         self.collect_export(session.customer_id).await
     }
 
-    async fn collect_export(&self, id: Uuid) -> Result<CustomerExport> {
+    pub(crate) async fn collect_export(&self, id: Uuid) -> Result<CustomerExport> {
         let email: Option<String> = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.store.reader())

@@ -150,6 +150,20 @@ async fn a_customer_gets_everything_held_on_them_and_no_secrets() {
                 }
             }
         }
+        // The summary for people: a section per table, escaped, no secret either.
+        let html = x.to_html("Shop & Co").unwrap();
+        let title = html
+            .lines()
+            .find(|l| l.contains("<title>"))
+            .unwrap_or_default();
+        assert!(!html.contains("Shop & Co"), "{title}");
+        assert!(
+            title.contains("Shop &#38; Co") || title.contains("Shop &amp; Co"),
+            "{title}"
+        );
+        assert!(html.contains("<h2 id=\"consent_ledger\">Consent given and withdrawn</h2>"));
+        assert!(html.contains("ada@shop.example") && html.contains("password_hash"));
+        assert!(!html.contains("$argon2id$"));
         // The customer's own copy says the same; the export is audited.
         let own = e.export_my_data(&signed.token).await.unwrap();
         assert_eq!(own.tables["consent_ledger"], x.tables["consent_ledger"]);
