@@ -271,11 +271,9 @@ impl Engine {
     }
 
     pub(crate) async fn collect_export(&self, id: Uuid) -> Result<CustomerExport> {
-        let email: Option<String> = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.store.reader())
-            .await?;
-        let email = email.ok_or(Error::NotFound("customer"))?;
+        let email = crate::accounts::record::email_of(self.store.reader(), id)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
         let email_key = normalize::key_of_stored(&email);
         let mut tables = BTreeMap::new();
         let mut left_out = BTreeMap::new();
