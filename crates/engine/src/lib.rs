@@ -429,6 +429,29 @@ impl Engine {
         Ok(n)
     }
 
+    /// Checkpoint the WAL into the vault file (tests that read the file's bytes).
+    #[doc(hidden)]
+    pub async fn checkpoint_for_test(&self) -> Result<()> {
+        self.store.checkpoint().await
+    }
+
+    /// The rows of `table` whose `column` equals `value`, as JSON, for tests that look at
+    /// what is stored.
+    #[doc(hidden)]
+    pub async fn raw_rows_for_test(
+        &self,
+        table: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<serde_json::Value>> {
+        let sql = format!("SELECT * FROM {table} WHERE {column} = $1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_all(self.store.reader())
+            .await?;
+        Ok(rows.iter().map(privacy::export::row_json).collect())
+    }
+
     /// Every (table, column) of the store's own tables, for the schema-driven export test.
     #[doc(hidden)]
     pub async fn schema_columns_for_test(&self) -> Result<Vec<(String, String)>> {
@@ -446,6 +469,17 @@ impl Engine {
             }
         };
         Ok(sqlx::query_as(sql).fetch_all(self.store.reader()).await?)
+    }
+
+    /// A vault's data key (unwrapped with the recovery key), for the test that decrypts every
+    /// page of the vault file and its WAL to look for an erased customer's bytes.
+    #[doc(hidden)]
+    pub fn vault_data_key_for_test(
+        vault: &std::path::Path,
+        recovery: &RecoveryKey,
+    ) -> Result<[u8; 32]> {
+        let ring = storage::vault::Keyring::load(vault, &OsEntropy)?;
+        Ok(ring.unlock_recovery(recovery)?.0)
     }
 
     /// A factor's stored (sealed) secret, for the test that it is not in the clear.

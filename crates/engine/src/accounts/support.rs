@@ -196,6 +196,12 @@ impl Engine {
             (_, CustomerStatus::Active) => Permission::UnlockCustomers,
         };
         staff.require(needed)?;
+        if status == CustomerStatus::Erased {
+            return Err(Error::invalid(
+                "status",
+                "erasing removes the customer's data: use erase (privacy), not a status change",
+            ));
+        }
         if before.status == CustomerStatus::Erased {
             return Err(Error::invalid(
                 "status",

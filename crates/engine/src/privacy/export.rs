@@ -2,14 +2,14 @@
 //! attributes, identifiers, credential metadata, second factors and passkeys, sessions,
 //! sign-in attempts with their risk decisions and reviews, consent ledger and state, the
 //! emails sent to them, the audit entries about them. Rows are read table by table from
-//! [`EXPORTED_TABLES`], every column except secrets (hashes of tokens and codes, sealed
+//! [`CUSTOMER_TABLES`], every column except secrets (hashes of tokens and codes, sealed
 //! factor secrets, passkey credentials, password hashes) and derived lookup keys, which are
 //! named in `withheld` so the customer knows they exist. Times (`*_us`) come as RFC 3339.
 //! A schema-driven test fails when a table that refers to a customer is missing here.
 
 use crate::Engine;
-use crate::accounts::normalize;
 use crate::error::{Error, Result};
+use crate::privacy::tables::{self as catalogue, CUSTOMER_TABLES};
 use crate::staff::{Permission, Staff};
 use crate::time::from_us;
 use chrono::{DateTime, Utc};
@@ -18,44 +18,6 @@ use serde_json::{Map, Value, json};
 use sqlx::{Column, Row};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// How a table's rows are found for a customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Selector {
-    /// `WHERE <column> = <the customer's id>`.
-    CustomerId(&'static str),
-    /// `WHERE <column> = <the customer's email key>`.
-    EmailKey(&'static str),
-    /// `WHERE <column> = 'customer:<id>'` (audit entries about them).
-    Target(&'static str),
-    /// Review items of the customer's own sign-in attempts.
-    TheirAttempts,
-}
-
-/// Every table holding data about a customer, and how its rows are found.
-pub const EXPORTED_TABLES: &[(&str, Selector)] = &[
-    ("customers", Selector::CustomerId("id")),
-    ("sessions", Selector::CustomerId("customer_id")),
-    ("tokens", Selector::CustomerId("customer_id")),
-    ("sign_in_attempts", Selector::CustomerId("customer_id")),
-    ("risk_reviews", Selector::TheirAttempts),
-    ("risk_devices", Selector::CustomerId("customer_id")),
-    ("risk_networks", Selector::CustomerId("customer_id")),
-    ("customer_factors", Selector::CustomerId("customer_id")),
-    ("recovery_codes", Selector::CustomerId("customer_id")),
-    ("passkeys", Selector::CustomerId("customer_id")),
-    ("sign_in_challenges", Selector::CustomerId("customer_id")),
-    ("webauthn_ceremonies", Selector::CustomerId("customer_id")),
-    ("email_sign_ins", Selector::CustomerId("customer_id")),
-    ("social_links", Selector::CustomerId("customer_id")),
-    ("social_flows", Selector::CustomerId("customer_id")),
-    ("oidc_codes", Selector::CustomerId("customer_id")),
-    ("oidc_tokens", Selector::CustomerId("customer_id")),
-    ("consent_ledger", Selector::CustomerId("customer_id")),
-    ("consent_state", Selector::CustomerId("customer_id")),
-    ("outbox", Selector::EmailKey("to_key")),
-    ("audit_log", Selector::Target("target")),
-];
 
 /// Columns never exported: secrets, and keys derived from what is exported anyway.
 fn withheld(column: &str) -> bool {
@@ -135,6 +97,17 @@ fn cell(row: &sqlx::any::AnyRow, i: usize, name: &str) -> (String, Value) {
     (name.to_owned(), Value::Null)
 }
 
+/// A whole row as JSON (every column, as [`cell`] renders it).
+pub(crate) fn row_json(row: &sqlx::any::AnyRow) -> Value {
+    Value::Object(
+        row.columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| cell(row, i, c.name()))
+            .collect(),
+    )
+}
+
 /// What each table is, for people.
 fn heading(table: &str) -> &'static str {
     match table {
@@ -186,12 +159,12 @@ impl CustomerExport {
     /// The human-readable summary: one HTML page, a section per table (HTML-escaped).
     pub fn to_html(&self, organisation: &str) -> Result<String> {
         use askama::Template as _;
-        // In the order of EXPORTED_TABLES (the profile first); empty tables are named once
+        // In the order of CUSTOMER_TABLES (the profile first); empty tables are named once
         // at the end.
         let mut empty = vec![];
-        let sections = EXPORTED_TABLES
+        let sections = CUSTOMER_TABLES
             .iter()
-            .filter_map(|(t, _)| self.tables.get_key_value(*t))
+            .filter_map(|t| self.tables.get_key_value(t.table))
             .filter(|(table, rows)| {
                 if rows.is_empty() {
                     empty.push(heading(table));
@@ -274,26 +247,19 @@ impl Engine {
         let email = crate::accounts::record::email_of(self.store.reader(), id)
             .await?
             .ok_or(Error::NotFound("customer"))?;
-        let email_key = normalize::key_of_stored(&email);
+        let mut conn = self.store.reader().acquire().await?;
+        let addresses = catalogue::addresses(&mut conn, id, &email).await?;
         let mut tables = BTreeMap::new();
         let mut left_out = BTreeMap::new();
-        for (table, selector) in EXPORTED_TABLES {
-            let (clause, value) = match selector {
-                Selector::CustomerId(c) => (format!("{c} = $1"), id.to_string()),
-                Selector::EmailKey(c) => (format!("{c} = $1"), email_key.clone()),
-                Selector::Target(c) => (format!("{c} = $1"), format!("customer:{id}")),
-                Selector::TheirAttempts => (
-                    "attempt_seq IN (SELECT seq FROM sign_in_attempts WHERE customer_id = $1)"
-                        .to_owned(),
-                    id.to_string(),
-                ),
-            };
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT * FROM {table} WHERE {clause}"
-            )))
-            .bind(value)
-            .fetch_all(self.store.reader())
-            .await?;
+        for t in CUSTOMER_TABLES {
+            let (clause, values) = catalogue::clause(t.selector, id, &addresses);
+            let table = &t.table;
+            let sql = format!("SELECT * FROM {table} WHERE {clause}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in values {
+                q = q.bind(v);
+            }
+            let rows = q.fetch_all(&mut *conn).await?;
             let mut out = Vec::with_capacity(rows.len());
             let mut hidden: Vec<String> = vec![];
             for r in &rows {

@@ -4,6 +4,13 @@
 //! the chain: an edited entry breaks its own hash, a deleted entry breaks the next link, and
 //! a truncated tail no longer matches the head.
 //!
+//! The canonical entry holds the digest of its reason and diff (`body_digest`), not their
+//! text, so erasing a customer can replace the personal values in the entries about them
+//! ([`redact_customer`]) and the chain still verifies: a redacted entry must hold nothing but
+//! `[erased]` markers, and its customer must have an erasure tombstone. Entries written
+//! before body digests existed (`body_digest = ''`) are hashed over their text and cannot be
+//! redacted.
+//!
 //! Appending first bumps the head row (`UPDATE … RETURNING`), which takes its row lock on
 //! PostgreSQL and so serialises concurrent appenders without a dialect-specific lock.
 
@@ -56,7 +63,11 @@ struct Head {
     hash: String,
 }
 
-fn entry_hash(prev: &str, id: &str, at_us: i64, e: &NewEntry<'_>) -> String {
+/// What a redacted value becomes.
+pub(crate) const ERASED: &str = "[erased]";
+
+/// The hash of an entry written before body digests (over its whole text).
+fn legacy_entry_hash(prev: &str, id: &str, at_us: i64, e: &NewEntry<'_>) -> String {
     let canonical = serde_json::json!({
         "id": id, "at_us": at_us, "actor": e.actor, "action": e.action,
         "target": e.target, "reason": e.reason, "diff": e.diff,
@@ -65,6 +76,86 @@ fn entry_hash(prev: &str, id: &str, at_us: i64, e: &NewEntry<'_>) -> String {
     h.update(prev.as_bytes());
     h.update(canonical.to_string().as_bytes());
     hex::encode(h.finalize())
+}
+
+/// SHA-256 of an entry's reason and diff.
+fn body_digest(reason: Option<&str>, diff: &serde_json::Value) -> String {
+    let body = serde_json::json!({"reason": reason, "diff": diff});
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+/// The hash of an entry: its fields with the body's digest in place of the body.
+fn entry_hash(prev: &str, id: &str, at_us: i64, e: &NewEntry<'_>, body_digest: &str) -> String {
+    let canonical = serde_json::json!({
+        "id": id, "at_us": at_us, "actor": e.actor, "action": e.action,
+        "target": e.target, "body_digest": body_digest,
+    });
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// `value` with every string, number and boolean replaced by [`ERASED`] (keys and shape kept).
+fn redacted(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Null => Value::Null,
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), redacted(v))).collect())
+        }
+        _ => Value::String(ERASED.to_owned()),
+    }
+}
+
+/// Does `value` hold nothing but [`ERASED`] markers (and nulls)?
+fn is_redacted(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => true,
+        Value::String(s) => s == ERASED,
+        Value::Array(items) => items.iter().all(is_redacted),
+        Value::Object(m) => m.values().all(is_redacted),
+        _ => false,
+    }
+}
+
+/// Replace the personal values of every entry about (or by) a customer being erased, inside
+/// the erasure's transaction. Returns (entries redacted, entries too old to redact).
+pub(crate) async fn redact_customer(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    customer: &str,
+) -> Result<(u64, u64)> {
+    let rows = sqlx::query(
+        "SELECT seq, reason, diff, body_digest FROM audit_log \
+         WHERE (target = $1 OR actor = $1) AND redacted_us IS NULL",
+    )
+    .bind(customer)
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut done, mut legacy) = (0, 0);
+    for r in &rows {
+        if r.try_get::<String, _>("body_digest")?.is_empty() {
+            legacy += 1;
+            continue;
+        }
+        let diff: serde_json::Value =
+            serde_json::from_str(&r.try_get::<String, _>("diff")?).unwrap_or_default();
+        let reason = r
+            .try_get::<Option<String>, _>("reason")?
+            .map(|_| ERASED.to_owned());
+        sqlx::query("UPDATE audit_log SET reason = $1, diff = $2, redacted_us = $3 WHERE seq = $4")
+            .bind(reason)
+            .bind(redacted(&diff).to_string())
+            .bind(to_us(now))
+            .bind(r.try_get::<i64, _>("seq")?)
+            .execute(&mut **tx)
+            .await?;
+        done += 1;
+    }
+    Ok((done, legacy))
 }
 
 /// Build a `{field: [before, after]}` diff from pairs, leaving out unchanged fields.
@@ -109,10 +200,11 @@ pub(crate) async fn append(
     };
     let id = new_id(now, entropy).to_string();
     let at_us = to_us(now);
-    let hash = entry_hash(&head.hash, &id, at_us, &e);
+    let digest = body_digest(e.reason, &e.diff);
+    let hash = entry_hash(&head.hash, &id, at_us, &e, &digest);
     let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_log (id, at_us, actor, action, target, reason, diff, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+        "INSERT INTO audit_log (id, at_us, actor, action, target, reason, diff, prev_hash, hash, \
+         body_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
     )
     .bind(&id)
     .bind(at_us)
@@ -123,6 +215,7 @@ pub(crate) async fn append(
     .bind(e.diff.to_string())
     .bind(&head.hash)
     .bind(&hash)
+    .bind(&digest)
     .fetch_one(&mut **tx)
     .await?;
     let new_head =
@@ -202,8 +295,10 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool) -> Result<VerifyReport> {
     let mut last_seq = 0i64;
     loop {
         let rows = sqlx::query(
-            "SELECT seq, id, at_us, actor, action, target, reason, diff, prev_hash, hash \
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
+            "SELECT seq, id, at_us, actor, action, target, reason, diff, prev_hash, hash, \
+             body_digest, redacted_us, \
+             (SELECT count(*) FROM erasures WHERE 'customer:' || customer_id IN (target, actor)) \
+             AS erased FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
         )
         .bind(last_seq)
         .fetch_all(pool)
@@ -218,19 +313,30 @@ pub(crate) async fn verify(pool: &sqlx::AnyPool) -> Result<VerifyReport> {
             let diff_text: String = r.try_get("diff")?;
             let diff: serde_json::Value =
                 serde_json::from_str(&diff_text).map_err(|_| Error::AuditTampered(entry.seq))?;
-            let recomputed = entry_hash(
-                &prev,
-                &entry.id,
-                to_us(entry.at),
-                &NewEntry {
-                    actor: &entry.actor,
-                    action: &entry.action,
-                    target: &entry.target,
-                    reason: entry.reason.as_deref(),
-                    diff,
-                },
-            );
-            if stored_prev != prev || stored_hash != recomputed {
+            let stored_digest: String = r.try_get("body_digest")?;
+            let fields = NewEntry {
+                actor: &entry.actor,
+                action: &entry.action,
+                target: &entry.target,
+                reason: entry.reason.as_deref(),
+                diff,
+            };
+            let body_ok = if stored_digest.is_empty() {
+                true
+            } else if r.try_get::<Option<i64>, _>("redacted_us")?.is_some() {
+                // Redaction only ever removes: markers only, for an erased customer.
+                is_redacted(&fields.diff)
+                    && fields.reason.is_none_or(|r| r == ERASED)
+                    && r.try_get::<i64, _>("erased")? > 0
+            } else {
+                body_digest(fields.reason, &fields.diff) == stored_digest
+            };
+            let recomputed = if stored_digest.is_empty() {
+                legacy_entry_hash(&prev, &entry.id, to_us(entry.at), &fields)
+            } else {
+                entry_hash(&prev, &entry.id, to_us(entry.at), &fields, &stored_digest)
+            };
+            if !body_ok || stored_prev != prev || stored_hash != recomputed {
                 return Err(Error::AuditTampered(entry.seq));
             }
             prev = stored_hash;

@@ -15,7 +15,7 @@ pub(crate) mod vault;
 
 use crate::error::{Error, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 use std::path::Path;
 use std::time::Duration;
 
@@ -116,8 +116,11 @@ impl Store {
                         if read_only {
                             conn.execute("PRAGMA query_only = ON").await?;
                         } else {
+                            // Deleted content is overwritten with zeros (in the page and in
+                            // free pages), so an erased customer's bytes do not linger.
                             conn.execute(sqlx::AssertSqlSafe(format!(
-                                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+                                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
+                                 PRAGMA secure_delete = ON;"
                             )))
                             .await?;
                         }
@@ -202,12 +205,20 @@ impl Store {
 
     /// Flush the WAL into the main file (SQLite) so the file on disk is self-contained.
     pub async fn checkpoint(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.writer)
-                .await?;
+        self.checkpoint_truncate().await.map(drop)
+    }
+
+    /// Copy every WAL frame into the main file and truncate the WAL to nothing; `false` when
+    /// a reader still needed old frames (they stay until the next checkpoint). PostgreSQL:
+    /// nothing to do (`true`).
+    pub(crate) async fn checkpoint_truncate(&self) -> Result<bool> {
+        if self.backend != Backend::Sqlite {
+            return Ok(true);
         }
-        Ok(())
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? == 0)
     }
 
     /// Tune the SQLite writer for a bulk load (a bigger page cache and WAL backstop) or back

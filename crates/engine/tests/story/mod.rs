@@ -5,6 +5,7 @@ mod audit;
 mod clients;
 mod consent;
 mod email_sign_in;
+mod erasure;
 mod factors;
 mod hardening;
 mod oidc;
@@ -241,6 +242,18 @@ pub async fn emailed_code(h: &Harness, kind: &str, to: &str) -> (OutboxMessage, 
         .replace(' ', "");
     assert!(m.subject.contains(&code), "the code is in the subject too");
     (m, code)
+}
+
+/// The password of staff members added by [`staff_member`].
+pub const STAFF_PASSWORD: &str = "staff member passphrase";
+
+/// Add a staff member with `role` (by the admin) and sign them in.
+pub async fn staff_member(h: &Harness, email: &str, role: vestibule_engine::Role) -> Staff {
+    h.engine
+        .add_staff(&h.admin, email, "Staff", role, STAFF_PASSWORD)
+        .await
+        .unwrap();
+    staff_signed_in(h, email, STAFF_PASSWORD).await
 }
 
 /// Register and verify a customer; returns their id.
