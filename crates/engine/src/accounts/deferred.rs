@@ -78,6 +78,8 @@ const MAX_ATTEMPTS: i64 = 12;
 /// How often the worker looks for jobs without being woken (jobs queued by another server
 /// instance on the same PostgreSQL, or left by a process that crashed).
 const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the worker looks whether the daily retention run is due.
+const RETENTION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The worker's shared state, one per engine (clones share it).
 #[derive(Default)]
@@ -106,7 +108,16 @@ impl Engine {
         let engine = self.clone();
         let handle = tokio::spawn(async move {
             let worker = engine.deferred.clone();
+            // The same worker looks hourly whether the daily retention run is due (it runs
+            // only when a rule is set; see `privacy::retention`).
+            let mut retention_checked: Option<tokio::time::Instant> = None;
             loop {
+                if retention_checked.is_none_or(|t| t.elapsed() >= RETENTION_CHECK) {
+                    retention_checked = Some(tokio::time::Instant::now());
+                    if let Err(e) = engine.run_scheduled_retention().await {
+                        tracing::warn!(error = %e.code(), "the retention run failed; retried in an hour");
+                    }
+                }
                 tokio::select! {
                     _ = worker.wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}

@@ -141,12 +141,35 @@ impl Engine {
         reason: Option<&str>,
         confirm_email: &str,
     ) -> Result<Erasure> {
-        let now = self.now();
         let mut tx = self.store.begin().await?;
+        let (tombstone, deleted, anonymised) = self
+            .erase_in(&mut tx, id, requested_by, reason, Some(confirm_email))
+            .await?;
+        tx.commit().await?;
+        let wal_truncated = self.store.checkpoint_truncate().await?;
+        Ok(Erasure {
+            tombstone,
+            deleted,
+            anonymised,
+            wal_truncated,
+        })
+    }
+
+    /// The erasure itself, inside the caller's transaction (the WAL is the caller's to
+    /// checkpoint). `confirm_email`, when given, must be the customer's address.
+    pub(crate) async fn erase_in(
+        &self,
+        tx: &mut Tx,
+        id: Uuid,
+        requested_by: &str,
+        reason: Option<&str>,
+        confirm_email: Option<&str>,
+    ) -> Result<(Tombstone, BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+        let now = self.now();
         let erased_us: Option<i64> =
             sqlx::query_scalar("SELECT erased_us FROM erasures WHERE customer_id = $1")
                 .bind(id.to_string())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         if let Some(us) = erased_us {
             return Err(Error::invalid(
@@ -157,14 +180,16 @@ impl Engine {
                 ),
             ));
         }
-        let c = load(&mut tx, id).await?;
-        if normalize::key_of_stored(confirm_email.trim()) != normalize::key_of_stored(&c.email) {
+        let c = load(tx, id).await?;
+        if confirm_email.is_some_and(|typed| {
+            normalize::key_of_stored(typed.trim()) != normalize::key_of_stored(&c.email)
+        }) {
             return Err(Error::invalid(
                 "confirm_email",
                 "type the account's email address exactly to confirm the erasure",
             ));
         }
-        let addresses = catalogue::addresses(&mut tx, id, &c.email).await?;
+        let addresses = catalogue::addresses(tx, id, &c.email).await?;
         let (mut deleted, mut anonymised, mut kept) =
             (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for t in CUSTOMER_TABLES.iter().rev() {
@@ -176,7 +201,7 @@ impl Engine {
                 }
                 Erase::Redact => {
                     let (done, legacy) =
-                        audit::redact_customer(&mut tx, now, &format!("customer:{id}")).await?;
+                        audit::redact_customer(tx, now, &format!("customer:{id}")).await?;
                     kept.insert(
                         t.table.to_owned(),
                         KeptRows {
@@ -200,7 +225,7 @@ impl Engine {
             for v in values {
                 q = q.bind(v);
             }
-            let n = q.execute(&mut *tx).await?.rows_affected();
+            let n = q.execute(&mut **tx).await?.rows_affected();
             match t.erase {
                 Erase::Delete => {
                     deleted.insert(t.table.to_owned(), n);
@@ -220,7 +245,7 @@ impl Engine {
                 Erase::Redact => {}
             }
         }
-        let pending = self.drop_pending_work(&mut tx, id, &addresses).await?;
+        let pending = self.drop_pending_work(tx, id, &addresses).await?;
         deleted.insert("deferred_work".to_owned(), pending);
         let tombstone = Tombstone {
             customer_id: id,
@@ -240,15 +265,15 @@ impl Engine {
         .bind(requested_by)
         .bind(reason)
         .bind(kept_json)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("INSERT INTO erasure_events (customer_id, erased_us) VALUES ($1, $2)")
             .bind(id.to_string())
             .bind(to_us(now))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         self.audit(
-            &mut tx,
+            tx,
             requested_by,
             "privacy.erased",
             &format!("customer:{id}"),
@@ -260,14 +285,7 @@ impl Engine {
             }),
         )
         .await?;
-        tx.commit().await?;
-        let wal_truncated = self.store.checkpoint_truncate().await?;
-        Ok(Erasure {
-            tombstone,
-            deleted,
-            anonymised,
-            wal_truncated,
-        })
+        Ok((tombstone, deleted, anonymised))
     }
 
     /// Queued work naming the customer or one of their addresses (a registration notice,

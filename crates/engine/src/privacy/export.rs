@@ -98,6 +98,7 @@ fn cell(row: &sqlx::any::AnyRow, i: usize, name: &str) -> (String, Value) {
 }
 
 /// A whole row as JSON (every column, as [`cell`] renders it).
+#[cfg(feature = "test-hooks")]
 pub(crate) fn row_json(row: &sqlx::any::AnyRow) -> Value {
     Value::Object(
         row.columns()

@@ -5,8 +5,10 @@
 
 pub mod erasure;
 pub mod export;
+pub mod retention;
 pub mod tables;
 
 pub use erasure::{Erasure, KeptRows, Tombstone};
 pub use export::CustomerExport;
+pub use retention::{RetentionClass, RetentionItem, RetentionReport, RetentionRules};
 pub use tables::{CUSTOMER_TABLES, CustomerTable, Erase, Selector};

@@ -64,6 +64,8 @@ pub enum Permission {
     ManageConsent,
     ExportCustomers,
     EraseCustomers,
+    /// Set retention rules and run them.
+    ManageRetention,
     ReadAudit,
     ManageStaff,
     ManageSettings,
@@ -72,7 +74,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ReadCustomers,
         Permission::EditCustomers,
         Permission::ResendVerification,
@@ -87,6 +89,7 @@ impl Permission {
         Permission::ManageConsent,
         Permission::ExportCustomers,
         Permission::EraseCustomers,
+        Permission::ManageRetention,
         Permission::ReadAudit,
         Permission::ManageStaff,
         Permission::ManageSettings,
@@ -111,6 +114,7 @@ impl Permission {
             Permission::ManageConsent => "managing consent",
             Permission::ExportCustomers => "exporting customer data",
             Permission::EraseCustomers => "erasing customers",
+            Permission::ManageRetention => "managing data retention",
             Permission::ReadAudit => "reading the audit log",
             Permission::ManageStaff => "managing staff",
             Permission::ManageSettings => "changing settings",
@@ -140,7 +144,7 @@ pub fn allows(role: Role, p: Permission) -> bool {
         }
         Role::Privacy => matches!(
             p,
-            ReadCustomers | ManageConsent | ExportCustomers | EraseCustomers
+            ReadCustomers | ManageConsent | ExportCustomers | EraseCustomers | ManageRetention
         ),
     }
 }

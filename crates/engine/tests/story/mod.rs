@@ -12,6 +12,7 @@ mod oidc;
 mod passkeys;
 mod privacy;
 mod profiling;
+mod retention;
 mod risk;
 mod search;
 mod settings;
