@@ -20,6 +20,7 @@ mod metrics;
 mod oidc;
 mod openapi;
 mod pages;
+mod privacy;
 mod tls;
 pub mod upstream;
 
@@ -132,7 +133,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::passkeys::credential_routes())
         .merge(pages::email::credential_routes())
         .merge(pages::social::credential_routes())
-        .merge(pages::profile::credential_routes());
+        .merge(pages::profile::credential_routes())
+        .merge(privacy::credential_routes());
     if let Some(limiter) = limiter {
         // Forget idle addresses now and then so the table stays small.
         let table = limiter.limiter().clone();
@@ -162,7 +164,12 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::social::routes())
         .merge(pages::profile::routes())
         .merge(pages::details::routes())
-        .nest("/admin/v1", admin::routes().merge(consent::admin_routes()))
+        .nest(
+            "/admin/v1",
+            admin::routes()
+                .merge(consent::admin_routes())
+                .merge(privacy::admin_routes()),
+        )
         .split_for_parts();
     let _ = state
         .openapi

@@ -19,6 +19,8 @@ mod attacks;
 mod consent;
 #[path = "server/pages.rs"]
 mod pages;
+#[path = "server/privacy.rs"]
+mod privacy;
 #[path = "server/profiling.rs"]
 mod profiling;
 #[path = "../../../tests/support/rank.rs"]
@@ -1736,6 +1738,13 @@ async fn openapi_document_describes_every_endpoint() {
         ("/v1/me/consent/receipts/{id}", "get"),
         ("/admin/v1/customers/{id}/export", "get"),
         ("/v1/me/export", "get"),
+        ("/admin/v1/customers/{id}/erase", "post"),
+        ("/admin/v1/customers/{id}/erasure", "get"),
+        ("/admin/v1/retention/rules", "get"),
+        ("/admin/v1/retention/rules", "put"),
+        ("/admin/v1/retention/run", "post"),
+        ("/admin/v1/retention/last-run", "get"),
+        ("/v1/me/erase", "post"),
         ("/admin/v1/risk/blocks", "get"),
         ("/admin/v1/risk/blocks", "post"),
         ("/admin/v1/risk/blocks/{id}/remove", "post"),
