@@ -556,6 +556,45 @@ impl Engine {
         uuid::Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// The newest `n` customers' ids (the erasure benchmark's subjects).
+    #[doc(hidden)]
+    pub async fn newest_customers_for_bench(&self, n: i64) -> Result<Vec<uuid::Uuid>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM customers ORDER BY seq DESC LIMIT $1")
+                .bind(n)
+                .fetch_all(self.store.reader())
+                .await?;
+        ids.iter()
+            .map(|i| uuid::Uuid::parse_str(i).map_err(|e| Error::Internal(e.to_string())))
+            .collect()
+    }
+
+    /// The whole erasure of one customer (as staff would run it, without the typed
+    /// confirmation), its WAL checkpoint included.
+    #[doc(hidden)]
+    pub async fn erase_for_bench(&self, id: uuid::Uuid) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        self.erase_in(&mut tx, id, "system:benchmark", Some("benchmark"), None)
+            .await?;
+        tx.commit().await?;
+        self.store.checkpoint_truncate().await?;
+        Ok(())
+    }
+
+    /// The erasure benchmark's baseline: deleting the customer's row alone (its sessions and
+    /// factors go by cascade) in one transaction, with the same checkpoint.
+    #[doc(hidden)]
+    pub async fn delete_row_for_bench(&self, id: uuid::Uuid) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query("DELETE FROM customers WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.store.checkpoint_truncate().await?;
+        Ok(())
+    }
+
     /// Every recorded attempt of a customer, read raw: the export benchmark's baseline.
     #[doc(hidden)]
     pub async fn lookup_attempts_for_bench(&self, id: uuid::Uuid) -> Result<usize> {

@@ -42,7 +42,12 @@ async fn erasure_and_retention_over_http() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["code"], "invalid_input", "{body}");
-        assert!(body["message"].as_str().unwrap().starts_with("confirm_email:"));
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("confirm_email:")
+        );
         let r = erase(&admin, "gone@shop.example").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let done: Value = r.json().await.unwrap();
