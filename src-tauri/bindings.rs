@@ -7,7 +7,14 @@
 use crate::commands::*;
 use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
 use ts_rs::{Config, TS};
+use vestibule_engine::consent::{
+    ConsentChannel, ConsentRate, ConsentRecord, ConsentText, LegalBasis, PublishVersion, Published,
+    Purpose, PurposeInput, PurposeState, PurposeVersion,
+};
 use vestibule_engine::demo::DemoAccount;
+use vestibule_engine::privacy::{
+    Erasure, KeptRows, RetentionClass, RetentionItem, RetentionReport, RetentionRules, Tombstone,
+};
 use vestibule_engine::{
     AttackOverview, AttackSource, AttributeAsk, AttributeDefinition, AttributeDefinitions,
     AttributeKind, AuditEntry, BlockRequest, Branding, ConsoleSettings, Customer, CustomerRisk,
@@ -153,6 +160,43 @@ fn command_table() -> Vec<(&'static str, String, String)> {
         ("list_ip_blocks", void(), n::<Vec<IpBlock>>()),
         ("add_ip_block", n::<NewBlock>(), n::<IpBlock>()),
         ("remove_ip_block", n::<BlockRef>(), void()),
+        ("consent_overview", void(), n::<ConsentOverview>()),
+        (
+            "get_purpose_version",
+            n::<PurposeVersionRef>(),
+            n::<PurposeVersion>(),
+        ),
+        ("save_consent_purpose", n::<PurposeInput>(), n::<Purpose>()),
+        ("reconsent_preview", n::<PurposeRef>(), "number".to_owned()),
+        (
+            "publish_consent_version",
+            n::<PublishVersion>(),
+            n::<Published>(),
+        ),
+        (
+            "customer_consent",
+            n::<CustomerRef>(),
+            n::<CustomerConsent>(),
+        ),
+        ("consent_receipt", n::<ReceiptRef>(), "string".to_owned()),
+        (
+            "export_customer_file",
+            n::<CustomerRef>(),
+            "ExportSaved | null".to_owned(),
+        ),
+        ("erase_customer", n::<EraseRequest>(), n::<Erasure>()),
+        ("get_retention_rules", void(), n::<RetentionRules>()),
+        (
+            "update_retention_rules",
+            n::<RetentionRules>(),
+            n::<RetentionRules>(),
+        ),
+        ("run_retention", n::<RetentionRun>(), n::<RetentionReport>()),
+        (
+            "last_retention_run",
+            void(),
+            "RetentionReport | null".to_owned(),
+        ),
     ]
 }
 
@@ -235,6 +279,32 @@ fn generate() -> String {
         IpBlock,
         NewBlock,
         BlockRef,
+        LegalBasis,
+        ConsentText,
+        PurposeInput,
+        PurposeVersion,
+        Purpose,
+        ConsentRate,
+        ConsentOverview,
+        PurposeVersionRef,
+        PurposeRef,
+        PublishVersion,
+        Published,
+        ConsentChannel,
+        ConsentRecord,
+        PurposeState,
+        CustomerConsent,
+        ReceiptRef,
+        ExportSaved,
+        EraseRequest,
+        KeptRows,
+        Tombstone,
+        Erasure,
+        RetentionRules,
+        RetentionClass,
+        RetentionItem,
+        RetentionReport,
+        RetentionRun,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

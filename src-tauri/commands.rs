@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tauri::State;
 use uuid::Uuid;
+use vestibule_engine::consent::{
+    ConsentRate, ConsentRecord, PublishVersion, Published, Purpose, PurposeInput, PurposeState,
+    PurposeVersion,
+};
 use vestibule_engine::demo::{DemoAccount, demo_accounts};
+use vestibule_engine::privacy::{Erasure, RetentionReport, RetentionRules};
 use vestibule_engine::seed::SeedOptions;
 use vestibule_engine::{
     AttackOverview, AttributeDefinitions, AuditEntry, Branding, ConsoleSettings, Customer,
@@ -723,4 +728,212 @@ pub async fn add_ip_block(console: Ctx<'_>, req: NewBlock) -> Result<IpBlock> {
 pub async fn remove_ip_block(console: Ctx<'_>, req: BlockRef) -> Result<()> {
     let (engine, staff) = console.session().await?;
     Ok(engine.unblock_network(&staff, req.id).await?)
+}
+
+/// The purposes with their latest versions, and how customers answered each version.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ConsentOverview {
+    pub purposes: Vec<Purpose>,
+    pub rates: Vec<ConsentRate>,
+}
+
+#[tauri::command]
+pub async fn consent_overview(console: Ctx<'_>) -> Result<ConsentOverview> {
+    let (engine, staff) = console.session().await?;
+    let rates = engine.consent_rates(&staff).await?;
+    Ok(ConsentOverview {
+        purposes: engine.consent_purposes().await?,
+        rates,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PurposeVersionRef {
+    pub purpose_id: String,
+    pub version: i64,
+}
+
+/// One published version with its texts (for the editor's preview and diff).
+#[tauri::command]
+pub async fn get_purpose_version(
+    console: Ctx<'_>,
+    req: PurposeVersionRef,
+) -> Result<PurposeVersion> {
+    let (engine, _staff) = console.session().await?;
+    Ok(engine.purpose_version(&req.purpose_id, req.version).await?)
+}
+
+/// Create or change a purpose (privacy staff and admins; audited).
+#[tauri::command]
+pub async fn save_consent_purpose(console: Ctx<'_>, req: PurposeInput) -> Result<Purpose> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.save_consent_purpose(&staff, &req).await?)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PurposeRef {
+    pub purpose_id: String,
+}
+
+/// How many customers a material version would ask again.
+#[tauri::command]
+pub async fn reconsent_preview(console: Ctx<'_>, req: PurposeRef) -> Result<u64> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.reconsent_preview(&staff, &req.purpose_id).await?)
+}
+
+/// Publish a version (immutable from then on); says how many must consent again.
+#[tauri::command]
+pub async fn publish_consent_version(console: Ctx<'_>, req: PublishVersion) -> Result<Published> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.publish_consent_version(&staff, &req).await?)
+}
+
+/// A customer's consent: the answer in force per purpose, and the ledger (newest first).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CustomerConsent {
+    pub state: Vec<PurposeState>,
+    pub ledger: Vec<ConsentRecord>,
+}
+
+#[tauri::command]
+pub async fn customer_consent(console: Ctx<'_>, req: CustomerRef) -> Result<CustomerConsent> {
+    let (engine, staff) = console.session().await?;
+    let ledger = engine.consent_ledger(&staff, req.id).await?;
+    Ok(CustomerConsent {
+        state: engine.consent_state(req.id).await?,
+        ledger,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ReceiptRef {
+    #[cfg_attr(test, ts(type = "string"))]
+    pub record: Uuid,
+}
+
+/// A ledger record's signed receipt (a JWS, Kantara Consent Receipt v1.1).
+#[tauri::command]
+pub async fn consent_receipt(console: Ctx<'_>, req: ReceiptRef) -> Result<String> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.staff_consent_receipt(&staff, req.record).await?)
+}
+
+/// Where an export was saved.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ExportSaved {
+    /// The JSON bundle; the HTML summary is beside it (same name, `.html`).
+    pub json_path: String,
+    pub html_path: String,
+    /// Rows exported, all tables together.
+    pub rows: u64,
+}
+
+/// Export everything held on a customer (privacy staff and admins; audited) into files the
+/// staff member chooses in a save dialog: the JSON bundle and its HTML summary beside it.
+/// `None`: the dialog was cancelled. Real-window tests set `VESTIBULE_E2E_EXPORT_DIR` (a
+/// WebDriver cannot drive a native dialog): the files then go there.
+#[tauri::command]
+pub async fn export_customer_file(
+    app: tauri::AppHandle,
+    console: Ctx<'_>,
+    req: CustomerRef,
+) -> Result<Option<ExportSaved>> {
+    let (engine, staff) = console.session().await?;
+    let name = format!("customer-{}-export.json", req.id);
+    let chosen = match std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join(&name)),
+        None => {
+            use tauri_plugin_dialog::DialogExt;
+            let dialog = app
+                .dialog()
+                .file()
+                .set_title("Save the customer's data")
+                .set_file_name(&name)
+                .add_filter("JSON", &["json"]);
+            tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+                .await
+                .map_err(|e| ConsoleError::Io(e.to_string()))?
+                .map(|p| p.into_path().map_err(|e| ConsoleError::Io(e.to_string())))
+                .transpose()?
+        }
+    };
+    let Some(json_path) = chosen else {
+        return Ok(None);
+    };
+    let export = engine.export_customer(&staff, req.id).await?;
+    let org = engine.branding().await.map(|b| b.name).unwrap_or_default();
+    let html = export.to_html(&org)?;
+    let json = serde_json::to_vec_pretty(&export).map_err(|e| ConsoleError::Io(e.to_string()))?;
+    let html_path = json_path.with_extension("html");
+    let rows = export.tables.values().map(|r| r.len() as u64).sum();
+    for (path, bytes) in [(&json_path, json), (&html_path, html.into_bytes())] {
+        // The export is personal data: readable by the staff member's account only.
+        vestibule_engine::write_private_file(path, &bytes)
+            .map_err(|e| ConsoleError::Io(format!("{}: {e}", path.display())))?;
+    }
+    Ok(Some(ExportSaved {
+        json_path: json_path.display().to_string(),
+        html_path: html_path.display().to_string(),
+        rows,
+    }))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EraseRequest {
+    #[cfg_attr(test, ts(type = "string"))]
+    pub id: Uuid,
+    /// The customer's address, typed by the staff member.
+    pub confirm_email: String,
+    pub reason: String,
+}
+
+/// Erase a customer (privacy staff and admins; audited, tombstone kept).
+#[tauri::command]
+pub async fn erase_customer(console: Ctx<'_>, req: EraseRequest) -> Result<Erasure> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine
+        .erase_customer(&staff, req.id, &req.confirm_email, &req.reason)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn get_retention_rules(console: Ctx<'_>) -> Result<RetentionRules> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.retention_rules(&staff).await?)
+}
+
+#[tauri::command]
+pub async fn update_retention_rules(
+    console: Ctx<'_>,
+    req: RetentionRules,
+) -> Result<RetentionRules> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.update_retention_rules(&staff, &req).await?)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RetentionRun {
+    pub dry_run: bool,
+}
+
+/// Run the retention rules now, or only count what they would remove.
+#[tauri::command]
+pub async fn run_retention(console: Ctx<'_>, req: RetentionRun) -> Result<RetentionReport> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.run_retention(&staff, req.dry_run).await?)
+}
+
+#[tauri::command]
+pub async fn last_retention_run(console: Ctx<'_>) -> Result<Option<RetentionReport>> {
+    let (engine, staff) = console.session().await?;
+    Ok(engine.last_retention_run(&staff).await?)
 }

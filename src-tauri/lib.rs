@@ -27,6 +27,9 @@ pub fn run() {
         )
         .init();
     tauri::Builder::default()
+        // The save dialog for exports, opened by the export command itself (the window has
+        // no dialog permission of its own).
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             let console = Arc::new(Console::new(Paths::from_env(&data_dir)));
@@ -93,6 +96,19 @@ pub fn run() {
             commands::list_ip_blocks,
             commands::add_ip_block,
             commands::remove_ip_block,
+            commands::consent_overview,
+            commands::get_purpose_version,
+            commands::save_consent_purpose,
+            commands::reconsent_preview,
+            commands::publish_consent_version,
+            commands::customer_consent,
+            commands::consent_receipt,
+            commands::export_customer_file,
+            commands::erase_customer,
+            commands::get_retention_rules,
+            commands::update_retention_rules,
+            commands::run_retention,
+            commands::last_retention_run,
         ])
         .build(tauri::generate_context!())
         .unwrap_or_else(|e| {

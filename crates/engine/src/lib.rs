@@ -89,6 +89,7 @@ pub use staff::audit::{AuditEntry, VerifyReport};
 pub use staff::ops::StaffChannel;
 pub use staff::settings::ConsoleSettings;
 pub use staff::{Permission, Role, Staff, StaffFactor, StaffMember, allows};
+pub use storage::files::write_private_replacing as write_private_file;
 pub use storage::vault::{RecoveryKey, key_file_path};
 pub use storage::{Backend, Store};
 

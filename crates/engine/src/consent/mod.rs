@@ -18,5 +18,6 @@ pub use ledger::{
     ConsentAnswer, ConsentChannel, ConsentDecision, ConsentRecord, DecisionBasis, PurposeState,
 };
 pub use purposes::{
-    ConsentText, LegalBasis, PublishVersion, Published, Purpose, PurposeInput, PurposeVersion,
+    ConsentRate, ConsentText, LegalBasis, PublishVersion, Published, Purpose, PurposeInput,
+    PurposeVersion,
 };

@@ -237,6 +237,19 @@ fn categories(raw: &str) -> Result<Vec<String>> {
     serde_json::from_str(raw).map_err(|e| Error::Internal(format!("data categories: {e}")))
 }
 
+/// How customers answered one version of a purpose (the answers in force).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentRate {
+    pub purpose_id: String,
+    pub version: i64,
+    /// Customers whose consent rests on this version.
+    pub opted_in: i64,
+    /// Customers who refused or withdrew it on this version.
+    pub opted_out: i64,
+}
+
 impl Engine {
     /// Every purpose with its latest version (public: the hosted pages show them).
     pub async fn consent_purposes(&self) -> Result<Vec<Purpose>> {
@@ -419,6 +432,32 @@ impl Engine {
         .fetch_one(self.store.reader())
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Opt-in and opt-out counts per purpose and version, from the answers in force
+    /// (`ReadCustomers` or `ManageConsent`).
+    pub async fn consent_rates(&self, staff: &Staff) -> Result<Vec<ConsentRate>> {
+        staff
+            .require(Permission::ManageConsent)
+            .or_else(|_| staff.require(Permission::ReadCustomers))?;
+        let rows = sqlx::query(
+            "SELECT purpose_id, version, \
+             sum(CASE WHEN granted = 1 THEN 1 ELSE 0 END) AS opted_in, \
+             sum(CASE WHEN granted = 1 THEN 0 ELSE 1 END) AS opted_out \
+             FROM consent_state GROUP BY purpose_id, version ORDER BY purpose_id, version",
+        )
+        .fetch_all(self.store.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConsentRate {
+                    purpose_id: r.try_get("purpose_id")?,
+                    version: r.try_get("version")?,
+                    opted_in: r.try_get("opted_in")?,
+                    opted_out: r.try_get("opted_out")?,
+                })
+            })
+            .collect()
     }
 
     /// Publish the next version of a purpose's text (`ManageConsent`; audited). A version

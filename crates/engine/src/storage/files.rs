@@ -40,6 +40,17 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Write a file owner-only, replacing one already there (written beside it, then renamed
+/// over it, so a reader never sees half a file): an export saved where staff chose.
+pub fn write_private_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".partial-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Open (creating if asked, never truncating) a file owner-only.
 pub(crate) fn open_private(path: &Path, create_new: bool) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();

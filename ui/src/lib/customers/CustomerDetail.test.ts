@@ -35,6 +35,7 @@ describe('CustomerDetail sign-in methods', () => {
           case 'customer_connections': return [link];
           case 'remove_customer_factor': factors = []; return null;
           case 'customer_risk': return null;
+          case 'customer_consent': return { state: [], ledger: [] };
           default: return [];
         }
       },
@@ -63,6 +64,7 @@ describe('CustomerDetail sign-in methods', () => {
           case 'customer_factors': return [totp];
           case 'customer_connections': return [link];
           case 'customer_risk': return null;
+          case 'customer_consent': return { state: [], ledger: [] };
           default: return [];
         }
       },
@@ -103,6 +105,7 @@ describe('CustomerDetail sign-in risk', () => {
           case 'get_customer': return customer;
           case 'customer_attempts': return attempts;
           case 'customer_risk': return null;
+          case 'customer_consent': return { state: [], ledger: [] };
           default: return [];
         }
       },
@@ -116,5 +119,65 @@ describe('CustomerDetail sign-in risk', () => {
     expect(screen.getByText('not scored')).toBeTruthy();
     // Support cannot decide: no review buttons on the record.
     expect(screen.queryByRole('button', { name: /legitimate|fraud/i })).toBeNull();
+  });
+});
+
+describe('CustomerDetail privacy', () => {
+  it('shows consent read-only to support and offers no export or erasure', async () => {
+    const backend = {
+      call: async (command: string) => {
+        switch (command) {
+          case 'get_customer': return customer;
+          case 'customer_risk': return null;
+          case 'customer_consent':
+            return {
+              state: [{ purpose_id: 'newsletter', granted: true, version: 1, at: '2026-11-02T09:00:00Z', needs_reconsent: true }],
+              ledger: [{ id: 'r1', seq: 1, customer_id: 'c1', purpose_id: 'newsletter', version: 1, locale: 'en', granted: true, at: '2026-11-02T09:00:00Z', channel: 'sign_up', client_id: null, staff_id: null, reason: null, ip: '', user_agent: '' }],
+            };
+          default: return [];
+        }
+      },
+    };
+    render(Harness, { backend, session: session(['read_customers']) });
+    await screen.findByText('Must be asked again');
+    expect(screen.getByText('Sign-up page')).toBeTruthy();
+    expect(document.querySelector('#action-export')).toBeNull();
+    expect(document.querySelector('#action-erase')).toBeNull();
+  });
+
+  it('erases only after both steps, with the address typed and a reason', async () => {
+    const calls: { command: string; req: unknown }[] = [];
+    const backend = {
+      call: async (command: string, req?: unknown) => {
+        calls.push({ command, req });
+        switch (command) {
+          case 'get_customer': return customer;
+          case 'customer_risk': return null;
+          case 'customer_consent': return { state: [], ledger: [] };
+          case 'erase_customer':
+            return {
+              tombstone: { customer_id: 'c1', erased_at: '2026-11-03T09:00:00Z', requested_by: 'staff:s1', reason: 'ticket 9', kept: { consent_ledger: { rows: 1, basis: 'GDPR Art. 7(1)' } } },
+              deleted: { customers: 1, sessions: 2 },
+              anonymised: { sign_in_attempts: 4 },
+              wal_truncated: true,
+            };
+          default: return [];
+        }
+      },
+    };
+    render(Harness, { backend, session: session(['read_customers', 'erase_customers']) });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Erase…' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    const confirm = () => document.querySelector('#erase-confirm') as HTMLButtonElement;
+    expect(confirm().disabled).toBe(true);
+    await fireEvent.input(document.querySelector('#erase-email') as HTMLInputElement, { target: { value: 'LOST@example.com' } });
+    expect(confirm().disabled).toBe(true);
+    await fireEvent.input(document.querySelector('#erase-reason') as HTMLInputElement, { target: { value: 'ticket 9' } });
+    expect(confirm().disabled).toBe(false);
+    await fireEvent.click(confirm());
+    await screen.findByText('Customer erased');
+    const call = calls.find((c) => c.command === 'erase_customer');
+    expect(call?.req).toEqual({ id: 'c1', confirm_email: 'LOST@example.com', reason: 'ticket 9' });
+    expect(screen.getByText(/3 records were deleted/)).toBeTruthy();
   });
 });

@@ -577,6 +577,198 @@ export type NewBlock = { network: string, reason: string, hours: number, };
 
 export type BlockRef = { id: string, };
 
+export type LegalBasis = "consent" | "contract" | "legal_obligation" | "vital_interests" | "public_task" | "legitimate_interests";
+
+export type ConsentText = { locale: string, title: string, body: string, };
+
+export type PurposeInput = { 
+/**
+ * `a-z0-9_`, starting with a letter: `marketing_email`. Fixed once created.
+ */
+id: string, name: string, legal_basis: LegalBasis, 
+/**
+ * What data it uses, in words ("email address", "purchase history").
+ */
+data_categories: Array<string>, retention_days: number, 
+/**
+ * Data is used for it only with the customer's consent (otherwise the customer may
+ * object, and a withdrawal is honoured).
+ */
+consent_required: boolean, 
+/**
+ * The version read (0: a new purpose); a stale one is a conflict.
+ */
+version: number, };
+
+export type PurposeVersion = { purpose_id: string, version: number, material: boolean, published_at: string, published_by: string, texts: Array<ConsentText>, };
+
+export type Purpose = { id: string, name: string, legal_basis: LegalBasis, data_categories: Array<string>, retention_days: number, consent_required: boolean, 
+/**
+ * Of the fields above (for [`PurposeInput::version`]).
+ */
+version: number, 
+/**
+ * None until a first version is published (customers are not asked before).
+ */
+latest: PurposeVersion | null, 
+/**
+ * The newest material version: consent given to an older one must be asked again.
+ */
+material_version: number, };
+
+export type ConsentRate = { purpose_id: string, version: number, 
+/**
+ * Customers whose consent rests on this version.
+ */
+opted_in: number, 
+/**
+ * Customers who refused or withdrew it on this version.
+ */
+opted_out: number, };
+
+export type ConsentOverview = { purposes: Array<Purpose>, rates: Array<ConsentRate>, };
+
+export type PurposeVersionRef = { purpose_id: string, version: number, };
+
+export type PurposeRef = { purpose_id: string, };
+
+export type PublishVersion = { purpose_id: string, 
+/**
+ * The number it gets: one more than the latest (anything else: it was published over).
+ */
+version: number, material: boolean, texts: Array<ConsentText>, };
+
+export type Published = { version: PurposeVersion, 
+/**
+ * Customers whose consent rests on an older version and who are now asked again (0 for
+ * a minor version).
+ */
+reconsent: number, };
+
+export type ConsentChannel = "sign_up" | "account_center" | "api" | "staff";
+
+export type ConsentRecord = { 
+/**
+ * The receipt id.
+ */
+id: string, seq: number, customer_id: string, purpose_id: string, version: number, locale: string, granted: boolean, at: string, channel: ConsentChannel, client_id: string | null, staff_id: string | null, reason: string | null, ip: string, user_agent: string, };
+
+export type PurposeState = { purpose_id: string, 
+/**
+ * None: never answered.
+ */
+granted: boolean | null, 
+/**
+ * The version the answer was given to.
+ */
+version: number | null, 
+/**
+ * Consent was given to a version older than the newest material one.
+ */
+needs_reconsent: boolean, 
+/**
+ * The record in force.
+ */
+record_id: string | null, at: string | null, };
+
+export type CustomerConsent = { state: Array<PurposeState>, ledger: Array<ConsentRecord>, };
+
+export type ReceiptRef = { record: string, };
+
+export type ExportSaved = { 
+/**
+ * The JSON bundle; the HTML summary is beside it (same name, `.html`).
+ */
+json_path: string, html_path: string, 
+/**
+ * Rows exported, all tables together.
+ */
+rows: number, };
+
+export type EraseRequest = { id: string, 
+/**
+ * The customer's address, typed by the staff member.
+ */
+confirm_email: string, reason: string, };
+
+export type KeptRows = { rows: number, basis: string, };
+
+export type Tombstone = { customer_id: string, erased_at: string, 
+/**
+ * `customer:<id>` (they asked, in the account center or API) or `staff:<id>`.
+ */
+requested_by: string, reason: string | null, 
+/**
+ * Table → rows kept and the legal basis for keeping them.
+ */
+kept: { [key in string]: KeptRows }, };
+
+export type Erasure = { tombstone: Tombstone, 
+/**
+ * Table → rows deleted.
+ */
+deleted: Record<string, number>, 
+/**
+ * Table → rows kept without anything that identifies the customer.
+ */
+anonymised: Record<string, number>, 
+/**
+ * SQLite: every WAL frame reached the main file and the WAL was truncated (`false`: a
+ * reader held old frames; the next checkpoint removes them). PostgreSQL: `true`.
+ */
+wal_truncated: boolean, };
+
+export type RetentionRules = { 
+/**
+ * Sign-in attempts (the risk engine's and analysts' history): at least 30 days.
+ */
+sign_in_attempts_days: number | null, 
+/**
+ * Addresses and user agents in attempts, sessions and consent records.
+ */
+ip_addresses_days: number | null, 
+/**
+ * Sessions that ended (signed out, revoked or expired).
+ */
+ended_sessions_days: number | null, 
+/**
+ * Accounts whose address was never verified (erased).
+ */
+unverified_accounts_days: number | null, 
+/**
+ * Accounts nobody signed in to (erased): at least 30 days.
+ */
+inactive_accounts_days: number | null, 
+/**
+ * Consent records no longer in force (superseded, or of erased customers): at least
+ * 365 days, the proof of consent must outlive a complaint about it.
+ */
+consent_history_days: number | null, 
+/**
+ * Optimistic concurrency: the version read (0: never saved).
+ */
+version: number, };
+
+export type RetentionClass = "sign_in_attempts" | "ip_addresses" | "ended_sessions" | "consent_history" | "unverified_accounts" | "inactive_accounts";
+
+export type RetentionItem = { class: RetentionClass, days: number, 
+/**
+ * Rows deleted or stripped; accounts erased for the account classes.
+ */
+rows: number, };
+
+export type RetentionReport = { dry_run: boolean, at: string, 
+/**
+ * `staff:<id>` or `system` (the daily run).
+ */
+by: string, 
+/**
+ * One item per rule that is set, in the order they run.
+ */
+items: Array<RetentionItem>, };
+
+export type RetentionRun = { dry_run: boolean, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
@@ -630,4 +822,17 @@ export interface Commands {
   list_ip_blocks: { req: void; res: Array<IpBlock> };
   add_ip_block: { req: NewBlock; res: IpBlock };
   remove_ip_block: { req: BlockRef; res: void };
+  consent_overview: { req: void; res: ConsentOverview };
+  get_purpose_version: { req: PurposeVersionRef; res: PurposeVersion };
+  save_consent_purpose: { req: PurposeInput; res: Purpose };
+  reconsent_preview: { req: PurposeRef; res: number };
+  publish_consent_version: { req: PublishVersion; res: Published };
+  customer_consent: { req: CustomerRef; res: CustomerConsent };
+  consent_receipt: { req: ReceiptRef; res: string };
+  export_customer_file: { req: CustomerRef; res: ExportSaved | null };
+  erase_customer: { req: EraseRequest; res: Erasure };
+  get_retention_rules: { req: void; res: RetentionRules };
+  update_retention_rules: { req: RetentionRules; res: RetentionRules };
+  run_retention: { req: RetentionRun; res: RetentionReport };
+  last_retention_run: { req: void; res: RetentionReport | null };
 }
