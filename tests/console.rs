@@ -574,3 +574,186 @@ async fn analyst_marks_the_demo_stuffing_wave_fraud_and_a_challenged_customer_le
     );
     engine.close().await;
 }
+
+const PRIVACY: &str = "dpo@shop.example";
+const PRIVACY_PW: &str = "quiet ledger harbour";
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_customer() {
+    // A vault with customers, the demo's consent purposes and answers, and a privacy officer.
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, admin, _) = vault_with_admin(&dir).await;
+    engine
+        .add_staff(&admin, PRIVACY, "Pia Privacy", Role::Privacy, PRIVACY_PW)
+        .await
+        .unwrap();
+    engine
+        .seed_demo(
+            &admin,
+            SeedOptions {
+                customers: 300,
+                ..SeedOptions::default()
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert!(engine.seed_demo_consent(&admin).await.unwrap() > 100);
+    let will_ask = engine
+        .reconsent_preview(&admin, "marketing_email")
+        .await
+        .unwrap();
+    assert!(will_ask > 50);
+    // A customer who consented to marketing: the one to export and erase.
+    let rates = engine.consent_rates(&admin).await.unwrap();
+    assert!(rates.iter().any(|r| r.purpose_id == "marketing_email"));
+    let page = engine
+        .search_customers(&admin, "a", None, 50)
+        .await
+        .unwrap();
+    let mut subject = None;
+    for c in &page.items {
+        let state = engine.consent_state(c.id).await.unwrap();
+        if state
+            .iter()
+            .any(|s| s.purpose_id == "marketing_email" && s.granted == Some(true))
+        {
+            subject = Some(c.clone());
+            break;
+        }
+    }
+    let subject = subject.expect("a customer who consented to marketing");
+    engine.close().await;
+    let exports = dir.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let exports_env = exports.display().to_string();
+    let mut app = App::launch(
+        "privacy",
+        dir,
+        &[("VESTIBULE_E2E_EXPORT_DIR", exports_env.as_str())],
+    )
+    .await;
+    app.sign_in(PRIVACY, PRIVACY_PW).await;
+    app.find("#customer-search").await;
+    assert!(app.absent("#nav-security").await);
+
+    // Consent: the purposes with their opt-in rates; a material version of the marketing
+    // text says how many customers will be asked again.
+    app.click("#nav-consent").await;
+    app.find("#purposes [data-purpose='marketing_email']").await;
+    app.shot("privacy-01-purposes").await;
+    app.click("#purposes [data-purpose='marketing_email']")
+        .await;
+    let body = app.find("#text-body").await;
+    body.send_keys(" We will also send you a birthday voucher.")
+        .await
+        .unwrap();
+    app.wait_text("#text-diff", "birthday voucher", 10).await;
+    app.shot("privacy-02-editor-diff").await;
+    app.click("#publish-material").await;
+    let count = app.wait_text("#publish-reconsent", "asked again", 10).await;
+    assert_eq!(
+        digits(count.split(" customers").next().unwrap()),
+        will_ask.to_string(),
+        "{count}"
+    );
+    app.shot("privacy-03-publish").await;
+    app.click("#publish-confirm").await;
+    let done = app
+        .wait_text("#purpose-message", "will be asked again", 15)
+        .await;
+    assert!(done.contains("Version 2 published"), "{done}");
+
+    // The customer: consent must be asked again; export to the chosen place; erase.
+    app.click("#nav-customers").await;
+    app.type_into("#customer-search", &subject.email).await;
+    app.find(&format!("[data-customer-id='{}']", subject.id))
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_text("#consent-state", "Must be asked again", 15)
+        .await;
+    app.shot("privacy-04-customer-consent").await;
+    app.click("#action-export").await;
+    let flash = app.wait_text("#action-flash", "Exported", 30).await;
+    let json_path = exports.join(format!("customer-{}-export.json", subject.id));
+    assert!(flash.contains(&json_path.display().to_string()), "{flash}");
+    let export: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(export["customer_id"], subject.id.to_string());
+    assert_eq!(export["tables"]["customers"][0]["email"], subject.email);
+    assert!(
+        !export["tables"]["consent_ledger"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let html = std::fs::read_to_string(json_path.with_extension("html")).unwrap();
+    assert!(html.contains(&subject.email) && html.contains("Consent given and withdrawn"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&json_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the export is readable by its owner only");
+    }
+    app.shot("privacy-05-exported").await;
+
+    app.click("#action-erase").await;
+    app.click("#erase-next").await;
+    app.type_into("#erase-email", &subject.email).await;
+    app.type_into("#erase-reason", "DSR-2026-118").await;
+    app.shot("privacy-06-erase-confirm").await;
+    app.click("#erase-confirm").await;
+    app.wait_text("#erased-notice", "Customer erased", 30).await;
+    app.shot("privacy-07-erased").await;
+    app.type_into("#customer-search", &subject.email).await;
+    app.find(&format!(
+        "#customer-results[data-query='{}']",
+        subject.email
+    ))
+    .await;
+    assert!(
+        app.absent(&format!("[data-customer-id='{}']", subject.id))
+            .await,
+        "search no longer finds the erased customer"
+    );
+
+    // Retention: a dry run's report.
+    app.click("#nav-privacy").await;
+    app.type_into("#retention-ended_sessions_days", "30").await;
+    app.click("#retention-save").await;
+    app.wait_text("#retention-message", "saved", 10).await;
+    app.click("#retention-dry-run").await;
+    app.wait_text("#retention-report", "Ended sessions", 10)
+        .await;
+    app.shot("privacy-08-retention").await;
+    let dir = app.close_keeping_dir().await;
+
+    // What the engine recorded.
+    let (engine, dpo) = Engine::unlock_vault(
+        &dir.path().join("console.vault"),
+        PRIVACY,
+        PRIVACY_PW,
+        None,
+        Deps::system(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        engine
+            .search_customers(&dpo, &subject.email, None, 5)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let tomb = engine.erasure_of(&dpo, subject.id).await.unwrap().unwrap();
+    assert_eq!(tomb.reason.as_deref(), Some("DSR-2026-118"));
+    assert_eq!(tomb.requested_by, format!("staff:{}", dpo.id));
+    let trail = engine.customer_audit(&dpo, subject.id, 50).await.unwrap();
+    assert!(trail.iter().any(|a| a.action == "privacy.erased"));
+    assert!(trail.iter().any(|a| a.action == "privacy.exported"));
+    let purpose = engine.consent_purpose("marketing_email").await.unwrap();
+    assert_eq!(purpose.material_version, 2);
+    engine.close().await;
+}

@@ -1,7 +1,9 @@
 //! Demo vaults: an encrypted vault with one staff account per role (passwords published,
-//! demo only) and customers from the deterministic generator in `seed`. The CLI's `demo`
+//! demo only), customers from the deterministic generator in `seed`, and consent purposes
+//! with customers' answers (`consent`). The CLI's `demo`
 //! command and the console's "open demo vault" both create them here.
 
+mod consent;
 mod risk;
 pub mod seed;
 
@@ -88,6 +90,7 @@ impl Engine {
                 progress,
             )
             .await?;
+        engine.seed_demo_consent(&admin).await?;
         engine.close().await;
         Ok(())
     }

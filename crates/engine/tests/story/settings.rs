@@ -156,6 +156,33 @@ async fn demo_vault_has_every_role_and_customers() {
             page.is_ok(),
             vestibule_engine::allows(a.role, vestibule_engine::Permission::ReadCustomers)
         );
+        if a.role == vestibule_engine::Role::Privacy {
+            // Consent purposes with published texts, and customers' answers to them.
+            let purposes = engine.consent_purposes().await.unwrap();
+            assert_eq!(purposes.len(), 4);
+            assert!(
+                purposes
+                    .iter()
+                    .all(|p| p.latest.as_ref().unwrap().texts.len() == 2)
+            );
+            let rates = engine.consent_rates(&staff).await.unwrap();
+            let marketing: Vec<_> = rates
+                .iter()
+                .filter(|r| r.purpose_id == "marketing_email")
+                .collect();
+            assert_eq!(marketing.len(), 1);
+            assert!(
+                marketing[0].opted_in > 100 && marketing[0].opted_out > 20,
+                "{rates:?}"
+            );
+            assert_eq!(
+                engine
+                    .reconsent_preview(&staff, "marketing_email")
+                    .await
+                    .unwrap(),
+                marketing[0].opted_in as u64
+            );
+        }
         engine.close().await;
     }
 }
