@@ -642,15 +642,15 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     // text says how many customers will be asked again.
     app.click("#nav-consent").await;
     app.find("#purposes [data-purpose='marketing_email']").await;
-    app.shot("privacy-01-purposes").await;
-    app.click("#purposes [data-purpose='marketing_email']")
+    app.shot("01-purposes").await;
+    app.click("#purposes [data-purpose='marketing_email'] button")
         .await;
     let body = app.find("#text-body").await;
     body.send_keys(" We will also send you a birthday voucher.")
         .await
         .unwrap();
     app.wait_text("#text-diff", "birthday voucher", 10).await;
-    app.shot("privacy-02-editor-diff").await;
+    app.shot("02-editor-diff").await;
     app.click("#publish-material").await;
     let count = app.wait_text("#publish-reconsent", "asked again", 10).await;
     assert_eq!(
@@ -658,7 +658,7 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
         will_ask.to_string(),
         "{count}"
     );
-    app.shot("privacy-03-publish").await;
+    app.shot("03-publish").await;
     app.click("#publish-confirm").await;
     let done = app
         .wait_text("#purpose-message", "will be asked again", 15)
@@ -675,7 +675,7 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
         .unwrap();
     app.wait_text("#consent-state", "Must be asked again", 15)
         .await;
-    app.shot("privacy-04-customer-consent").await;
+    app.shot("04-customer-consent").await;
     app.click("#action-export").await;
     let flash = app.wait_text("#action-flash", "Exported", 30).await;
     let json_path = exports.join(format!("customer-{}-export.json", subject.id));
@@ -696,16 +696,16 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
         let mode = std::fs::metadata(&json_path).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the export is readable by its owner only");
     }
-    app.shot("privacy-05-exported").await;
+    app.shot("05-exported").await;
 
     app.click("#action-erase").await;
     app.click("#erase-next").await;
     app.type_into("#erase-email", &subject.email).await;
     app.type_into("#erase-reason", "DSR-2026-118").await;
-    app.shot("privacy-06-erase-confirm").await;
+    app.shot("06-erase-confirm").await;
     app.click("#erase-confirm").await;
     app.wait_text("#erased-notice", "Customer erased", 30).await;
-    app.shot("privacy-07-erased").await;
+    app.shot("07-erased").await;
     app.type_into("#customer-search", &subject.email).await;
     app.find(&format!(
         "#customer-results[data-query='{}']",
@@ -726,7 +726,7 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     app.click("#retention-dry-run").await;
     app.wait_text("#retention-report", "Ended sessions", 10)
         .await;
-    app.shot("privacy-08-retention").await;
+    app.shot("08-retention").await;
     let dir = app.close_keeping_dir().await;
 
     // What the engine recorded.

@@ -181,6 +181,10 @@ struct Register {
     phone: Option<String>,
     /// Custom attributes (progressive profiling): a JSON object.
     attributes: Option<serde_json::Value>,
+    /// What the app's sign-up screen showed for each purpose that needs consent, and the
+    /// answers: recorded in the ledger (channel `sign_up`) when the account is created.
+    #[serde(default)]
+    consents: Vec<vestibule_engine::consent::ConsentAnswer>,
 }
 
 /// Register a customer. 202 whether or not the address already had an account (the owner
@@ -202,6 +206,7 @@ async fn register(
                 locale: b.locale,
                 phone: b.phone,
                 attributes: b.attributes,
+                consents: b.consents,
             },
             &ctx,
         )

@@ -43,6 +43,11 @@ pub(crate) enum Work {
         attributes: String,
         password_hash: String,
         ip: String,
+        #[serde(default)]
+        user_agent: String,
+        /// What the sign-up form showed and the answers, recorded with the account.
+        #[serde(default)]
+        consents: Vec<crate::consent::ConsentAnswer>,
     },
     /// "Forgot password" for an address.
     ResetRequest { email_key: String, ip: String },

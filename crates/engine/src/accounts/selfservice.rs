@@ -33,6 +33,10 @@ pub struct RegisterInput {
     pub locale: Option<String>,
     pub phone: Option<String>,
     pub attributes: Option<serde_json::Value>,
+    /// What the sign-up form showed for each purpose that needs consent, and the answer
+    /// (unticked: refused). Recorded in the ledger when the account is created.
+    #[serde(default)]
+    pub consents: Vec<crate::consent::ConsentAnswer>,
 }
 
 /// What sign-in reads before hashing: the account, if there is one (all its columns NULL
@@ -83,8 +87,9 @@ impl Engine {
             .check_change(&json!({}), &given, true)?;
         let local = email.key.split('@').next().unwrap_or_default().to_owned();
         self.check_new_password(&input.password, &[&email.key, &local, &name], false)?;
+        self.check_shown(&input.consents).await?;
         let hash = self.hash_password(&input.password).await?;
-        let (ip, _) = ctx.bounded();
+        let (ip, user_agent) = ctx.bounded();
         self.defer(&Work::Register {
             email: email.display,
             email_key: email.key,
@@ -94,6 +99,8 @@ impl Engine {
             attributes,
             password_hash: hash,
             ip,
+            user_agent,
+            consents: input.consents,
         })
         .await
     }
@@ -109,6 +116,8 @@ impl Engine {
             attributes,
             password_hash,
             ip,
+            user_agent,
+            consents,
         } = work
         else {
             return Err(Error::Internal("not a registration".into()));
@@ -156,6 +165,18 @@ impl Engine {
         .await?;
         let c = customers::load(tx, id).await?;
         self.send_verification(tx, &c).await?;
+        if !consents.is_empty() {
+            let ctx = RequestContext {
+                ip: ip.clone(),
+                user_agent: user_agent.clone(),
+                ..Default::default()
+            };
+            let by = crate::consent::ledger::Collector::Customer {
+                channel: crate::consent::ConsentChannel::SignUp,
+                client_id: None,
+            };
+            self.record_consent_in(tx, id, consents, &by, &ctx).await?;
+        }
         self.audit(
             tx,
             &format!("customer:{id}"),

@@ -111,6 +111,10 @@ pub struct ConsentRecord {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PurposeState {
     pub purpose_id: String,
+    /// The purpose's name, for people.
+    pub name: String,
+    /// Whether the purpose needs consent at all (false: another legal basis; nobody is asked).
+    pub consent_required: bool,
     /// None: never answered.
     pub granted: Option<bool>,
     /// The version the answer was given to.
@@ -360,8 +364,8 @@ impl Engine {
     /// preference center; staff see it on the customer's record).
     pub async fn consent_state(&self, customer: Uuid) -> Result<Vec<PurposeState>> {
         let rows = sqlx::query(
-            "SELECT p.id AS purpose_id, s.granted AS granted, s.version AS version, s.at_us AS at_us, \
-             l.id AS record_id, \
+            "SELECT p.id AS purpose_id, p.name AS name, p.consent_required AS required, \
+             s.granted AS granted, s.version AS version, s.at_us AS at_us, l.id AS record_id, \
              (SELECT max(v.version) FROM consent_versions v WHERE v.purpose_id = p.id AND v.material = 1) AS material \
              FROM consent_purposes p \
              LEFT JOIN consent_state s ON s.purpose_id = p.id AND s.customer_id = $1 \
@@ -378,6 +382,8 @@ impl Engine {
                 let material = r.try_get::<Option<i64>, _>("material")?.unwrap_or(0);
                 Ok(PurposeState {
                     purpose_id: r.try_get("purpose_id")?,
+                    name: r.try_get("name")?,
+                    consent_required: r.try_get::<i64, _>("required")? != 0,
                     needs_reconsent: granted == Some(true) && version.unwrap_or(0) < material,
                     granted,
                     version,
@@ -388,6 +394,39 @@ impl Engine {
                 })
             })
             .collect()
+    }
+
+    /// Refuse answers to texts that were never published (purpose, version, locale) before
+    /// any work is done: sign-up checks what its form showed up front, the same for every
+    /// address.
+    pub(crate) async fn check_shown(&self, answers: &[ConsentAnswer]) -> Result<()> {
+        if answers.len() > MAX_ANSWERS {
+            return Err(Error::invalid(
+                "answers",
+                format!("at most {MAX_ANSWERS} answers"),
+            ));
+        }
+        for a in answers {
+            let locale = check_locale(&a.locale)?;
+            let shown: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM consent_texts WHERE purpose_id = $1 AND version = $2 AND locale = $3",
+            )
+            .bind(&a.purpose_id)
+            .bind(a.version)
+            .bind(&locale)
+            .fetch_one(self.store.reader())
+            .await?;
+            if shown == 0 {
+                return Err(Error::invalid(
+                    "consents",
+                    format!(
+                        "{} has no published version {} in {locale}",
+                        a.purpose_id, a.version
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A customer's ledger, newest first (staff who may read customers).

@@ -447,3 +447,59 @@ async fn staff_record_consent_for_a_customer_with_a_reason_and_support_only_read
         assert_eq!(entry.reason.as_deref(), Some("phone call, ticket 4711"));
     }
 }
+
+#[tokio::test]
+async fn sign_up_records_what_the_form_showed_with_the_new_account() {
+    for h in backends().await {
+        let e = &h.engine;
+        e.save_consent_purpose(&h.admin, &marketing(0))
+            .await
+            .unwrap();
+        e.publish_consent_version(&h.admin, &publish(1, true))
+            .await
+            .unwrap();
+        let input = |consents: Vec<ConsentAnswer>| vestibule_engine::RegisterInput {
+            email: "new@shop.example".into(),
+            password: PW.into(),
+            display_name: "New Customer".into(),
+            consents,
+            ..Default::default()
+        };
+        // A text that was never published is refused before anything happens.
+        let bad = e.register(input(vec![answer(2, "en", true)]), &ctx()).await;
+        assert_eq!(field(bad), "consents", "{}", h.name);
+        e.settle().await.unwrap();
+        assert!(
+            e.search_customers(&h.admin, "new@shop.example", None, 1)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        // Shown in German, left unticked: recorded as refused, on the sign-up channel.
+        e.register(input(vec![answer(1, "de", false)]), &ctx())
+            .await
+            .unwrap();
+        e.settle().await.unwrap();
+        let id = e
+            .search_customers(&h.admin, "new@shop.example", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let ledger = e.consent_ledger(&h.admin, id).await.unwrap();
+        assert_eq!(ledger.len(), 1, "{}", h.name);
+        assert_eq!(ledger[0].channel, ConsentChannel::SignUp);
+        assert_eq!((ledger[0].version, ledger[0].locale.as_str()), (1, "de"));
+        assert!(!ledger[0].granted);
+        assert_eq!(ledger[0].ip, ctx().ip);
+        let decision = e.consent_decision(id, "marketing_email").await.unwrap();
+        assert!(!decision.allowed);
+        // The same address again: the owner is told, and nothing is recorded for them.
+        e.register(input(vec![answer(1, "en", true)]), &ctx())
+            .await
+            .unwrap();
+        e.settle().await.unwrap();
+        assert_eq!(e.consent_ledger(&h.admin, id).await.unwrap().len(), 1);
+    }
+}

@@ -296,6 +296,67 @@ struct SignUpPage<'a> {
     password_error: String,
     /// The organisation's attributes asked at sign-up (optional fields).
     attributes: Vec<super::details::AttrField>,
+    /// The purposes that need consent, one unticked box each, in the page's language.
+    consents: Vec<ConsentField>,
+    /// What the form showed (`purpose:version:locale`, comma-separated), posted back so
+    /// the ledger records exactly that.
+    consent_shown: String,
+}
+
+/// One purpose on the sign-up form.
+pub(crate) struct ConsentField {
+    pub purpose_id: String,
+    pub title: String,
+    pub body: String,
+    pub checked: bool,
+}
+
+/// The purposes that need consent, each with its latest published text in `lang` (or
+/// English, or the first there is): (purpose, version, locale, title, body).
+pub(crate) async fn consent_texts(
+    s: &AppState,
+    lang: &str,
+) -> Vec<(String, i64, String, String, String)> {
+    let purposes = s.engine.consent_purposes().await.unwrap_or_default();
+    purposes
+        .into_iter()
+        .filter(|p| p.consent_required)
+        .filter_map(|p| {
+            let v = p.latest?;
+            let primary = lang.split('-').next().unwrap_or(lang);
+            let t = v
+                .texts
+                .iter()
+                .find(|t| t.locale == lang)
+                .or_else(|| v.texts.iter().find(|t| t.locale == primary))
+                .or_else(|| v.texts.iter().find(|t| t.locale == "en"))
+                .or_else(|| v.texts.first())?
+                .clone();
+            Some((p.id, v.version, t.locale, t.title, t.body))
+        })
+        .collect()
+}
+
+/// The answers a consent form posted: every purpose it showed, ticked or not.
+pub(crate) fn posted_consents(
+    values: &std::collections::HashMap<String, String>,
+) -> Vec<vestibule_engine::consent::ConsentAnswer> {
+    values
+        .get("consent_shown")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.splitn(3, ':');
+            let (purpose, version, locale) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(vestibule_engine::consent::ConsentAnswer {
+                purpose_id: purpose.to_owned(),
+                version: version.parse().ok()?,
+                locale: locale.to_owned(),
+                granted: values.contains_key(&format!("consent_{purpose}")),
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -368,8 +429,25 @@ pub(crate) async fn sign_up_form(
         Some((name, href)) => (Some(name), href),
         None => (None, "/signin".to_owned()),
     };
+    let texts = consent_texts(s, &c.lang).await;
+    let consent_shown = texts
+        .iter()
+        .map(|(p, v, l, _, _)| format!("{p}:{v}:{l}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let consents = texts
+        .into_iter()
+        .map(|(purpose_id, _, _, title, body)| ConsentField {
+            checked: f.values.contains_key(&format!("consent_{purpose_id}")),
+            purpose_id,
+            title,
+            body,
+        })
+        .collect();
     let page = SignUpPage {
         c,
+        consents,
+        consent_shown,
         params: f.params.clone(),
         client,
         signin_href,
@@ -436,6 +514,7 @@ async fn sign_up_submit(
         display_name: f.display_name.clone(),
         locale: Some(c.lang.clone()),
         attributes: Some(attributes),
+        consents: posted_consents(&f.values),
         ..Default::default()
     };
     match s.engine.register(input, &ctx).await {

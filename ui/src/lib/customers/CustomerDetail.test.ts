@@ -131,7 +131,7 @@ describe('CustomerDetail privacy', () => {
           case 'customer_risk': return null;
           case 'customer_consent':
             return {
-              state: [{ purpose_id: 'newsletter', granted: true, version: 1, at: '2026-11-02T09:00:00Z', needs_reconsent: true }],
+              state: [{ purpose_id: 'newsletter', name: 'Newsletter', consent_required: true, granted: true, version: 1, at: '2026-11-02T09:00:00Z', needs_reconsent: true }],
               ledger: [{ id: 'r1', seq: 1, customer_id: 'c1', purpose_id: 'newsletter', version: 1, locale: 'en', granted: true, at: '2026-11-02T09:00:00Z', channel: 'sign_up', client_id: null, staff_id: null, reason: null, ip: '', user_agent: '' }],
             };
           default: return [];

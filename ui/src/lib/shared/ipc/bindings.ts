@@ -655,6 +655,14 @@ id: string, seq: number, customer_id: string, purpose_id: string, version: numbe
 
 export type PurposeState = { purpose_id: string, 
 /**
+ * The purpose's name, for people.
+ */
+name: string, 
+/**
+ * Whether the purpose needs consent at all (false: another legal basis; nobody is asked).
+ */
+consent_required: boolean, 
+/**
  * None: never answered.
  */
 granted: boolean | null, 
