@@ -193,3 +193,130 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sign_up_page_asks_for_consent_and_records_what_it_showed() {
+    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
+    for s in servers(false).await {
+        for (id, basis, required) in [
+            ("marketing_email", LegalBasis::Consent, true),
+            ("fraud_checks", LegalBasis::LegitimateInterests, false),
+        ] {
+            s.engine
+                .save_consent_purpose(
+                    &s.admin,
+                    &PurposeInput {
+                        id: id.into(),
+                        name: id.into(),
+                        legal_basis: basis,
+                        data_categories: vec![],
+                        retention_days: 365,
+                        consent_required: required,
+                        version: 0,
+                    },
+                )
+                .await
+                .unwrap();
+            s.engine
+                .publish_consent_version(
+                    &s.admin,
+                    &PublishVersion {
+                        purpose_id: id.into(),
+                        version: 1,
+                        material: true,
+                        texts: vec![
+                            ConsentText {
+                                locale: "en".into(),
+                                title: format!("{id} in English"),
+                                body: "Why and how.".into(),
+                            },
+                            ConsentText {
+                                locale: "de".into(),
+                                title: format!("{id} auf Deutsch"),
+                                body: "Wozu und wie.".into(),
+                            },
+                        ],
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let c = super::account::no_redirects();
+        let html = c
+            .get(format!("{}/signup", s.base))
+            .header("accept-language", "de-DE,de;q=0.9")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // One unticked box for the purpose that needs consent, in German; none for the other.
+        assert!(html.contains("marketing_email auf Deutsch"), "{html}");
+        assert!(
+            html.contains(r#"<input type="checkbox" name="consent_marketing_email" id="consent-marketing_email">"#),
+            "unticked: {html}"
+        );
+        assert!(!html.contains("fraud_checks"), "{html}");
+        assert_eq!(hidden(&html, "consent_shown"), "marketing_email:1:de");
+        let csrf = hidden(&html, "csrf");
+        let r = c
+            .post(format!("{}/signup", s.base))
+            .header("accept-language", "de-DE,de;q=0.9")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("params", ""),
+                ("display_name", "Greta"),
+                ("email", "greta@shop.example"),
+                ("password", PW),
+                ("consent_shown", "marketing_email:1:de"),
+                ("consent_marketing_email", "on"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        s.engine.settle().await.unwrap();
+        let id = s
+            .engine
+            .search_customers(&s.admin, "greta@shop.example", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let ledger = s.engine.consent_ledger(&s.admin, id).await.unwrap();
+        assert_eq!(ledger.len(), 1);
+        assert!(ledger[0].granted);
+        assert_eq!(ledger[0].locale, "de");
+        assert_eq!(
+            ledger[0].channel,
+            vestibule_engine::consent::ConsentChannel::SignUp
+        );
+        // A forged answer to a text never published is refused; no account is made.
+        let html = super::account::page(&c, format!("{}/signup", s.base)).await;
+        let csrf = hidden(&html, "csrf");
+        let r = c
+            .post(format!("{}/signup", s.base))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("params", ""),
+                ("display_name", "Mallory"),
+                ("email", "mallory@shop.example"),
+                ("password", PW),
+                ("consent_shown", "marketing_email:9:en"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        s.engine.settle().await.unwrap();
+        assert!(
+            s.engine
+                .search_customers(&s.admin, "mallory@shop.example", None, 1)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+    }
+}
