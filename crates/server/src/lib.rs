@@ -160,6 +160,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .merge(pages::hosted::routes())
         .merge(pages::account::routes())
         .merge(pages::passkeys::routes())
+        .merge(pages::preferences::routes())
         .merge(pages::email::routes())
         .merge(pages::social::routes())
         .merge(pages::profile::routes())

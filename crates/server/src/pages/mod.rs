@@ -14,6 +14,7 @@ pub(crate) mod details;
 pub(crate) mod email;
 pub(crate) mod hosted;
 pub(crate) mod passkeys;
+pub(crate) mod preferences;
 pub(crate) mod profile;
 pub(crate) mod signin;
 pub(crate) mod social;

@@ -320,3 +320,173 @@ async fn the_sign_up_page_asks_for_consent_and_records_what_it_showed() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_preference_center_withdraws_downloads_and_deletes() {
+    use super::account::{goes_to, no_redirects, page, post};
+    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
+    for s in servers(true).await {
+        s.engine
+            .save_consent_purpose(
+                &s.admin,
+                &PurposeInput {
+                    id: "newsletter".into(),
+                    name: "Newsletter".into(),
+                    legal_basis: LegalBasis::Consent,
+                    data_categories: vec![],
+                    retention_days: 365,
+                    consent_required: true,
+                    version: 0,
+                },
+            )
+            .await
+            .unwrap();
+        s.engine
+            .publish_consent_version(
+                &s.admin,
+                &PublishVersion {
+                    purpose_id: "newsletter".into(),
+                    version: 1,
+                    material: true,
+                    texts: vec![ConsentText {
+                        locale: "en".into(),
+                        title: "The monthly newsletter".into(),
+                        body: "News, once a month.".into(),
+                    }],
+                },
+            )
+            .await
+            .unwrap();
+        let c = no_redirects();
+        registered(&s, &c, "prefs@example.com").await;
+        let html = page(&c, format!("{}/signin", s.base)).await;
+        let csrf = hidden(&html, "csrf");
+        let r = post(
+            &c,
+            format!("{}/signin", s.base),
+            &[
+                ("csrf", &csrf),
+                ("email", "prefs@example.com"),
+                ("password", PW),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account");
+        assert!(
+            page(&c, format!("{}/account", s.base))
+                .await
+                .contains("/account/privacy")
+        );
+
+        // Agree, then withdraw: one click each, each with a receipt.
+        let html = page(&c, format!("{}/account/privacy", s.base)).await;
+        assert!(
+            html.contains("The monthly newsletter") && html.contains("id=\"grant-newsletter\""),
+            "{html}"
+        );
+        let answer = |granted: &'static str| {
+            let csrf = csrf.clone();
+            let c = c.clone();
+            let url = format!("{}/account/privacy/consent", s.base);
+            async move {
+                post(
+                    &c,
+                    url,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("purpose", "newsletter"),
+                        ("version", "1"),
+                        ("locale", "en"),
+                        ("granted", granted),
+                    ],
+                )
+                .await
+            }
+        };
+        assert_eq!(goes_to(&answer("1").await), "/account/privacy?done=saved");
+        let html = page(&c, format!("{}/account/privacy?done=saved", s.base)).await;
+        assert!(html.contains("id=\"withdraw-newsletter\""), "{html}");
+        assert_eq!(goes_to(&answer("0").await), "/account/privacy?done=saved");
+        let html = page(&c, format!("{}/account/privacy", s.base)).await;
+        assert!(html.contains("id=\"grant-newsletter\""));
+        let id = s
+            .engine
+            .search_customers(&s.admin, "prefs@example.com", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let ledger = s.engine.consent_ledger(&s.admin, id).await.unwrap();
+        assert_eq!(ledger.len(), 2);
+        assert!(!ledger[0].granted && ledger[1].granted);
+        assert_eq!(
+            ledger[0].channel,
+            vestibule_engine::consent::ConsentChannel::AccountCenter
+        );
+        let r = c
+            .get(format!(
+                "{}/account/privacy/receipts/{}",
+                s.base, ledger[0].id
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "application/jose");
+        assert_eq!(
+            r.text().await.unwrap().split('.').count(),
+            3,
+            "a compact JWS"
+        );
+
+        // Download my data: an attachment, JSON and HTML.
+        let r = c
+            .get(format!("{}/account/privacy/export.json", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let export: Value = r.json().await.unwrap();
+        assert_eq!(
+            export["tables"]["customers"][0]["email"],
+            "prefs@example.com"
+        );
+        assert_eq!(
+            export["tables"]["consent_ledger"].as_array().unwrap().len(),
+            2
+        );
+        let r = c
+            .get(format!("{}/account/privacy/export.html", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("prefs@example.com"));
+
+        // Delete my account: the wrong address is refused; then gone and signed out.
+        let r = post(
+            &c,
+            format!("{}/account/delete", s.base),
+            &[("csrf", &csrf), ("confirm_email", "someone@example.com")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains("id=\"delete-error\""));
+        let r = post(
+            &c,
+            format!("{}/account/delete", s.base),
+            &[("csrf", &csrf), ("confirm_email", "prefs@example.com")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("Your account was deleted"));
+        let r = c.get(format!("{}/account", s.base)).send().await.unwrap();
+        assert_eq!(goes_to(&r), "/signin");
+        assert!(s.engine.erasure_of(&s.admin, id).await.unwrap().is_some());
+    }
+}
