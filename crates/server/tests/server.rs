@@ -1751,6 +1751,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/account/privacy/export.json", "get"),
         ("/account/privacy/export.html", "get"),
         ("/account/delete", "post"),
+        ("/account/consent-update", "get"),
+        ("/account/consent-update", "post"),
         ("/admin/v1/risk/blocks", "get"),
         ("/admin/v1/risk/blocks", "post"),
         ("/admin/v1/risk/blocks/{id}/remove", "post"),

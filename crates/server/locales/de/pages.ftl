@@ -276,3 +276,6 @@ delete-mismatch = Das ist nicht die Adresse dieses Kontos.
 delete-done-title = Ihr Konto wurde gelöscht
 delete-done = Alles, was wir über Sie gespeichert hatten, wurde entfernt. Sie sind abgemeldet.
 account-privacy = Datenschutz und Einwilligungen
+reconsent-title = Wir haben unsere Fragen aktualisiert
+reconsent-lead = Diese Texte haben sich geändert, seit Sie eingewilligt haben. Kreuzen Sie an, wozu Sie weiterhin einwilligen; alles andere wird abgeschaltet. Sie können es jederzeit unter Datenschutz und Einwilligungen ändern.
+reconsent-submit = Weiter

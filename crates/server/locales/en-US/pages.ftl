@@ -276,3 +276,6 @@ delete-mismatch = That is not the address of this account.
 delete-done-title = Your account was deleted
 delete-done = Everything we held about you has been removed. You are signed out.
 account-privacy = Privacy and consent
+reconsent-title = We updated what we ask you
+reconsent-lead = These texts changed since you agreed to them. Tick what you still agree to; anything left unticked is switched off. You can change it any time under Privacy and consent.
+reconsent-submit = Continue

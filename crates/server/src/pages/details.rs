@@ -178,9 +178,20 @@ fn scope_of(return_to: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Where a browser just signed in with `token` goes: the step when attributes are due (for an
-/// authorization request `return_to`, with its scope), else `return_to`.
+/// Where a browser just signed in with `token` goes: the re-consent step when a purpose's
+/// text changed materially since they agreed, the details step when attributes are due (for
+/// an authorization request `return_to`, with its scope), else `return_to`.
 pub(crate) async fn after_sign_in(s: &AppState, token: &str, return_to: &str) -> String {
+    // Consent given to a text that has since changed materially is asked again first.
+    if super::preferences::reconsent_due(s, token).await {
+        return super::preferences::reconsent_url(return_to);
+    }
+    after_consent(s, token, return_to).await
+}
+
+/// Where a browser goes once consent is settled: the details step when attributes are due,
+/// else `return_to`.
+pub(crate) async fn after_consent(s: &AppState, token: &str, return_to: &str) -> String {
     let scope = scope_of(return_to);
     let due = s
         .engine
@@ -233,7 +244,7 @@ fn moment(scope: &Option<String>) -> ProfileMoment<'_> {
 
 /// The origin an authorization request's `return_to` ends at (the client's redirect), which
 /// the form's CSP must allow (browsers check `form-action` along the redirects).
-async fn client_origin(s: &AppState, return_to: &str) -> Option<String> {
+pub(crate) async fn client_origin(s: &AppState, return_to: &str) -> Option<String> {
     let q = return_to.strip_prefix("/oauth2/authorize?")?;
     crate::oidc::redirect_origin(s, q).await
 }

@@ -33,6 +33,161 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_json))
         .routes(routes!(export_html))
         .routes(routes!(delete_account))
+        .routes(routes!(reconsent_page, reconsent_submit))
+}
+
+/// The re-consent step's path.
+const RECONSENT_PATH: &str = "/account/consent-update";
+
+/// Does the signed-in customer have consent resting on a text changed materially since?
+pub(crate) async fn reconsent_due(s: &AppState, token: &str) -> bool {
+    s.engine
+        .my_consent(token)
+        .await
+        .map(|(_, state)| state.iter().any(|p| p.needs_reconsent))
+        .unwrap_or(false)
+}
+
+/// The re-consent step, coming back to `return_to`.
+pub(crate) fn reconsent_url(return_to: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", return_to)
+        .finish();
+    format!("{RECONSENT_PATH}?{query}")
+}
+
+#[derive(Template)]
+#[template(path = "reconsent.html")]
+struct ReconsentPage<'a> {
+    c: &'a Chrome,
+    csrf: String,
+    return_to: String,
+    consents: Vec<super::hosted::ConsentField>,
+    consent_shown: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReturnQuery {
+    /// Where to go on afterwards (a path on this server).
+    return_to: Option<String>,
+}
+
+/// "We changed what we asked you": each purpose whose text changed materially since the
+/// customer agreed, with the new text and an unticked box.
+#[utoipa::path(get, path = "/account/consent-update", tag = "pages", params(ReturnQuery),
+    responses((status = 200, description = "The re-consent step", content_type = "text/html", body = String),
+        (status = 303, description = "Nothing to ask (on to `return_to`), or not signed in (the sign-in page)")))]
+async fn reconsent_page(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    q: Result<Query<ReturnQuery>, QueryRejection>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let return_to = super::hosted::return_path(q.ok().and_then(|Query(q)| q.return_to).as_deref());
+    let due: Vec<String> = match s.engine.my_consent(&me.token).await {
+        Ok((_, state)) => state
+            .into_iter()
+            .filter(|p| p.needs_reconsent)
+            .map(|p| p.purpose_id)
+            .collect(),
+        Err(e) => return failed(&me.c, &e),
+    };
+    let texts: Vec<_> = super::hosted::consent_texts(&s, &me.c.lang)
+        .await
+        .into_iter()
+        .filter(|t| due.contains(&t.0))
+        .collect();
+    if texts.is_empty() {
+        return see_other(&return_to);
+    }
+    let consent_shown = texts
+        .iter()
+        .map(|(p, v, l, _, _)| format!("{p}:{v}:{l}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let consents = texts
+        .into_iter()
+        .map(
+            |(purpose_id, _, _, title, body)| super::hosted::ConsentField {
+                purpose_id,
+                title,
+                body,
+                checked: false,
+            },
+        )
+        .collect();
+    let (jar, csrf) = form_token(&s, jar);
+    let page = ReconsentPage {
+        c: &me.c,
+        csrf,
+        return_to: return_to.clone(),
+        consents,
+        consent_shown,
+    };
+    let origin = super::details::client_origin(&s, &return_to).await;
+    let origins: Vec<&str> = origin.iter().map(String::as_str).collect();
+    (jar, render(StatusCode::OK, &me.c, &page, &origins)).into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+struct ReconsentForm {
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+    /// `purpose:version:locale` of each text shown, and `consent_<purpose>` for each ticked.
+    #[serde(flatten)]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    values: std::collections::HashMap<String, String>,
+}
+
+impl PostedForm for ReconsentForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Record the answers to the new texts (ticked: agreed; unticked: withdrawn), then on.
+#[utoipa::path(post, path = "/account/consent-update", tag = "pages",
+    request_body(content = ReconsentForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Recorded: on to `return_to` (or the details step), or not signed in"),
+        (status = 400, description = "The form is incomplete or names no published text", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String)))]
+async fn reconsent_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PageForm {
+        jar,
+        headers,
+        form: f,
+        ..
+    }: PageForm<ReconsentForm>,
+) -> Response {
+    let me = match signed(&s, &jar, &headers).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let return_to = super::hosted::return_path(Some(&f.return_to));
+    let answers = super::hosted::posted_consents(&f.values);
+    if !answers.is_empty()
+        && let Err(e) = s
+            .engine
+            .record_my_consent(
+                &me.token,
+                &answers,
+                ConsentChannel::AccountCenter,
+                None,
+                &ctx,
+            )
+            .await
+    {
+        return failed(&me.c, &e);
+    }
+    see_other(&super::details::after_consent(&s, &me.token, &return_to).await)
 }
 
 /// One purpose as the preference center shows it.

@@ -490,3 +490,126 @@ async fn the_preference_center_withdraws_downloads_and_deletes() {
         assert!(s.engine.erasure_of(&s.admin, id).await.unwrap().is_some());
     }
 }
+
+#[tokio::test]
+async fn a_material_change_is_asked_again_at_the_next_sign_in() {
+    use super::account::{goes_to, no_redirects, page, post};
+    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
+    for s in servers(true).await {
+        s.engine
+            .save_consent_purpose(
+                &s.admin,
+                &PurposeInput {
+                    id: "newsletter".into(),
+                    name: "Newsletter".into(),
+                    legal_basis: LegalBasis::Consent,
+                    data_categories: vec![],
+                    retention_days: 365,
+                    consent_required: true,
+                    version: 0,
+                },
+            )
+            .await
+            .unwrap();
+        let publish = |version: i64, material: bool, title: &'static str| {
+            let e = s.engine.clone();
+            let admin = s.admin.clone();
+            async move {
+                e.publish_consent_version(
+                    &admin,
+                    &PublishVersion {
+                        purpose_id: "newsletter".into(),
+                        version,
+                        material,
+                        texts: vec![ConsentText {
+                            locale: "en".into(),
+                            title: title.into(),
+                            body: "What we send.".into(),
+                        }],
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        };
+        publish(1, true, "Newsletter, monthly").await;
+        let c = no_redirects();
+        registered(&s, &c, "again@example.com").await;
+        // Each sign-in in a browser of its own.
+        let sign_in = || {
+            let c = no_redirects();
+            let base = s.base.clone();
+            async move {
+                let html = page(&c, format!("{base}/signin")).await;
+                let csrf = hidden(&html, "csrf");
+                let r = post(
+                    &c,
+                    format!("{base}/signin"),
+                    &[
+                        ("csrf", &csrf),
+                        ("email", "again@example.com"),
+                        ("password", PW),
+                    ],
+                )
+                .await;
+                (goes_to(&r), csrf, c)
+            }
+        };
+        let (to, csrf, c) = sign_in().await;
+        assert_eq!(to, "/account");
+        let r = post(
+            &c,
+            format!("{}/account/privacy/consent", s.base),
+            &[
+                ("csrf", &csrf),
+                ("purpose", "newsletter"),
+                ("version", "1"),
+                ("locale", "en"),
+                ("granted", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account/privacy?done=saved");
+
+        // A minor version changes nothing; a material one is asked at the next sign-in.
+        publish(2, false, "Newsletter, monthly (typo fixed)").await;
+        assert_eq!(sign_in().await.0, "/account");
+        publish(3, true, "Newsletter, weekly").await;
+        let (to, _, c) = sign_in().await;
+        assert_eq!(to, "/account/consent-update?return_to=%2Faccount");
+        let html = page(&c, format!("{}{to}", s.base)).await;
+        assert!(html.contains("Newsletter, weekly"), "{html}");
+        assert!(
+            html.contains(
+                r#"<input type="checkbox" name="consent_newsletter" id="consent-newsletter">"#
+            ),
+            "unticked: {html}"
+        );
+        assert_eq!(hidden(&html, "consent_shown"), "newsletter:3:en");
+        let csrf = hidden(&html, "csrf");
+        let r = post(
+            &c,
+            format!("{}/account/consent-update", s.base),
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("consent_shown", "newsletter:3:en"),
+                ("consent_newsletter", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(goes_to(&r), "/account");
+        let id = s
+            .engine
+            .search_customers(&s.admin, "again@example.com", None, 1)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let d = s.engine.consent_decision(id, "newsletter").await.unwrap();
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(d.record.unwrap().version, 3);
+        // Answered: the next sign-in goes straight on.
+        assert_eq!(sign_in().await.0, "/account");
+    }
+}
