@@ -136,6 +136,61 @@ let current = null;
  * recovery codes → sign out → sign in with the app → sign in with a recovery code → an OIDC
  * client's code flow that says it was two-factor → forgot and reset the password.
  */
+/**
+ * Consent and privacy as a customer meets them: sign up agreeing to the newsletter only (the
+ * boxes start unticked), withdraw it in the preference center with one click, download the
+ * data (JSON) and check it, then delete the account — after which it signs nobody in.
+ */
+async function privacyCenter(page, theme) {
+  const who = `private-${theme}@example.com`;
+  const pw = 'lanterns over a still canal';
+  await page.goto(`${base}/signup`);
+  assert.equal(await page.locator('#consent-newsletter').isChecked(), false, 'unticked');
+  assert.equal(await page.locator('#consent-partner_offers').isChecked(), false, 'unticked');
+  await page.fill('#display_name', `Private ${theme}`);
+  await page.fill('#email', who);
+  await page.fill('#password', pw);
+  await page.check('#consent-newsletter');
+  await visit(page, 'signup-consents', theme);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(await h1(page), 'Check your email');
+  const verify = await mailed('verify_email', who);
+  await page.goto(`${base}/verify?token=${encodeURIComponent(verify)}`);
+  await follow(page, page.locator('button[type=submit]'));
+  await page.goto(`${base}/signin`);
+  await page.fill('#email', who);
+  await typeLikeAPerson(page.locator('#password'), pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.equal(new URL(page.url()).pathname, '/account');
+
+  await follow(page, page.locator('#account-privacy'));
+  assert.equal(await h1(page), 'Privacy and consent');
+  assert.equal(await page.locator('#withdraw-newsletter').count(), 1, 'agreed at sign-up');
+  assert.equal(await page.locator('#grant-partner_offers').count(), 1, 'left unticked');
+  assert.equal(await page.locator('#receipts li').count(), 2, 'both answers recorded');
+  await visit(page, 'privacy-center', theme);
+  await follow(page, page.locator('#withdraw-newsletter'));
+  assert.match(await page.locator('#prefs-notice').textContent(), /recorded/);
+  assert.equal(await page.locator('#grant-newsletter').count(), 1, 'withdrawn');
+  await visit(page, 'privacy-withdrawn', theme);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+  const data = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(data.tables.customers[0].email, who);
+  assert.equal(data.tables.consent_ledger.length, 3, 'two at sign-up, one withdrawal');
+  assert.ok(data.withheld.customers.includes('password_hash'), 'the secret is named, not given');
+
+  await page.fill('#confirm_email', who);
+  await follow(page, page.locator('#delete-account'));
+  assert.equal(await h1(page), 'Your account was deleted');
+  await visit(page, 'account-deleted', theme);
+  await page.goto(`${base}/signin`);
+  await page.fill('#email', who);
+  await typeLikeAPerson(page.locator('#password'), pw);
+  await follow(page, page.locator('button[type=submit]'));
+  assert.match(await page.locator('#signin-error').textContent(), /not correct/);
+}
+
 async function selfService(page, theme) {
   const who = `new-${theme}@example.com`;
   const pw = 'a quiet harbour at dawn';
@@ -567,6 +622,7 @@ try {
     await visit(page, 'error-request', theme);
 
     await selfService(page, theme);
+    await privacyCenter(page, theme);
     assert.deepEqual(cspErrors, [], 'no CSP or script errors in the console');
     await context.close();
     await socialSignIn(theme);
