@@ -10,6 +10,59 @@ async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// A purpose (created when `version` is 1) with `version` of its text published: (locale,
+/// title) each, the same body.
+pub(super) async fn publish_purpose(
+    s: &Server,
+    id: &str,
+    required: bool,
+    version: i64,
+    material: bool,
+    texts: &[(&str, &str)],
+) {
+    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
+    if version == 1 {
+        s.engine
+            .save_consent_purpose(
+                &s.admin,
+                &PurposeInput {
+                    id: id.into(),
+                    name: texts.first().map_or(id, |t| t.1).into(),
+                    legal_basis: if required {
+                        LegalBasis::Consent
+                    } else {
+                        LegalBasis::LegitimateInterests
+                    },
+                    data_categories: vec!["email address".into()],
+                    retention_days: 365,
+                    consent_required: required,
+                    version: 0,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    s.engine
+        .publish_consent_version(
+            &s.admin,
+            &PublishVersion {
+                purpose_id: id.into(),
+                version,
+                material,
+                texts: texts
+                    .iter()
+                    .map(|(locale, title)| ConsentText {
+                        locale: (*locale).into(),
+                        title: (*title).into(),
+                        body: "What we send, and how often; withdraw any time.".into(),
+                    })
+                    .collect(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn purposes_answers_decisions_and_receipts_over_http() {
     for s in servers(false).await {
@@ -196,50 +249,11 @@ async fn purposes_answers_decisions_and_receipts_over_http() {
 
 #[tokio::test]
 async fn the_sign_up_page_asks_for_consent_and_records_what_it_showed() {
-    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
     for s in servers(false).await {
-        for (id, basis, required) in [
-            ("marketing_email", LegalBasis::Consent, true),
-            ("fraud_checks", LegalBasis::LegitimateInterests, false),
-        ] {
-            s.engine
-                .save_consent_purpose(
-                    &s.admin,
-                    &PurposeInput {
-                        id: id.into(),
-                        name: id.into(),
-                        legal_basis: basis,
-                        data_categories: vec![],
-                        retention_days: 365,
-                        consent_required: required,
-                        version: 0,
-                    },
-                )
-                .await
-                .unwrap();
-            s.engine
-                .publish_consent_version(
-                    &s.admin,
-                    &PublishVersion {
-                        purpose_id: id.into(),
-                        version: 1,
-                        material: true,
-                        texts: vec![
-                            ConsentText {
-                                locale: "en".into(),
-                                title: format!("{id} in English"),
-                                body: "Why and how.".into(),
-                            },
-                            ConsentText {
-                                locale: "de".into(),
-                                title: format!("{id} auf Deutsch"),
-                                body: "Wozu und wie.".into(),
-                            },
-                        ],
-                    },
-                )
-                .await
-                .unwrap();
+        let texts = |id: &str| [(format!("{id} in English")), (format!("{id} auf Deutsch"))];
+        for (id, required) in [("marketing_email", true), ("fraud_checks", false)] {
+            let [en, de] = texts(id);
+            publish_purpose(&s, id, required, 1, true, &[("en", &en), ("de", &de)]).await;
         }
         let c = super::account::no_redirects();
         let html = c
@@ -324,39 +338,16 @@ async fn the_sign_up_page_asks_for_consent_and_records_what_it_showed() {
 #[tokio::test]
 async fn the_preference_center_withdraws_downloads_and_deletes() {
     use super::account::{goes_to, no_redirects, page, post};
-    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
     for s in servers(true).await {
-        s.engine
-            .save_consent_purpose(
-                &s.admin,
-                &PurposeInput {
-                    id: "newsletter".into(),
-                    name: "Newsletter".into(),
-                    legal_basis: LegalBasis::Consent,
-                    data_categories: vec![],
-                    retention_days: 365,
-                    consent_required: true,
-                    version: 0,
-                },
-            )
-            .await
-            .unwrap();
-        s.engine
-            .publish_consent_version(
-                &s.admin,
-                &PublishVersion {
-                    purpose_id: "newsletter".into(),
-                    version: 1,
-                    material: true,
-                    texts: vec![ConsentText {
-                        locale: "en".into(),
-                        title: "The monthly newsletter".into(),
-                        body: "News, once a month.".into(),
-                    }],
-                },
-            )
-            .await
-            .unwrap();
+        publish_purpose(
+            &s,
+            "newsletter",
+            true,
+            1,
+            true,
+            &[("en", "The monthly newsletter")],
+        )
+        .await;
         let c = no_redirects();
         registered(&s, &c, "prefs@example.com").await;
         let html = page(&c, format!("{}/signin", s.base)).await;
@@ -494,42 +485,11 @@ async fn the_preference_center_withdraws_downloads_and_deletes() {
 #[tokio::test]
 async fn a_material_change_is_asked_again_at_the_next_sign_in() {
     use super::account::{goes_to, no_redirects, page, post};
-    use vestibule_engine::consent::{ConsentText, LegalBasis, PublishVersion, PurposeInput};
     for s in servers(true).await {
-        s.engine
-            .save_consent_purpose(
-                &s.admin,
-                &PurposeInput {
-                    id: "newsletter".into(),
-                    name: "Newsletter".into(),
-                    legal_basis: LegalBasis::Consent,
-                    data_categories: vec![],
-                    retention_days: 365,
-                    consent_required: true,
-                    version: 0,
-                },
-            )
-            .await
-            .unwrap();
         let publish = |version: i64, material: bool, title: &'static str| {
-            let e = s.engine.clone();
-            let admin = s.admin.clone();
+            let s = &s;
             async move {
-                e.publish_consent_version(
-                    &admin,
-                    &PublishVersion {
-                        purpose_id: "newsletter".into(),
-                        version,
-                        material,
-                        texts: vec![ConsentText {
-                            locale: "en".into(),
-                            title: title.into(),
-                            body: "What we send.".into(),
-                        }],
-                    },
-                )
-                .await
-                .unwrap();
+                publish_purpose(s, "newsletter", true, version, material, &[("en", title)]).await
             }
         };
         publish(1, true, "Newsletter, monthly").await;

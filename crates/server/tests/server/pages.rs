@@ -167,37 +167,7 @@ async fn customers_walk_the_hosted_pages_in_a_real_browser() {
         ("newsletter", "The monthly newsletter"),
         ("partner_offers", "Offers from our partners"),
     ] {
-        s.engine
-            .save_consent_purpose(
-                &s.admin,
-                &vestibule_engine::consent::PurposeInput {
-                    id: id.into(),
-                    name: title.into(),
-                    legal_basis: vestibule_engine::consent::LegalBasis::Consent,
-                    data_categories: vec!["email address".into()],
-                    retention_days: 365,
-                    consent_required: true,
-                    version: 0,
-                },
-            )
-            .await
-            .unwrap();
-        s.engine
-            .publish_consent_version(
-                &s.admin,
-                &vestibule_engine::consent::PublishVersion {
-                    purpose_id: id.into(),
-                    version: 1,
-                    material: true,
-                    texts: vec![vestibule_engine::consent::ConsentText {
-                        locale: "en".into(),
-                        title: title.into(),
-                        body: "What we send, and how often; withdraw any time.".into(),
-                    }],
-                },
-            )
-            .await
-            .unwrap();
+        super::consent::publish_purpose(&s, id, true, 1, true, &[("en", title)]).await;
     }
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/page-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
