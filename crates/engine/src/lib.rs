@@ -557,6 +557,123 @@ impl Engine {
         uuid::Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// Give the store at least `per_customer` consent records per customer (once): three
+    /// purposes, answered in rounds (marketing granted, personalisation granted, marketing
+    /// withdrawn, partners refused, marketing granted again), each round one set-based insert
+    /// with the state kept beside it — the decision benchmark's ledger (SQLite vaults: the
+    /// receipt ids come from `randomblob`). Returns the ledger's size.
+    #[doc(hidden)]
+    pub async fn seed_consent_for_bench(&self, admin: &Staff, per_customer: i64) -> Result<i64> {
+        let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+            .fetch_one(self.store.reader())
+            .await?;
+        let have: i64 = sqlx::query_scalar("SELECT count(*) FROM consent_ledger")
+            .fetch_one(self.store.reader())
+            .await?;
+        if have >= customers * per_customer {
+            return Ok(have);
+        }
+        for id in ["bench_marketing", "bench_personal", "bench_partners"] {
+            if self.consent_purpose(id).await.is_err() {
+                self.save_consent_purpose(
+                    admin,
+                    &consent::PurposeInput {
+                        id: id.into(),
+                        name: id.into(),
+                        legal_basis: consent::LegalBasis::Consent,
+                        data_categories: vec![],
+                        retention_days: 365,
+                        consent_required: true,
+                        version: 0,
+                    },
+                )
+                .await?;
+                self.publish_consent_version(
+                    admin,
+                    &consent::PublishVersion {
+                        purpose_id: id.into(),
+                        version: 1,
+                        material: true,
+                        texts: vec![consent::ConsentText {
+                            locale: "en".into(),
+                            title: id.into(),
+                            body: "Benchmark text.".into(),
+                        }],
+                    },
+                )
+                .await?;
+            }
+        }
+        let rounds = [
+            ("bench_marketing", 1),
+            ("bench_personal", 1),
+            ("bench_marketing", 0),
+            ("bench_partners", 0),
+            ("bench_marketing", 1),
+        ];
+        let now = time::to_us(self.now());
+        for (i, (purpose, granted)) in rounds.iter().enumerate().take(per_customer as usize) {
+            let mut tx = self.store.begin().await?;
+            let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM consent_ledger")
+                .fetch_one(&mut *tx)
+                .await?;
+            // A random UUID (version 4 layout) per record, as the receipt id.
+            sqlx::query(
+                "INSERT INTO consent_ledger (id, customer_id, purpose_id, version, locale, granted, \
+                 at_us, channel, ip, user_agent) SELECT lower(hex(randomblob(4)) || '-' || \
+                 hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a' || \
+                 substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), id, $1, 1, 'en', $2, \
+                 $3, 'api', '', '' FROM customers ORDER BY seq",
+            )
+            .bind(*purpose)
+            .bind(*granted)
+            .bind(now - 1_000_000 * (rounds.len() - i) as i64)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO consent_state (customer_id, purpose_id, granted, version, ledger_seq, at_us) \
+                 SELECT customer_id, purpose_id, granted, version, seq, at_us FROM consent_ledger \
+                 WHERE seq > $1 ON CONFLICT (customer_id, purpose_id) DO UPDATE SET \
+                 granted = excluded.granted, version = excluded.version, \
+                 ledger_seq = excluded.ledger_seq, at_us = excluded.at_us",
+            )
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        self.store.checkpoint().await?;
+        Ok(sqlx::query_scalar("SELECT count(*) FROM consent_ledger")
+            .fetch_one(self.store.reader())
+            .await?)
+    }
+
+    /// `n` random customers' ids (the decision benchmark's subjects).
+    #[doc(hidden)]
+    pub async fn random_customers_for_bench(&self, n: i64) -> Result<Vec<uuid::Uuid>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM customers ORDER BY random() LIMIT $1")
+                .bind(n)
+                .fetch_all(self.store.reader())
+                .await?;
+        ids.iter()
+            .map(|i| uuid::Uuid::parse_str(i).map_err(|e| Error::Internal(e.to_string())))
+            .collect()
+    }
+
+    /// The decision benchmark's raw baseline: the answer in force, one indexed read.
+    #[doc(hidden)]
+    pub async fn consent_state_for_bench(&self, id: uuid::Uuid, purpose: &str) -> Result<bool> {
+        let g: Option<i64> = sqlx::query_scalar(
+            "SELECT granted FROM consent_state WHERE customer_id = $1 AND purpose_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(purpose)
+        .fetch_optional(self.store.reader())
+        .await?;
+        Ok(g == Some(1))
+    }
+
     /// The newest `n` customers' ids (the erasure benchmark's subjects).
     #[doc(hidden)]
     pub async fn newest_customers_for_bench(&self, n: i64) -> Result<Vec<uuid::Uuid>> {
