@@ -469,7 +469,7 @@ async fn main() {
     // (5,000,000 on the 1M vault), each call a customer no call touched before, against the
     // bare read of the answer in force. Bar: p99 under 1 ms.
     let t = Instant::now();
-    let ledger = engine.seed_consent_for_bench(&admin, 5).await.unwrap();
+    let ledger = engine.seed_consent_for_bench(5).await.unwrap();
     eprintln!("consent ledger: {ledger} records ({:.0?})", t.elapsed());
     let n = env_u64("BENCH_DECISIONS", 2_000) as i64;
     let subjects = engine.random_customers_for_bench(2 * n).await.unwrap();

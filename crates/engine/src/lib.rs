@@ -563,7 +563,16 @@ impl Engine {
     /// with the state kept beside it — the decision benchmark's ledger (SQLite vaults: the
     /// receipt ids come from `randomblob`). Returns the ledger's size.
     #[doc(hidden)]
-    pub async fn seed_consent_for_bench(&self, admin: &Staff, per_customer: i64) -> Result<i64> {
+    pub async fn seed_consent_for_bench(&self, per_customer: i64) -> Result<i64> {
+        // The purposes are the benchmark's own (a cached benchmark vault has no privacy staff
+        // member to sign in as); their audit entries name this actor.
+        let admin = &Staff {
+            id: uuid::Uuid::nil(),
+            email: "benchmark@vestibule.invalid".into(),
+            display_name: "Benchmark".into(),
+            role: Role::Admin,
+            factor: StaffFactor::Verified,
+        };
         let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
             .fetch_one(self.store.reader())
             .await?;
