@@ -17,7 +17,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(v) = Json::<T>::from_request(req, state).await?;
+        // Every body is a JSON object: serde would also read a struct from an array of its
+        // fields in order, which no client should rely on (and the schema does not allow).
+        let Json(v) = Json::<serde_json::Value>::from_request(req, state).await?;
+        if !v.is_object() {
+            return Err(ApiError::Http(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body must be a JSON object".into(),
+            ));
+        }
+        let v = serde_json::from_value(v).map_err(|e| {
+            ApiError::Http(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })?;
         Ok(ApiJson(v))
     }
 }

@@ -49,6 +49,7 @@ struct EraseCustomer {
 /// Erase a customer: every row about them deleted or anonymised, a tombstone kept (privacy
 /// staff and admins; audited `privacy.erased`). Erasing an erased customer is 400.
 #[utoipa::path(post, path = "/customers/{id}/erase", tag = "admin", request_body = EraseCustomer,
+    params(("id" = Uuid, Path, description = "Customer id")),
     security(("staff_bearer" = [])),
     responses((status = 200, description = "What was deleted, anonymised and kept", body = Erasure), BodyErrors, ById, StaffErrors))]
 async fn erase_customer(
@@ -68,6 +69,7 @@ async fn erase_customer(
 
 /// The tombstone of an erased customer (404 if they were never erased).
 #[utoipa::path(get, path = "/customers/{id}/erasure", tag = "admin",
+    params(("id" = Uuid, Path, description = "Customer id")),
     security(("staff_bearer" = [])),
     responses((status = 200, description = "The tombstone", body = Tombstone), ById, StaffErrors))]
 async fn erasure_of(

@@ -395,12 +395,14 @@ async fn receipt(
     headers: HeaderMap,
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Response {
+    // A malformed id is the request's fault whether or not anyone is signed in.
+    let Ok(Path(id)) = id else {
+        let c = super::chrome(&s, &headers, None, None).await;
+        return failed(&c, &Error::NotFound("consent record"));
+    };
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
-    };
-    let Ok(Path(id)) = id else {
-        return failed(&me.c, &Error::NotFound("consent record"));
     };
     match s.engine.my_consent_receipt(&me.token, id).await {
         Ok(jws) => download(

@@ -429,6 +429,15 @@ async fn the_preference_center_withdraws_downloads_and_deletes() {
             3,
             "a compact JWS"
         );
+        // A malformed id is refused as such, signed in or not.
+        for who in [&c, &no_redirects()] {
+            let r = who
+                .get(format!("{}/account/privacy/receipts/null,null", s.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        }
 
         // Download my data: an attachment, JSON and HTML.
         let r = c
