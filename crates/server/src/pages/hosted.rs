@@ -337,6 +337,29 @@ pub(crate) async fn consent_texts(
         .collect()
 }
 
+/// A consent form's boxes for `texts` (ticked as in `posted`, when the form comes back) and
+/// what it shows (`purpose:version:locale`, comma-separated) — what [`posted_consents`] reads.
+pub(crate) fn consent_form(
+    texts: Vec<(String, i64, String, String, String)>,
+    posted: &std::collections::HashMap<String, String>,
+) -> (Vec<ConsentField>, String) {
+    let shown = texts
+        .iter()
+        .map(|(p, v, l, _, _)| format!("{p}:{v}:{l}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let fields = texts
+        .into_iter()
+        .map(|(purpose_id, _, _, title, body)| ConsentField {
+            checked: posted.contains_key(&format!("consent_{purpose_id}")),
+            purpose_id,
+            title,
+            body,
+        })
+        .collect();
+    (fields, shown)
+}
+
 /// The answers a consent form posted: every purpose it showed, ticked or not.
 pub(crate) fn posted_consents(
     values: &std::collections::HashMap<String, String>,
@@ -429,21 +452,7 @@ pub(crate) async fn sign_up_form(
         Some((name, href)) => (Some(name), href),
         None => (None, "/signin".to_owned()),
     };
-    let texts = consent_texts(s, &c.lang).await;
-    let consent_shown = texts
-        .iter()
-        .map(|(p, v, l, _, _)| format!("{p}:{v}:{l}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let consents = texts
-        .into_iter()
-        .map(|(purpose_id, _, _, title, body)| ConsentField {
-            checked: f.values.contains_key(&format!("consent_{purpose_id}")),
-            purpose_id,
-            title,
-            body,
-        })
-        .collect();
+    let (consents, consent_shown) = consent_form(consent_texts(s, &c.lang).await, &f.values);
     let page = SignUpPage {
         c,
         consents,

@@ -105,22 +105,9 @@ async fn reconsent_page(
     if texts.is_empty() {
         return see_other(&return_to);
     }
-    let consent_shown = texts
-        .iter()
-        .map(|(p, v, l, _, _)| format!("{p}:{v}:{l}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let consents = texts
-        .into_iter()
-        .map(
-            |(purpose_id, _, _, title, body)| super::hosted::ConsentField {
-                purpose_id,
-                title,
-                body,
-                checked: false,
-            },
-        )
-        .collect();
+    // Asked afresh: every box starts unticked.
+    let (consents, consent_shown) =
+        super::hosted::consent_form(texts, &std::collections::HashMap::new());
     let (jar, csrf) = form_token(&s, jar);
     let page = ReconsentPage {
         c: &me.c,
