@@ -828,17 +828,16 @@ pub async fn consent_receipt(console: Ctx<'_>, req: ReceiptRef) -> Result<String
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ExportSaved {
-    /// The JSON bundle; the HTML summary is beside it (same name, `.html`).
-    pub json_path: String,
-    pub html_path: String,
+    /// The bundle: one ZIP holding `export.json` and `summary.html`.
+    pub path: String,
     /// Rows exported, all tables together.
     pub rows: u64,
 }
 
-/// Export everything held on a customer (privacy staff and admins; audited) into files the
-/// staff member chooses in a save dialog: the JSON bundle and its HTML summary beside it.
+/// Export everything held on a customer (privacy staff and admins; audited) into the one
+/// file the staff member chooses in a save dialog: a ZIP of the JSON and its HTML summary.
 /// `None`: the dialog was cancelled. Real-window tests set `VESTIBULE_E2E_EXPORT_DIR` (a
-/// WebDriver cannot drive a native dialog): the files then go there.
+/// WebDriver cannot drive a native dialog): the file then goes there.
 #[tauri::command]
 pub async fn export_customer_file(
     app: tauri::AppHandle,
@@ -846,7 +845,11 @@ pub async fn export_customer_file(
     req: CustomerRef,
 ) -> Result<Option<ExportSaved>> {
     let (engine, staff) = console.session().await?;
-    let name = format!("customer-{}-export.json", req.id);
+    let name = format!(
+        "customer-{}-export-{}.zip",
+        req.id,
+        engine.now().format("%Y-%m-%d")
+    );
     let chosen = match std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
         Some(dir) => Some(std::path::PathBuf::from(dir).join(&name)),
         None => {
@@ -856,7 +859,7 @@ pub async fn export_customer_file(
                 .file()
                 .set_title("Save the customer's data")
                 .set_file_name(&name)
-                .add_filter("JSON", &["json"]);
+                .add_filter("ZIP archive", &["zip"]);
             tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
                 .await
                 .map_err(|e| ConsoleError::Io(e.to_string()))?
@@ -864,23 +867,18 @@ pub async fn export_customer_file(
                 .transpose()?
         }
     };
-    let Some(json_path) = chosen else {
+    let Some(path) = chosen else {
         return Ok(None);
     };
     let export = engine.export_customer(&staff, req.id).await?;
     let org = engine.branding().await.map(|b| b.name).unwrap_or_default();
-    let html = export.to_html(&org)?;
-    let json = serde_json::to_vec_pretty(&export).map_err(|e| ConsoleError::Io(e.to_string()))?;
-    let html_path = json_path.with_extension("html");
+    let bundle = export.bundle(&org)?;
     let rows = export.tables.values().map(|r| r.len() as u64).sum();
-    for (path, bytes) in [(&json_path, json), (&html_path, html.into_bytes())] {
-        // The export is personal data: readable by the staff member's account only.
-        vestibule_engine::write_private_file(path, &bytes)
-            .map_err(|e| ConsoleError::Io(format!("{}: {e}", path.display())))?;
-    }
+    // The export is personal data: readable by the staff member's account only.
+    vestibule_engine::write_private_file(&path, &bundle)
+        .map_err(|e| ConsoleError::Io(format!("{}: {e}", path.display())))?;
     Ok(Some(ExportSaved {
-        json_path: json_path.display().to_string(),
-        html_path: html_path.display().to_string(),
+        path: path.display().to_string(),
         rows,
     }))
 }

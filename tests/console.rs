@@ -678,9 +678,30 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     app.shot("04-customer-consent").await;
     app.click("#action-export").await;
     let flash = app.wait_text("#action-flash", "Exported", 30).await;
-    let json_path = exports.join(format!("customer-{}-export.json", subject.id));
-    assert!(flash.contains(&json_path.display().to_string()), "{flash}");
-    let export: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let path = std::fs::read_dir(&exports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("customer-{}-export-", subject.id))
+        })
+        .expect("the bundle was saved in the chosen folder");
+    assert_eq!(path.extension().unwrap(), "zip");
+    assert!(flash.contains(&path.display().to_string()), "{flash}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the export is readable by its owner only");
+    }
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let export: Value = serde_json::from_str(&read("export.json")).unwrap();
     assert_eq!(export["customer_id"], subject.id.to_string());
     assert_eq!(export["tables"]["customers"][0]["email"], subject.email);
     assert!(
@@ -689,13 +710,8 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
             .unwrap()
             .is_empty()
     );
-    let html = std::fs::read_to_string(json_path.with_extension("html")).unwrap();
+    let html = read("summary.html");
     assert!(html.contains(&subject.email) && html.contains("Consent given and withdrawn"));
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&json_path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the export is readable by its owner only");
-    }
     app.shot("05-exported").await;
 
     app.click("#action-erase").await;

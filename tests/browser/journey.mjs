@@ -17,7 +17,10 @@ import * as OTPAuth from 'otpauth';
 import { createInterface } from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
 const require = createRequire(import.meta.url);
@@ -174,8 +177,13 @@ async function privacyCenter(page, theme) {
   assert.equal(await page.locator('#grant-newsletter').count(), 1, 'withdrawn');
   await visit(page, 'privacy-withdrawn', theme);
 
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
-  const data = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  assert.match(download.suggestedFilename(), /^customer-[0-9a-f-]+-export-\d{4}-\d{2}-\d{2}\.zip$/);
+  // One file, opened as the customer would: Python's zipfile stands in for their archiver.
+  const unpacked = mkdtempSync(join(tmpdir(), 'vestibule-export-'));
+  execFileSync('python3', ['-m', 'zipfile', '-e', await download.path(), unpacked]);
+  const data = JSON.parse(readFileSync(join(unpacked, 'export.json'), 'utf8'));
+  assert.ok(readFileSync(join(unpacked, 'summary.html'), 'utf8').includes(who), 'the page to read');
   assert.equal(data.tables.customers[0].email, who);
   assert.equal(data.tables.consent_ledger.length, 3, 'two at sign-up, one withdrawal');
   assert.ok(data.withheld.customers.includes('password_hash'), 'the secret is named, not given');

@@ -1,4 +1,4 @@
-//! The DSAR export: one JSON bundle of everything held on a customer — the profile and
+//! The DSAR export: one bundle (a ZIP of JSON and an HTML summary) of everything held on a customer — the profile and
 //! attributes, identifiers, credential metadata, second factors and passkeys, sessions,
 //! sign-in attempts with their risk decisions and reviews, consent ledger and state, the
 //! emails sent to them, the audit entries about them. Rows are read table by table from
@@ -216,6 +216,52 @@ impl CustomerExport {
         }
         .render()
         .map_err(|e| Error::Internal(format!("export summary: {e}")))
+    }
+}
+
+/// The names inside the bundle.
+pub const BUNDLE_JSON: &str = "export.json";
+pub const BUNDLE_HTML: &str = "summary.html";
+
+impl CustomerExport {
+    /// The bundle handed to the customer or saved by staff: one ZIP file holding
+    /// [`BUNDLE_JSON`] (the data for machines, Art. 20) and [`BUNDLE_HTML`] (the same for
+    /// people, Art. 15), dated at the export's time.
+    pub fn bundle(&self, organisation: &str) -> Result<Vec<u8>> {
+        use chrono::{Datelike, Timelike};
+        use std::io::Write as _;
+        let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("export bundle: {e}"));
+        let json = serde_json::to_vec_pretty(self).map_err(|e| bad(&e))?;
+        let html = self.to_html(organisation)?;
+        let t = self.generated_at;
+        let when = zip::DateTime::from_date_and_time(
+            u16::try_from(t.year()).unwrap_or(1980),
+            u8::try_from(t.month()).unwrap_or(1),
+            u8::try_from(t.day()).unwrap_or(1),
+            u8::try_from(t.hour()).unwrap_or(0),
+            u8::try_from(t.minute()).unwrap_or(0),
+            u8::try_from(t.second()).unwrap_or(0),
+        )
+        .unwrap_or_default();
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(when)
+            .unix_permissions(0o600);
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in [(BUNDLE_JSON, json), (BUNDLE_HTML, html.into_bytes())] {
+            zip.start_file(name, options).map_err(|e| bad(&e))?;
+            zip.write_all(&bytes).map_err(|e| bad(&e))?;
+        }
+        Ok(zip.finish().map_err(|e| bad(&e))?.into_inner())
+    }
+
+    /// The bundle's file name: `customer-<id>-export-<date>.zip`.
+    pub fn bundle_name(&self) -> String {
+        format!(
+            "customer-{}-export-{}.zip",
+            self.customer_id,
+            self.generated_at.format("%Y-%m-%d")
+        )
     }
 }
 

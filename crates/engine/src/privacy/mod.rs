@@ -9,6 +9,6 @@ pub mod retention;
 pub mod tables;
 
 pub use erasure::{Erasure, KeptRows, Tombstone};
-pub use export::CustomerExport;
+pub use export::{BUNDLE_HTML, BUNDLE_JSON, CustomerExport};
 pub use retention::{RetentionClass, RetentionItem, RetentionReport, RetentionRules};
 pub use tables::{CUSTOMER_TABLES, CustomerTable, Erase, Selector};

@@ -170,6 +170,28 @@ async fn a_customer_gets_everything_held_on_them_and_no_secrets() {
         assert!(html.contains("<h2 id=\"consent_ledger\">Consent given and withdrawn</h2>"));
         assert!(html.contains("ada@shop.example") && html.contains("password_hash"));
         assert!(!html.contains("$argon2id$"));
+        // One file to keep: a ZIP of the JSON and the summary, read back with the reader.
+        let bundle = x.bundle("Shop & Co").unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bundle)).unwrap();
+        let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["export.json", "summary.html"]);
+        let mut inner = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("export.json").unwrap(), &mut inner)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&inner).unwrap(),
+            serde_json::to_value(&x).unwrap()
+        );
+        let mut page = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("summary.html").unwrap(), &mut page)
+            .unwrap();
+        assert_eq!(page, html);
+        assert!(
+            x.bundle_name()
+                .starts_with(&format!("customer-{who}-export-"))
+                && x.bundle_name().ends_with(".zip")
+        );
         // The customer's own copy says the same; the export is audited.
         let own = e.export_my_data(&signed.token).await.unwrap();
         assert_eq!(own.tables["consent_ledger"], x.tables["consent_ledger"]);

@@ -30,8 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(preferences_page))
         .routes(routes!(set_consent))
         .routes(routes!(receipt))
-        .routes(routes!(export_json))
-        .routes(routes!(export_html))
+        .routes(routes!(export_bundle))
         .routes(routes!(delete_account))
         .routes(routes!(reconsent_page, reconsent_submit))
 }
@@ -401,46 +400,23 @@ async fn receipt(
     }
 }
 
-/// "Download my data": everything held on the customer, as JSON.
-#[utoipa::path(get, path = "/account/privacy/export.json", tag = "pages",
-    responses((status = 200, description = "The export", content_type = "application/json", body = String),
+/// "Download my data": everything held on the customer in one file — a ZIP holding the
+/// data for other services (`export.json`) and a page to read (`summary.html`).
+#[utoipa::path(get, path = "/account/privacy/export.zip", tag = "pages",
+    responses((status = 200, description = "The export bundle", content_type = "application/zip", body = String),
         (status = 303, description = "Not signed in: to the sign-in page")))]
-async fn export_json(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+async fn export_bundle(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     let me = match signed(&s, &jar, &headers).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match s.engine.export_my_data(&me.token).await {
-        Ok(export) => match serde_json::to_vec_pretty(&export) {
-            Ok(body) => download("application/json", "my-data.json", body),
-            Err(e) => failed(&me.c, &Error::Internal(e.to_string())),
-        },
-        Err(e) => failed(&me.c, &e),
-    }
-}
-
-/// "Download my data": the same, as a page to read.
-#[utoipa::path(get, path = "/account/privacy/export.html", tag = "pages",
-    responses((status = 200, description = "The export's summary", content_type = "text/html", body = String),
-        (status = 303, description = "Not signed in: to the sign-in page")))]
-async fn export_html(State(s): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
-    let me = match signed(&s, &jar, &headers).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let html = async {
-        s.engine
-            .export_my_data(&me.token)
-            .await?
-            .to_html(&me.c.brand.name)
+    let bundle = async {
+        let export = s.engine.export_my_data(&me.token).await?;
+        Ok::<_, Error>((export.bundle_name(), export.bundle(&me.c.brand.name)?))
     }
     .await;
-    match html {
-        Ok(body) => download(
-            "text/html; charset=utf-8",
-            "my-data.html",
-            body.into_bytes(),
-        ),
+    match bundle {
+        Ok((name, body)) => download("application/zip", &name, body),
         Err(e) => failed(&me.c, &e),
     }
 }

@@ -439,20 +439,31 @@ async fn the_preference_center_withdraws_downloads_and_deletes() {
             assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         }
 
-        // Download my data: an attachment, JSON and HTML.
+        // Download my data: one attachment, a ZIP of the JSON and the page to read.
         let r = c
-            .get(format!("{}/account/privacy/export.json", s.base))
+            .get(format!("{}/account/privacy/export.zip", s.base))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "application/zip");
+        let disposition = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(
-            r.headers()["content-disposition"]
-                .to_str()
-                .unwrap()
-                .starts_with("attachment")
+            disposition.starts_with("attachment; filename=\"customer-")
+                && disposition.ends_with(".zip\""),
+            "{disposition}"
         );
-        let export: Value = r.json().await.unwrap();
+        let mut zip =
+            zip::ZipArchive::new(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap();
+        let read = |zip: &mut zip::ZipArchive<_>, name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+            text
+        };
+        let export: Value = serde_json::from_str(&read(&mut zip, "export.json")).unwrap();
         assert_eq!(
             export["tables"]["customers"][0]["email"],
             "prefs@example.com"
@@ -461,12 +472,7 @@ async fn the_preference_center_withdraws_downloads_and_deletes() {
             export["tables"]["consent_ledger"].as_array().unwrap().len(),
             2
         );
-        let r = c
-            .get(format!("{}/account/privacy/export.html", s.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.text().await.unwrap().contains("prefs@example.com"));
+        assert!(read(&mut zip, "summary.html").contains("prefs@example.com"));
 
         // Delete my account: the wrong address is refused; then gone and signed out.
         let r = post(

@@ -685,9 +685,9 @@ export type ReceiptRef = { record: string, };
 
 export type ExportSaved = { 
 /**
- * The JSON bundle; the HTML summary is beside it (same name, `.html`).
+ * The bundle: one ZIP holding `export.json` and `summary.html`.
  */
-json_path: string, html_path: string, 
+path: string, 
 /**
  * Rows exported, all tables together.
  */
