@@ -183,7 +183,10 @@ pub(crate) fn clause(selector: Selector, id: Uuid, addresses: &[String]) -> (Str
     match selector {
         Selector::CustomerId(c) => (format!("{c} = $1"), vec![id.to_string()]),
         Selector::CustomerOrAddress { customer, key } => (
-            format!("({customer} = $1 OR {key} IN ({}))", list()),
+            format!(
+                "({customer} = $1 OR ({key} IN ({}) AND {key} <> ''))",
+                list()
+            ),
             with_addresses(id.to_string()),
         ),
         // `$1` is bound (PostgreSQL wants every parameter used) and compared with nothing.
@@ -198,7 +201,7 @@ pub(crate) fn clause(selector: Selector, id: Uuid, addresses: &[String]) -> (Str
         Selector::TheirAttempts => (
             format!(
                 "attempt_seq IN (SELECT seq FROM sign_in_attempts WHERE customer_id = $1 \
-                 OR email_key IN ({}))",
+                 OR (email_key IN ({}) AND email_key <> ''))",
                 list()
             ),
             with_addresses(id.to_string()),

@@ -43,3 +43,81 @@ impl Engine {
             .clone()
     }
 }
+
+/// The queries that look attempts up by address, IP, network or user agent use the partial
+/// indexes that leave blank (erased) values out: a query the planner cannot match to its
+/// index would scan millions of rows on every sign-in.
+#[cfg(test)]
+mod plans {
+    use crate::storage::Store;
+
+    async fn plan(store: &Store, sql: &str, params: usize) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(explain));
+        for _ in 0..params {
+            q = q.bind("x");
+        }
+        let rows = q.fetch_all(store.reader()).await.unwrap();
+        rows.iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, 3).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn attempt_lookups_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.vault"), &[7; 32], true)
+            .await
+            .unwrap();
+        let cases: Vec<(String, usize, &[&str])> = vec![
+            (
+                super::assess::scoring_sql(true),
+                10,
+                &[
+                    "attempts_failed_ip",
+                    "attempts_failed_network",
+                    "attempts_failed_agent",
+                    "attempts_failed_asn",
+                    "attempts_success",
+                    "attempts_email",
+                ],
+            ),
+            (
+                super::throttle::source_failures_sql(),
+                3,
+                &["attempts_failed_ip", "attempts_failed_network"],
+            ),
+            (
+                super::throttle::FAMILIAR_FAILURES_SQL.to_owned(),
+                3,
+                &["attempts_email"],
+            ),
+            (
+                super::throttle::UNFAMILIAR_FAILURES_SQL.to_owned(),
+                2,
+                &["attempts_email"],
+            ),
+            (super::review::wave_sql("ip"), 1, &["attempts_review_ip"]),
+            (
+                super::review::wave_sql("network"),
+                1,
+                &["attempts_review_network"],
+            ),
+        ];
+        for (sql, params, indexes) in cases {
+            let p = plan(&store, &sql, params).await;
+            assert!(
+                !p.contains("SCAN a\n") && !p.contains("SCAN sign_in_attempts"),
+                "{p}"
+            );
+            for index in indexes {
+                assert!(
+                    p.contains(&format!("USING INDEX {index} "))
+                        || p.contains(&format!("USING COVERING INDEX {index} ")),
+                    "{index} not used:\n{p}"
+                );
+            }
+        }
+    }
+}

@@ -338,14 +338,10 @@ impl Engine {
         let mut items = d.attempts.clone();
         if let Some(w) = &d.wave {
             let (column, value) = wave_column(w)?;
-            let wave: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT a.seq FROM sign_in_attempts a LEFT JOIN risk_reviews r ON r.attempt_seq = a.seq \
-                 WHERE a.review = 1 AND a.{column} = $1 AND (r.status IS NULL OR r.status = 'open') \
-                 ORDER BY a.seq LIMIT {MAX_WAVE}"
-            )))
-            .bind(&value)
-            .fetch_all(&mut *tx)
-            .await?;
+            let wave: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(wave_sql(column)))
+                .bind(&value)
+                .fetch_all(&mut *tx)
+                .await?;
             if wave.is_empty() {
                 return Err(Error::invalid("wave", "no open items come from there"));
             }
@@ -476,6 +472,15 @@ impl Engine {
 
 /// The column and value that select the attempts of one address (`ip`) or of one /24 or /48
 /// (`network`).
+/// The open items from one address or network (`column` = $1), oldest first.
+pub(crate) fn wave_sql(column: &str) -> String {
+    format!(
+        "SELECT a.seq FROM sign_in_attempts a LEFT JOIN risk_reviews r ON r.attempt_seq = a.seq \
+         WHERE a.review = 1 AND a.{column} = $1 AND a.{column} <> '' \
+         AND (r.status IS NULL OR r.status = 'open') ORDER BY a.seq LIMIT {MAX_WAVE}"
+    )
+}
+
 fn wave_column(input: &str) -> Result<(&'static str, String)> {
     let canon = parse_network(input.trim())?;
     if !canon.contains('/') {

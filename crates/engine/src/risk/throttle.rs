@@ -59,6 +59,29 @@ fn delay_after(n: i64) -> Duration {
     Duration::seconds((1_i64 << exp).min(MAX_DELAY_SECONDS))
 }
 
+/// Recent failures from the address ($1) and its network ($3) since $2, each counted up to
+/// its limit. Blank text is never looked up (`<> ''`: the partial indexes leave it out).
+pub(crate) fn source_failures_sql() -> String {
+    format!(
+        "SELECT \
+         (SELECT count(*) FROM (SELECT 1 FROM sign_in_attempts WHERE ip = $1 AND ip <> '' AND at_us > $2 \
+           AND outcome = 'failure' AND reason <> 'throttled' LIMIT {ADDRESS_FAILURES}) i) AS by_ip, \
+         (SELECT count(*) FROM (SELECT 1 FROM sign_in_attempts WHERE network = $3 AND network <> '' AND at_us > $2 \
+           AND outcome = 'failure' AND reason <> 'throttled' LIMIT {NETWORK_FAILURES}) n) AS by_network"
+    )
+}
+
+/// Failures on the address ($1) since $2 from a device ($3) the customer signed in from.
+pub(crate) const FAMILIAR_FAILURES_SQL: &str = "SELECT count(*) FROM sign_in_attempts \
+     WHERE email_key = $1 AND email_key <> '' AND at_us > $2 AND device = $3 \
+     AND outcome = 'failure' AND reason <> 'throttled'";
+
+/// Failures on the address ($1) since $2 from devices the customer has not signed in from.
+pub(crate) const UNFAMILIAR_FAILURES_SQL: &str = "SELECT count(*) AS n, max(at_us) AS last FROM sign_in_attempts a \
+     WHERE email_key = $1 AND email_key <> '' AND at_us > $2 AND outcome = 'failure' \
+     AND reason <> 'throttled' \
+     AND NOT EXISTS (SELECT 1 FROM risk_devices d WHERE d.customer_id = a.customer_id AND d.device = a.device)";
+
 impl Engine {
     /// Whether an attempt on `email_key` (the account `customer`, if it exists) from `ctx`
     /// must wait. Reads only.
@@ -74,18 +97,12 @@ impl Engine {
         let network = network_key(&ip);
         if !network.is_empty() {
             let since = to_us(now - Duration::minutes(ADDRESS_WINDOW_MINUTES));
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT \
-                 (SELECT count(*) FROM (SELECT 1 FROM sign_in_attempts WHERE ip = $1 AND at_us > $2 \
-                   AND outcome = 'failure' AND reason <> 'throttled' LIMIT {ADDRESS_FAILURES}) i) AS by_ip, \
-                 (SELECT count(*) FROM (SELECT 1 FROM sign_in_attempts WHERE network = $3 AND at_us > $2 \
-                   AND outcome = 'failure' AND reason <> 'throttled' LIMIT {NETWORK_FAILURES}) n) AS by_network"
-            )))
-            .bind(&ip)
-            .bind(since)
-            .bind(&network)
-            .fetch_one(&mut *conn)
-            .await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(source_failures_sql()))
+                .bind(&ip)
+                .bind(since)
+                .bind(&network)
+                .fetch_one(&mut *conn)
+                .await?;
             let by_ip: i64 = row.try_get("by_ip")?;
             let by_network: i64 = row.try_get("by_network")?;
             let block = if by_ip >= ADDRESS_FAILURES {
@@ -125,15 +142,12 @@ impl Engine {
             None => false,
         };
         if familiar {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM sign_in_attempts WHERE email_key = $1 AND at_us > $2 \
-                 AND device = $3 AND outcome = 'failure' AND reason <> 'throttled'",
-            )
-            .bind(email_key)
-            .bind(to_us(now - self.config.throttle_window))
-            .bind(&device)
-            .fetch_one(&mut *conn)
-            .await?;
+            let n: i64 = sqlx::query_scalar(FAMILIAR_FAILURES_SQL)
+                .bind(email_key)
+                .bind(to_us(now - self.config.throttle_window))
+                .bind(&device)
+                .fetch_one(&mut *conn)
+                .await?;
             return Ok((n >= self.config.throttle_failures).then(|| Wait {
                 retry_after: self.config.throttle_window,
                 block: None,
@@ -141,15 +155,11 @@ impl Engine {
         }
         // Failures from devices this customer has not signed in from (for an address with no
         // account: every failure).
-        let row = sqlx::query(
-            "SELECT count(*) AS n, max(at_us) AS last FROM sign_in_attempts a \
-             WHERE email_key = $1 AND at_us > $2 AND outcome = 'failure' AND reason <> 'throttled' \
-             AND NOT EXISTS (SELECT 1 FROM risk_devices d WHERE d.customer_id = a.customer_id AND d.device = a.device)",
-        )
-        .bind(email_key)
-        .bind(to_us(now - Duration::hours(1)))
-        .fetch_one(&mut *conn)
-        .await?;
+        let row = sqlx::query(UNFAMILIAR_FAILURES_SQL)
+            .bind(email_key)
+            .bind(to_us(now - Duration::hours(1)))
+            .fetch_one(&mut *conn)
+            .await?;
         let n: i64 = row.try_get("n")?;
         if n >= HOURLY_CAP {
             return Ok(Some(Wait {
