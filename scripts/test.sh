@@ -102,6 +102,8 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo nextest (SQLite vault + PostgreSQL; includes the IPC bindings drift check)"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "==> engine doc tests (compile-fail proofs: a Staff cannot be built outside the engine)"
+cargo test -p vestibule-engine --doc --locked
 echo "==> console: build with the UI embedded (target/e2e/vestibule-console)"
 ui/node_modules/.bin/tauri build --no-bundle -- --locked --profile e2e
 echo "==> console: real-window tests under Xvfb (tauri-driver + WebKitWebDriver)"

@@ -231,7 +231,7 @@ fn view(staff: Staff, settings: ConsoleSettings, idle: std::time::Duration) -> S
     SessionView {
         permissions: Permission::ALL
             .into_iter()
-            .filter(|p| complete && allows(staff.role, *p))
+            .filter(|p| complete && allows(staff.role(), *p))
             .collect(),
         staff,
         settings,

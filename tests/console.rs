@@ -765,7 +765,7 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     );
     let tomb = engine.erasure_of(&dpo, subject.id).await.unwrap().unwrap();
     assert_eq!(tomb.reason.as_deref(), Some("DSR-2026-118"));
-    assert_eq!(tomb.requested_by, format!("staff:{}", dpo.id));
+    assert_eq!(tomb.requested_by, format!("staff:{}", dpo.id()));
     let trail = engine.customer_audit(&dpo, subject.id, 50).await.unwrap();
     assert!(trail.iter().any(|a| a.action == "privacy.erased"));
     assert!(trail.iter().any(|a| a.action == "privacy.exported"));

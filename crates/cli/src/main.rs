@@ -331,7 +331,7 @@ fn is_postgres(db: &str) -> bool {
 /// `VESTIBULE_CODE` or asked for) when they have one.
 async fn open(db: &Db) -> Result<(Engine, Staff), Error> {
     let (engine, who) = open_with(db, Deps::system()).await?;
-    if who.factor != vestibule_engine::StaffFactor::CodeNeeded {
+    if who.factor() != vestibule_engine::StaffFactor::CodeNeeded {
         return Ok((engine, who));
     }
     let code = match std::env::var("VESTIBULE_CODE") {
@@ -476,7 +476,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     || {
                         format!(
                             "Initialised the PostgreSQL database with admin {}.",
-                            admin.email
+                            admin.email()
                         )
                     },
                 );
@@ -497,7 +497,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                              or this key, nobody (including you) can read the vault.",
                             path.display(),
                             keys.display(),
-                            admin.email,
+                            admin.email(),
                             recovery
                         )
                     },
@@ -964,7 +964,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 print(json, &who, || {
                     format!(
                         "Authenticator app set up for {}. Give its code at each sign-in (VESTIBULE_CODE or the prompt).",
-                        who.email
+                        who.email()
                     )
                 });
             }
@@ -1075,8 +1075,8 @@ async fn shell(engine: &Engine, who: &Staff) -> Result<(), Error> {
     println!(
         "Signed in as {} ({}). Type part of an email, name, phone number or id to search;\n\
          a result number to open it; 'more' for the next page; 'quit' to leave.",
-        who.email,
-        who.role.as_str()
+        who.email(),
+        who.role().as_str()
     );
     let mut results: Vec<vestibule_engine::CustomerSummary> = vec![];
     let mut last_query = String::new();

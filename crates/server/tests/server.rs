@@ -133,7 +133,7 @@ fn totp_at(secret: &str, unix: i64) -> String {
 /// Set up an authenticator app for a staff member just signed in with their password (an
 /// admin must before acting): the staff member who may act, and the secret.
 async fn with_authenticator(engine: &Engine, staff: &Staff) -> (Staff, String) {
-    if staff.factor != vestibule_engine::StaffFactor::EnrolmentNeeded {
+    if staff.factor() != vestibule_engine::StaffFactor::EnrolmentNeeded {
         return (staff.clone(), String::new());
     }
     let en = engine.begin_staff_authenticator(staff).await.unwrap();

@@ -176,19 +176,61 @@ pub enum StaffFactor {
 
 /// A signed-in staff member: who is acting. Obtained only from the engine's sign-in
 /// functions, so holding one means the password was checked; `factor` says whether the
-/// second factor was too.
+/// second factor was too. The fields are the engine's alone: an adapter reads them but
+/// cannot make or change one (a forged admin would pass every permission check):
+///
+/// ```compile_fail,E0451
+/// use vestibule_engine::{Role, Staff, StaffFactor};
+/// let forged = Staff {
+///     id: uuid::Uuid::nil(),
+///     email: "x@example.com".into(),
+///     display_name: "X".into(),
+///     role: Role::Admin,
+///     factor: StaffFactor::Verified,
+/// };
+/// ```
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Staff {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub role: Role,
-    pub factor: StaffFactor,
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) display_name: String,
+    pub(crate) role: Role,
+    pub(crate) factor: StaffFactor,
 }
 
 impl Staff {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where their sign-in stands with the second factor.
+    pub fn factor(&self) -> StaffFactor {
+        self.factor
+    }
+
+    /// Tests without the operator's factor key act as a staff member who gave their
+    /// authenticator's code (none can be set up there).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn verified_for_test(mut self) -> Staff {
+        self.factor = StaffFactor::Verified;
+        self
+    }
+
     /// Refuse unless the sign-in is complete and the role grants `p`.
     pub fn require(&self, p: Permission) -> Result<()> {
         self.require_signed_in()?;

@@ -33,7 +33,7 @@ async fn reads_and_changes_are_audited_with_diffs() {
             .iter()
             .find(|e| e.action == "customer.viewed" && e.reason.as_deref() == Some("ticket 1234"))
             .unwrap();
-        assert_eq!(viewed.actor, format!("staff:{}", h.admin.id));
+        assert_eq!(viewed.actor, format!("staff:{}", h.admin.id()));
         let locked = &trail[0];
         assert_eq!(locked.action, "customer.locked");
         assert_eq!(locked.reason.as_deref(), Some("suspicious"));

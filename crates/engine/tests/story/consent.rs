@@ -434,7 +434,7 @@ async fn staff_record_consent_for_a_customer_with_a_reason_and_support_only_read
         assert_eq!(r.channel, ConsentChannel::Staff);
         assert_eq!(
             r.staff_id.as_deref(),
-            Some(format!("staff:{}", dpo.id).as_str())
+            Some(format!("staff:{}", dpo.id()).as_str())
         );
         assert_eq!(r.reason.as_deref(), Some("phone call, ticket 4711"));
         // Support reads the state and the ledger.

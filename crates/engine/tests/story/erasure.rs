@@ -204,7 +204,10 @@ async fn erasure_removes_the_customer_everywhere_and_keeps_a_tombstone() {
                 .basis
                 .contains("Art. 7")
         );
-        assert_eq!(done.tombstone.requested_by, format!("staff:{}", h.admin.id));
+        assert_eq!(
+            done.tombstone.requested_by,
+            format!("staff:{}", h.admin.id())
+        );
 
         // Gone from reads and search; the address is free and signs nobody in.
         assert!(matches!(

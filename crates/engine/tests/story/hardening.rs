@@ -164,7 +164,7 @@ async fn staff_sign_in_is_throttled_recorded_audited_and_alerts_the_admins() {
         let failed = log
             .iter()
             .filter(|e| {
-                e.action == "staff.sign_in_failed" && e.target == format!("staff:{}", h.admin.id)
+                e.action == "staff.sign_in_failed" && e.target == format!("staff:{}", h.admin.id())
             })
             .count();
         assert_eq!(failed as i64, throttle);

@@ -135,10 +135,7 @@ pub async fn postgres(config: Config) -> Option<Harness> {
     let (admin, admin_secret) = if keyless {
         // Without the operator's factor key no authenticator can be set up (that refusal is
         // what the keyless tests check): they act as an admin who signed in with one.
-        let admin = Staff {
-            factor: vestibule_engine::StaffFactor::Verified,
-            ..admin_staff
-        };
+        let admin = admin_staff.verified_for_test();
         (admin, String::new())
     } else {
         with_authenticator(&engine, &admin_staff, &clock).await
@@ -175,7 +172,7 @@ pub async fn with_authenticator(
 /// when their role needs one.
 pub async fn staff_signed_in(h: &Harness, email: &str, password: &str) -> Staff {
     let who = h.engine.staff_sign_in(email, password, None).await.unwrap();
-    if who.factor == vestibule_engine::StaffFactor::EnrolmentNeeded {
+    if who.factor() == vestibule_engine::StaffFactor::EnrolmentNeeded {
         with_authenticator(&h.engine, &who, &h.clock).await.0
     } else {
         who

@@ -755,7 +755,7 @@ async fn analysts_decide_a_wave_as_fraud_and_a_traveller_as_legitimate() {
         e.assign_reviews(
             &h.admin,
             &[item.attempt.seq],
-            Some(h.admin.id),
+            Some(h.admin.id()),
             "calling her",
         )
         .await

@@ -139,10 +139,13 @@ async fn demo_vault_has_every_role_and_customers() {
         )
         .await
         .unwrap();
-        assert_eq!(staff.role, a.role);
+        assert_eq!(staff.role(), a.role);
         // Demo admins and security staff set up an authenticator first, like any.
         let staff = if a.role.needs_authenticator() {
-            assert_eq!(staff.factor, vestibule_engine::StaffFactor::EnrolmentNeeded);
+            assert_eq!(
+                staff.factor(),
+                vestibule_engine::StaffFactor::EnrolmentNeeded
+            );
             assert!(matches!(
                 engine.search_customers(&staff, "a", None, 5).await,
                 Err(vestibule_engine::Error::AuthenticatorRequired)

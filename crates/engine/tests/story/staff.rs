@@ -320,8 +320,11 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             )
             .await
             .unwrap();
-        assert_eq!(who.role, Role::Security);
-        assert_eq!(h.engine.staff_from_token(&token).await.unwrap().id, who.id);
+        assert_eq!(who.role(), Role::Security);
+        assert_eq!(
+            h.engine.staff_from_token(&token).await.unwrap().id(),
+            who.id()
+        );
         h.clock.advance(chrono::Duration::minutes(14));
         h.engine.staff_from_token(&token).await.unwrap(); // use extends the idle timeout
         h.clock.advance(chrono::Duration::minutes(14));
@@ -353,7 +356,7 @@ async fn staff_api_sessions_expire_and_end_with_removal() {
             )
             .await
             .unwrap();
-        h.engine.remove_staff(&h.admin, who.id).await.unwrap();
+        h.engine.remove_staff(&h.admin, who.id()).await.unwrap();
         assert!(
             h.engine.staff_from_token(&token).await.is_err(),
             "{}",
@@ -383,7 +386,7 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
             .staff_sign_in("sup@staff.example", PW, None)
             .await
             .unwrap();
-        assert_eq!(sup.factor, StaffFactor::NotRequired);
+        assert_eq!(sup.factor(), StaffFactor::NotRequired);
         e.search_customers(&sup, "a", None, 5).await.unwrap();
 
         // Not set up: refused everything until it is.
@@ -391,7 +394,7 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
             .staff_sign_in("sec@staff.example", PW, None)
             .await
             .unwrap();
-        assert_eq!(sec.factor, StaffFactor::EnrolmentNeeded);
+        assert_eq!(sec.factor(), StaffFactor::EnrolmentNeeded);
         assert!(matches!(
             e.search_customers(&sec, "a", None, 5).await,
             Err(Error::AuthenticatorRequired)
@@ -400,7 +403,7 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
             .staff_session_create("sec@staff.example", PW, None, "127.0.0.1")
             .await
             .unwrap();
-        assert_eq!(api_sec.factor, StaffFactor::EnrolmentNeeded);
+        assert_eq!(api_sec.factor(), StaffFactor::EnrolmentNeeded);
         let en = e.begin_staff_authenticator(&sec).await.unwrap();
         assert!(en.uri.starts_with("otpauth://totp/"), "{}", en.uri);
         let now = h.clock.now().timestamp();
@@ -410,7 +413,7 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
         ));
         let code = super::factors::totp_code(&en.secret, now);
         let sec = e.confirm_staff_authenticator(&sec, &code).await.unwrap();
-        assert_eq!(sec.factor, StaffFactor::Verified);
+        assert_eq!(sec.factor(), StaffFactor::Verified);
         e.search_customers(&sec, "a", None, 5).await.unwrap();
         // A second one cannot be started over the first.
         assert!(e.begin_staff_authenticator(&sec).await.is_err());
@@ -420,7 +423,7 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
             .staff_sign_in("sec@staff.example", PW, None)
             .await
             .unwrap();
-        assert_eq!(half.factor, StaffFactor::CodeNeeded);
+        assert_eq!(half.factor(), StaffFactor::CodeNeeded);
         assert!(matches!(
             e.search_customers(&half, "a", None, 5).await,
             Err(Error::SecondFactorRequired)
@@ -446,9 +449,9 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
             .staff_session_create("sec@staff.example", PW, Some(&next), "127.0.0.1")
             .await
             .unwrap();
-        assert_eq!(full.factor, StaffFactor::Verified);
+        assert_eq!(full.factor(), StaffFactor::Verified);
         assert_eq!(
-            e.staff_from_token(&token).await.unwrap().factor,
+            e.staff_from_token(&token).await.unwrap().factor(),
             StaffFactor::Verified
         );
         // The same code again (replay within its 30 s): refused.
@@ -467,19 +470,19 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
 
         // Lost phone: an admin resets it with a reason; not their own; audited.
         assert!(matches!(
-            e.reset_staff_authenticator(&h.admin, full.id, " ").await,
+            e.reset_staff_authenticator(&h.admin, full.id(), " ").await,
             Err(Error::InvalidInput {
                 field: "reason",
                 ..
             })
         ));
         assert!(matches!(
-            e.reset_staff_authenticator(&sup, full.id, "lost phone")
+            e.reset_staff_authenticator(&sup, full.id(), "lost phone")
                 .await,
             Err(Error::Forbidden(_))
         ));
         assert!(
-            e.reset_staff_authenticator(&h.admin, h.admin.id, "lost phone")
+            e.reset_staff_authenticator(&h.admin, h.admin.id(), "lost phone")
                 .await
                 .is_err()
         );
@@ -487,23 +490,23 @@ async fn admin_and_security_staff_must_use_an_authenticator() {
         assert!(
             listed
                 .iter()
-                .find(|m| m.id == full.id)
+                .find(|m| m.id == full.id())
                 .unwrap()
                 .authenticator
         );
-        e.reset_staff_authenticator(&h.admin, full.id, "ticket 42: lost phone")
+        e.reset_staff_authenticator(&h.admin, full.id(), "ticket 42: lost phone")
             .await
             .unwrap();
         let listed = e.list_staff(&h.admin).await.unwrap();
         assert!(
             !listed
                 .iter()
-                .find(|m| m.id == full.id)
+                .find(|m| m.id == full.id())
                 .unwrap()
                 .authenticator
         );
         assert_eq!(
-            e.staff_from_token(&token).await.unwrap().factor,
+            e.staff_from_token(&token).await.unwrap().factor(),
             StaffFactor::EnrolmentNeeded
         );
         let log = e.audit_log(&h.admin, 0, 1000).await.unwrap();

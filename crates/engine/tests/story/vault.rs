@@ -107,7 +107,7 @@ async fn staff_password_unlocks_wrong_one_does_not_and_recovery_key_does() {
     )
     .await
     .unwrap();
-    assert_eq!(agent.role, Role::Support);
+    assert_eq!(agent.role(), Role::Support);
     engine.close().await;
     let recovery = h.recovery.clone().unwrap();
     let engine =
