@@ -24,6 +24,7 @@
 )]
 
 mod accounts;
+pub mod analytics;
 mod clock;
 mod config;
 pub mod consent;
@@ -451,6 +452,17 @@ impl Engine {
             .fetch_all(self.store.reader())
             .await?;
         Ok(rows.iter().map(privacy::export::row_json).collect())
+    }
+
+    /// How many events name this customer (the erasure test: none after).
+    #[doc(hidden)]
+    pub async fn events_of_for_test(&self, customer: uuid::Uuid) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE customer_id = $1")
+                .bind(customer.to_string())
+                .fetch_one(self.store.reader())
+                .await?,
+        )
     }
 
     /// Every (table, column) of the store's own tables, for the schema-driven export test.

@@ -61,6 +61,7 @@ impl FromRequestParts<AppState> for Ctx {
             user_agent,
             device: crate::device::of(&parts.headers, s.config.insecure_dev_cookies),
             form_ms: None,
+            client: None,
         }))
     }
 }

@@ -48,6 +48,9 @@ pub(crate) enum Work {
         /// What the sign-up form showed and the answers, recorded with the account.
         #[serde(default)]
         consents: Vec<crate::consent::ConsentAnswer>,
+        /// The OpenID Connect client the sign-up was for, if any (for analytics).
+        #[serde(default)]
+        client: String,
     },
     /// "Forgot password" for an address.
     ResetRequest { email_key: String, ip: String },
@@ -114,7 +117,8 @@ impl Engine {
         let handle = tokio::spawn(async move {
             let worker = engine.deferred.clone();
             // The same worker looks hourly whether the daily retention run is due (it runs
-            // only when a rule is set; see `privacy::retention`).
+            // only when a rule is set; see `privacy::retention`), and counts new analytics
+            // events each time it wakes.
             let mut retention_checked: Option<tokio::time::Instant> = None;
             loop {
                 if retention_checked.is_none_or(|t| t.elapsed() >= RETENTION_CHECK) {
@@ -133,6 +137,10 @@ impl Engine {
                 tokio::time::sleep(engine.config.deferred_delay).await;
                 if let Err(e) = engine.settle().await {
                     tracing::warn!(error = %e.code(), "deferred work failed; it will be retried");
+                }
+                // The same worker keeps the analytics rollups current (see `analytics`).
+                if let Err(e) = engine.analytics_catch_up().await {
+                    tracing::warn!(error = %e.code(), "counting analytics events failed; retried in a second");
                 }
             }
         });

@@ -101,6 +101,7 @@ impl Engine {
             ip,
             user_agent,
             consents: input.consents,
+            client: ctx.client.clone().unwrap_or_default(),
         })
         .await
     }
@@ -118,6 +119,7 @@ impl Engine {
             ip,
             user_agent,
             consents,
+            client,
         } = work
         else {
             return Err(Error::Internal("not a registration".into()));
@@ -162,6 +164,20 @@ impl Engine {
         .bind(normalize::search_key(display_name))
         .bind(normalize::email_skeleton(email_key))
         .execute(&mut **tx)
+        .await?;
+        let country = self.geoip().and_then(|g| g.locate(ip).country);
+        crate::analytics::record(
+            tx,
+            now,
+            &crate::analytics::Event {
+                kind: crate::analytics::kind::REGISTERED,
+                customer: Some(id),
+                client,
+                method: "password",
+                country: country.as_deref().unwrap_or(""),
+                ..Default::default()
+            },
+        )
         .await?;
         let c = customers::load(tx, id).await?;
         self.send_verification(tx, &c).await?;
@@ -407,6 +423,7 @@ impl Engine {
         }
         self.bump_customer(tx, c.id, c.version, self.now(), "email_verified = 1", |q| q)
             .await?;
+        crate::analytics::verified(tx, self.now(), c.id, by).await?;
         self.audit(
             tx,
             &format!("customer:{}", c.id),
@@ -672,6 +689,9 @@ impl Engine {
             |q| q.bind(hash).bind(status),
         )
         .await?;
+        if !c.email_verified {
+            crate::analytics::verified(&mut tx, self.now(), id, "reset").await?;
+        }
         let revoked = self.revoke_all_sessions_tx(&mut tx, id, None).await?;
         self.end_tokens(&mut tx, id, RESET_PASSWORD).await?;
         self.audit(

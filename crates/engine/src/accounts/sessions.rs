@@ -26,6 +26,10 @@ pub struct RequestContext {
     /// Milliseconds between a sign-in form being shown and sent, when the form says.
     #[serde(default)]
     pub form_ms: Option<u64>,
+    /// The OpenID Connect client the customer is signing in or registering to, when the
+    /// request is part of its authorization request (counted by analytics).
+    #[serde(default)]
+    pub client: Option<String>,
 }
 
 impl RequestContext {
@@ -147,6 +151,20 @@ impl Engine {
         .bind(&device)
         .bind(amr.join(" "))
         .execute(&mut **tx)
+        .await?;
+        let country = self.geoip().and_then(|g| g.locate(&ip).country);
+        crate::analytics::record(
+            tx,
+            now,
+            &crate::analytics::Event {
+                kind: crate::analytics::kind::SESSION,
+                customer: Some(customer),
+                client: ctx.client.as_deref().unwrap_or(""),
+                method: session_method(amr),
+                country: country.as_deref().unwrap_or(""),
+                ..Default::default()
+            },
+        )
         .await?;
         self.learn_sign_in(tx, customer, ctx).await?;
         Ok(SignedIn {
@@ -276,5 +294,22 @@ impl Engine {
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// The method a sign-in is counted under, from how the customer proved who they are: the
+/// strongest proof they gave (a passkey, then a second factor, then the first step).
+pub(crate) fn session_method(amr: &[&str]) -> &'static str {
+    let has = |m: &str| amr.contains(&m);
+    if has("hwk") || has("swk") {
+        "passkey"
+    } else if has("otp") {
+        "totp"
+    } else if has("fed") {
+        "social"
+    } else if has("email") {
+        "email"
+    } else {
+        "password"
     }
 }

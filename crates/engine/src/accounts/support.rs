@@ -279,6 +279,9 @@ impl Engine {
             |q| q,
         )
         .await?;
+        if !before.email_verified {
+            crate::analytics::verified(&mut tx, self.now(), id, "staff").await?;
+        }
         self.audit(
             &mut tx,
             &staff.actor(),

@@ -326,6 +326,20 @@ impl Engine {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            crate::analytics::record(
+                tx,
+                self.now(),
+                &crate::analytics::Event {
+                    kind: crate::analytics::kind::CONSENT,
+                    customer: Some(customer),
+                    client: client_id.as_deref().unwrap_or(""),
+                    method: channel.name(),
+                    outcome: if a.granted { "granted" } else { "withdrawn" },
+                    purpose: &a.purpose_id,
+                    ..Default::default()
+                },
+            )
+            .await?;
             records.push(ConsentRecord {
                 id,
                 seq,

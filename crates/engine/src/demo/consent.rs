@@ -160,6 +160,7 @@ impl Engine {
             }
         }
         let mut tx = self.store.begin().await?;
+        let marks = crate::analytics::bulk_marks(&mut tx).await?;
         for chunk in rows.chunks(BATCH) {
             let values = (0..chunk.len())
                 .map(|k| {
@@ -192,6 +193,7 @@ impl Engine {
             }
             q.execute(&mut *tx).await?;
         }
+        crate::analytics::record_bulk(&mut tx, i64::MAX, i64::MAX, marks.2).await?;
         sqlx::query(
             "INSERT INTO consent_state (customer_id, purpose_id, granted, version, ledger_seq, at_us) \
              SELECT customer_id, purpose_id, granted, version, seq, at_us FROM consent_ledger",

@@ -23,6 +23,7 @@ pub(super) fn origin(ip: &str, ua: &str) -> (String, String) {
         user_agent: ua.to_owned(),
         device: None,
         form_ms: None,
+        client: None,
     };
     (device_key(&ctx, &network), network)
 }

@@ -26,6 +26,7 @@ pub fn challenged_phone() -> crate::RequestContext {
         user_agent: IPHONE.into(),
         device: None,
         form_ms: None,
+        client: None,
     }
 }
 
@@ -555,6 +556,7 @@ impl Engine {
         mode: RiskMode,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
+        let marks = crate::analytics::bulk_marks(&mut tx).await?;
         for chunk in rows.chunks(2000) {
             let mut sql = String::from(
                 "INSERT INTO customers (id, email, email_key, email_verified, phone, display_name, name_key, locale, attributes, \
@@ -690,6 +692,7 @@ impl Engine {
             }
             q.execute(&mut *tx).await?;
         }
+        crate::analytics::record_bulk(&mut tx, marks.0, marks.1, marks.2).await?;
         tx.commit().await?;
         Ok(())
     }

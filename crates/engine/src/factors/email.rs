@@ -276,12 +276,17 @@ impl Engine {
             return Err(Error::AccountUnavailable(why));
         }
         // The code reached the address: it is verified now, if it was not.
-        sqlx::query(
+        let first_time = sqlx::query(
             "UPDATE customers SET email_verified = 1, version = version + 1 WHERE id = $1 AND email_verified = 0",
         )
         .bind(customer.to_string())
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            > 0;
+        if first_time {
+            crate::analytics::verified(&mut tx, self.now(), customer, "email_sign_in").await?;
+        }
         let mfa: bool = row.try_get::<i64, _>("mfa_enabled")? != 0;
         let first = FirstProof {
             customer,

@@ -327,6 +327,7 @@ impl Engine {
         .bind(to_us(now))
         .execute(&mut *tx)
         .await?;
+        crate::analytics::factor_added(&mut tx, now, s.customer_id, "passkey").await?;
         self.audit(
             &mut tx,
             &format!("customer:{}", s.customer_id),

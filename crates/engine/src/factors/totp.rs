@@ -200,6 +200,7 @@ impl Engine {
             .bind(s.customer_id.to_string())
             .execute(&mut *tx)
             .await?;
+        crate::analytics::factor_added(&mut tx, self.now(), s.customer_id, "totp").await?;
         let codes = if had_factor {
             None
         } else {

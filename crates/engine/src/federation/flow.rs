@@ -560,6 +560,21 @@ impl Engine {
         .execute(&mut *tx)
         .await?;
         let (ip, _) = ctx.bounded();
+        let country = self.geoip().and_then(|g| g.locate(&ip).country);
+        crate::analytics::record(
+            &mut tx,
+            now,
+            &crate::analytics::Event {
+                kind: crate::analytics::kind::REGISTERED,
+                customer: Some(id),
+                client: ctx.client.as_deref().unwrap_or(""),
+                method: "social",
+                country: country.as_deref().unwrap_or(""),
+                ..Default::default()
+            },
+        )
+        .await?;
+        crate::analytics::verified(&mut tx, now, id, "social").await?;
         self.audit(
             &mut tx,
             &format!("customer:{id}"),

@@ -88,6 +88,16 @@ pub const CUSTOMER_TABLES: &[CustomerTable] = &[
              network = '', asn = NULL, signals = '[]'",
         ),
     ),
+    t(
+        "events",
+        Selector::CustomerId("customer_id"),
+        Erase::Anonymise("customer_id = NULL"),
+    ),
+    t(
+        "analytics_milestones",
+        Selector::CustomerId("customer_id"),
+        Erase::Delete,
+    ),
     t("risk_reviews", Selector::TheirAttempts, Erase::Delete),
     t(
         "risk_devices",

@@ -470,6 +470,22 @@ impl Engine {
         .bind(a.asn.map(i64::from))
         .fetch_one(&mut **tx)
         .await?;
+        crate::analytics::record(
+            tx,
+            self.now(),
+            &crate::analytics::Event {
+                kind: crate::analytics::kind::ATTEMPT,
+                customer,
+                client: ctx.client.as_deref().unwrap_or(""),
+                method,
+                outcome,
+                reason,
+                country: a.country.as_deref().unwrap_or(""),
+                decision: a.decision.name(),
+                ..Default::default()
+            },
+        )
+        .await?;
         Ok(seq)
     }
 }

@@ -61,6 +61,8 @@ pub enum Permission {
     LockCustomers,
     DisableCustomers,
     ReviewRisk,
+    /// Read registration and sign-in analytics.
+    ReadAnalytics,
     ManageConsent,
     ExportCustomers,
     EraseCustomers,
@@ -74,7 +76,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ReadCustomers,
         Permission::EditCustomers,
         Permission::ResendVerification,
@@ -86,6 +88,7 @@ impl Permission {
         Permission::LockCustomers,
         Permission::DisableCustomers,
         Permission::ReviewRisk,
+        Permission::ReadAnalytics,
         Permission::ManageConsent,
         Permission::ExportCustomers,
         Permission::EraseCustomers,
@@ -111,6 +114,7 @@ impl Permission {
             Permission::LockCustomers => "locking accounts",
             Permission::DisableCustomers => "disabling accounts",
             Permission::ReviewRisk => "reviewing risky sign-ins",
+            Permission::ReadAnalytics => "reading analytics",
             Permission::ManageConsent => "managing consent",
             Permission::ExportCustomers => "exporting customer data",
             Permission::EraseCustomers => "erasing customers",
@@ -140,11 +144,20 @@ pub fn allows(role: Role, p: Permission) -> bool {
         Role::Admin => true,
         Role::Support => support,
         Role::Security => {
-            support || matches!(p, LockCustomers | DisableCustomers | ReviewRisk | ReadAudit)
+            support
+                || matches!(
+                    p,
+                    LockCustomers | DisableCustomers | ReviewRisk | ReadAudit | ReadAnalytics
+                )
         }
         Role::Privacy => matches!(
             p,
-            ReadCustomers | ManageConsent | ExportCustomers | EraseCustomers | ManageRetention
+            ReadCustomers
+                | ReadAnalytics
+                | ManageConsent
+                | ExportCustomers
+                | EraseCustomers
+                | ManageRetention
         ),
     }
 }

@@ -555,6 +555,7 @@ async fn rehash_on_sign_in_when_parameters_change() {
         clock: clock.clone(),
         vault: Some(path.clone()),
         recovery: None,
+        url: None,
         _dir: None,
     };
     verified_customer(&h, "jo@example.com", PW).await;

@@ -1,6 +1,7 @@
 //! Test support: a fresh store per test on each backend, a manual clock, seeded randomness.
 
 mod accounts;
+mod analytics;
 mod audit;
 mod clients;
 mod consent;
@@ -41,6 +42,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub vault: Option<PathBuf>,
     pub recovery: Option<RecoveryKey>,
+    /// The database's URL (PostgreSQL).
+    pub url: Option<String>,
     pub _dir: Option<tempfile::TempDir>,
 }
 
@@ -101,6 +104,7 @@ pub async fn sqlite(config: Config) -> Harness {
         clock,
         vault: Some(path),
         recovery: Some(recovery),
+        url: None,
         _dir: Some(dir),
     }
 }
@@ -148,6 +152,7 @@ pub async fn postgres(config: Config) -> Option<Harness> {
         clock,
         vault: None,
         recovery: None,
+        url: Some(format!("{base}/{name}")),
         _dir: None,
     })
 }

@@ -18,6 +18,7 @@ fn phone() -> RequestContext {
             .into(),
         device: Some("device-cookie-of-the-phone".into()),
         form_ms: Some(4200),
+        client: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn cx(ip: String, agent: &str, device: Option<String>) -> RequestContext {
         user_agent: agent.into(),
         device,
         form_ms: None,
+        client: None,
     }
 }
 

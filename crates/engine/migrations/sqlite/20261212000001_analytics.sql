@@ -1,0 +1,120 @@
+-- The event table: one row per thing a customer did or had happen (registered, verified,
+-- a sign-in attempt, a second factor or passkey added, a consent answer), written in the
+-- transaction that did it. No personal data: ids, kinds and codes only; erasure sets the
+-- customer to NULL. Analytics counts from it; webhooks and sync read the same feed.
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us       INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    customer_id TEXT,
+    client      TEXT NOT NULL DEFAULT '',   -- the OIDC client the customer was signing in to
+    method      TEXT NOT NULL DEFAULT '',   -- password | passkey | email | social | totp | … (consent: channel)
+    outcome     TEXT NOT NULL DEFAULT '',   -- success | failure | challenged (consent: granted | withdrawn)
+    reason      TEXT NOT NULL DEFAULT '',
+    country     TEXT NOT NULL DEFAULT '',
+    decision    TEXT NOT NULL DEFAULT '',   -- the risk decision of a sign-in
+    purpose     TEXT NOT NULL DEFAULT '',   -- consent: the purpose
+    tier        TEXT NOT NULL DEFAULT '',   -- the customer's tier then
+    mfa         INTEGER NOT NULL DEFAULT 0, -- the customer had a second factor then
+    passkey     INTEGER NOT NULL DEFAULT 0  -- the customer had a passkey then
+);
+CREATE INDEX events_customer ON events(customer_id) WHERE customer_id IS NOT NULL;
+
+-- The aggregates the analytics module keeps from `events` (see `analytics/`): counters per
+-- hour and per day, one distinct-customer sketch (HyperLogLog, 4,096 registers) per day and
+-- segment, the funnel's per-customer milestones and their counters by cohort week, and the
+-- watermark of what has been counted. A counter or sketch is kept for everything (dim '')
+-- and for each single filter dimension (client, country, tier; method is in every key).
+CREATE TABLE analytics_counts (
+    grain     TEXT NOT NULL,               -- hour | day
+    metric    TEXT NOT NULL,               -- registered | verified | sign_in | risk | factor_added | consent
+    dim       TEXT NOT NULL,               -- '' | client | country | tier
+    value     TEXT NOT NULL,
+    bucket_us INTEGER NOT NULL,             -- the hour's or day's start (UTC)
+    method    TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    n         INTEGER NOT NULL,
+    PRIMARY KEY (grain, metric, dim, value, bucket_us, method, outcome, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE analytics_active (
+    segment TEXT NOT NULL,                 -- all | mfa | passkey
+    dim     TEXT NOT NULL,                 -- '' | client | method | country | tier
+    value   TEXT NOT NULL,
+    day_us  INTEGER NOT NULL,
+    sketch  BLOB NOT NULL,
+    PRIMARY KEY (segment, dim, value, day_us)
+) WITHOUT ROWID;
+
+-- One row per customer whose registration was counted: the funnel's cohort (the week of
+-- registration, Monday 00:00 UTC), the registration's dimensions, and when each later step
+-- was first reached. Deleted by erasure.
+CREATE TABLE analytics_milestones (
+    customer_id      TEXT PRIMARY KEY,
+    cohort_us        INTEGER NOT NULL,
+    client           TEXT NOT NULL,
+    country          TEXT NOT NULL,
+    tier             TEXT NOT NULL,
+    verified_us      INTEGER,
+    first_sign_in_us INTEGER,
+    factor_us        INTEGER,
+    depth            INTEGER NOT NULL       -- consecutive steps reached: 1 registered … 4 factor
+);
+
+CREATE TABLE analytics_funnel (
+    dim       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    cohort_us INTEGER NOT NULL,
+    step      INTEGER NOT NULL,             -- 1 registered, 2 verified, 3 first sign-in, 4 second factor or passkey
+    n         INTEGER NOT NULL,
+    PRIMARY KEY (dim, value, cohort_us, step)
+) WITHOUT ROWID;
+
+-- What has been counted: events up to `seq` (SQLite, where sequence order is commit order);
+-- on PostgreSQL events are counted in (`last_txid`, `seq`) order and only from transactions
+-- older than the oldest one still open, so one that commits late is never skipped.
+CREATE TABLE analytics_state (
+    id         INTEGER PRIMARY KEY,
+    seq        INTEGER NOT NULL,
+    last_txid  TEXT NOT NULL,
+    counted    INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL
+);
+INSERT INTO analytics_state (id, seq, last_txid, counted, updated_us) VALUES (1, 0, '0', 0, 0);
+
+-- Events already recorded before this table existed, oldest first: registrations (and
+-- verification, at the registration's time), sign-in attempts, factors and passkeys in use,
+-- consent answers. Their tier, factor and passkey flags are the customer's now.
+INSERT INTO events (at_us, kind, customer_id, client, method, outcome, reason, country, decision, purpose, tier, mfa, passkey)
+SELECT at_us, kind, customer_id, client, method, outcome, reason, country, decision, purpose, tier, mfa, passkey FROM (
+    SELECT c.created_us AS at_us, 'registered' AS kind, c.id AS customer_id, '' AS client,
+           CASE WHEN c.password_hash IS NULL OR c.password_hash = '' THEN 'social' ELSE 'password' END AS method,
+           '' AS outcome, '' AS reason, '' AS country, '' AS decision, '' AS purpose, c.tier AS tier,
+           c.mfa_enabled AS mfa, CASE WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.customer_id = c.id) THEN 1 ELSE 0 END AS passkey,
+           0 AS part, 0 AS ord
+      FROM customers c
+    UNION ALL
+    SELECT c.created_us, 'verified', c.id, '', '', '', '', '', '', '', c.tier, c.mfa_enabled,
+           CASE WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.customer_id = c.id) THEN 1 ELSE 0 END, 1, 0
+      FROM customers c WHERE c.email_verified = 1
+    UNION ALL
+    SELECT a.at_us, 'sign_in', a.customer_id, '', a.method, a.outcome, a.reason, COALESCE(a.country, ''),
+           COALESCE(a.decision, ''), '', COALESCE(c.tier, ''), COALESCE(c.mfa_enabled, 0),
+           CASE WHEN a.customer_id IS NOT NULL AND EXISTS (SELECT 1 FROM passkeys p WHERE p.customer_id = a.customer_id) THEN 1 ELSE 0 END,
+           2, a.seq
+      FROM sign_in_attempts a LEFT JOIN customers c ON c.id = a.customer_id
+    UNION ALL
+    SELECT f.created_us, 'factor_added', f.customer_id, '', f.kind, '', '', '', '', '', c.tier, 1,
+           CASE WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.customer_id = c.id) THEN 1 ELSE 0 END, 3, 0
+      FROM customer_factors f JOIN customers c ON c.id = f.customer_id WHERE f.status = 'active'
+    UNION ALL
+    SELECT p.created_us, 'factor_added', p.customer_id, '', 'passkey', '', '', '', '', '', c.tier, c.mfa_enabled, 1, 4, 0
+      FROM passkeys p JOIN customers c ON c.id = p.customer_id
+    UNION ALL
+    SELECT l.at_us, 'consent', l.customer_id, COALESCE(l.client_id, ''), l.channel,
+           CASE WHEN l.granted = 1 THEN 'granted' ELSE 'withdrawn' END, '', '', '', l.purpose_id,
+           COALESCE(c.tier, ''), COALESCE(c.mfa_enabled, 0), 0, 5, l.seq
+      FROM consent_ledger l LEFT JOIN customers c ON c.id = l.customer_id
+) backfill
+ORDER BY at_us, part, ord;
