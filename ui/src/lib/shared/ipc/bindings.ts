@@ -15,7 +15,7 @@ field: string | null, };
 
 export type Role = "support" | "security" | "privacy" | "admin";
 
-export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "remove_factors" | "lock_customers" | "disable_customers" | "review_risk" | "manage_consent" | "export_customers" | "erase_customers" | "manage_retention" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
+export type Permission = "read_customers" | "edit_customers" | "resend_verification" | "start_password_reset" | "mark_email_verified" | "revoke_sessions" | "unlock_customers" | "remove_factors" | "lock_customers" | "disable_customers" | "review_risk" | "read_analytics" | "manage_consent" | "export_customers" | "erase_customers" | "manage_retention" | "read_audit" | "manage_staff" | "manage_settings" | "manage_clients" | "seed_demo_data";
 
 export type Staff = { id: string, email: string, display_name: string, role: Role, factor: StaffFactor, };
 
