@@ -151,6 +151,26 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Registration and sign-in analytics.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Count the events not counted yet (a running server or console does it every second).
+    CatchUp {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Recompute every figure from the raw events (admins; audited). Interrupted, the next
+    /// catch-up carries on where it stopped.
+    Rebuild {
+        #[command(flatten)]
+        db: Db,
+    },
 }
 
 #[derive(Subcommand)]
@@ -998,6 +1018,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     "Audit log intact: {} entries, head {}.",
                     r.entries, r.head_hash
                 )
+            });
+        }
+        Command::Analytics { command } => {
+            let (db, rebuild) = match command {
+                AnalyticsCommand::CatchUp { db } => (db, false),
+                AnalyticsCommand::Rebuild { db } => (db, true),
+            };
+            let (engine, who) = open(&db).await?;
+            let counted = if rebuild {
+                engine.analytics_rebuild(&who).await?
+            } else {
+                engine.analytics_catch_up().await?
+            };
+            print(json, &serde_json::json!({"counted": counted}), || {
+                format!("Counted {counted} events.")
             });
         }
         Command::Outbox {

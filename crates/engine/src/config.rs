@@ -37,6 +37,9 @@ pub struct Config {
     /// How long the deferred-work worker waits after being woken before doing the due jobs
     /// in one batch (see the `deferred` module).
     pub deferred_delay: std::time::Duration,
+    /// Whether the background worker keeps the analytics rollups current (each time it
+    /// wakes). Off, they move only through [`crate::Engine::analytics_catch_up`].
+    pub analytics_worker: bool,
     /// Password hashing jobs allowed to wait for a core; beyond this new sign-ins are refused
     /// with [`crate::Error::Overloaded`] at once instead of queueing without bound.
     pub hash_queue: usize,
@@ -76,6 +79,7 @@ impl Default for Config {
             staff_alert_failures: 5,
             emails_per_recipient_per_hour: 5,
             deferred_delay: std::time::Duration::from_millis(50),
+            analytics_worker: true,
             hash_queue: 64,
             hash_nice: 10,
             default_region: phonenumber::country::Id::US,

@@ -419,6 +419,30 @@ impl Engine {
 
 #[cfg(feature = "test-hooks")]
 impl Engine {
+    /// Empty the analytics rollups without counting again (the crash test's child process
+    /// then counts in small passes while its parent kills it).
+    #[doc(hidden)]
+    pub async fn analytics_forget_for_test(&self) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for t in [
+            "DELETE FROM analytics_counts",
+            "DELETE FROM analytics_active",
+            "DELETE FROM analytics_milestones",
+            "DELETE FROM analytics_funnel",
+            "UPDATE analytics_state SET seq = 0, last_txid = '0', counted = 0",
+        ] {
+            sqlx::query(t).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One aggregation pass over at most `limit` events; how many it counted.
+    #[doc(hidden)]
+    pub async fn analytics_pass_for_test(&self, limit: i64) -> Result<u64> {
+        self.analytics_pass(limit).await
+    }
+
     /// Run raw SQL bypassing every check. Only for the engine's tamper tests.
     #[doc(hidden)]
     pub async fn execute_unchecked(&self, sql: &str) -> Result<u64> {

@@ -139,6 +139,9 @@ impl Engine {
                     tracing::warn!(error = %e.code(), "deferred work failed; it will be retried");
                 }
                 // The same worker keeps the analytics rollups current (see `analytics`).
+                if !engine.config.analytics_worker {
+                    continue;
+                }
                 if let Err(e) = engine.analytics_catch_up().await {
                     tracing::warn!(error = %e.code(), "counting analytics events failed; retried in a second");
                 }

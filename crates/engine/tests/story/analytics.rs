@@ -372,3 +372,125 @@ async fn on_postgres_sign_ins_never_wait_for_the_aggregator_and_late_commits_are
     assert_eq!(series(&r.sign_ins_by_method, "password"), 13);
     other.close().await;
 }
+
+/// A configuration whose background worker leaves the rollups alone.
+fn quiet() -> Config {
+    Config {
+        analytics_worker: false,
+        ..fast_config()
+    }
+}
+
+/// The child half of the crash test: open the vault named in the environment, forget the
+/// rollups, then count in small passes, saying after each one. Its parent kills it.
+#[tokio::test]
+#[ignore = "run by a_kill_during_aggregation_loses_nothing_and_counts_nothing_twice"]
+async fn aggregation_child_process() {
+    let (Ok(path), Ok(key)) = (
+        std::env::var("VESTIBULE_CRASH_VAULT"),
+        std::env::var("VESTIBULE_CRASH_RECOVERY"),
+    ) else {
+        return;
+    };
+    let clock = start_clock();
+    let e = Engine::unlock_vault_with_recovery(
+        std::path::Path::new(&path),
+        &RecoveryKey::parse(&key).unwrap(),
+        deps(&clock, 9, quiet()),
+    )
+    .await
+    .unwrap();
+    if std::env::var("VESTIBULE_CRASH_FORGET").is_ok() {
+        e.analytics_forget_for_test().await.unwrap();
+    }
+    println!("READY");
+    loop {
+        let n = e.analytics_pass_for_test(150).await.unwrap();
+        println!("PASS {n}");
+        if n == 0 {
+            break;
+        }
+    }
+    e.close().await;
+}
+
+#[tokio::test]
+async fn a_kill_during_aggregation_loses_nothing_and_counts_nothing_twice() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let h = sqlite(fast_config()).await;
+    h.engine
+        .seed_demo(
+            &h.admin,
+            vestibule_engine::seed::SeedOptions {
+                customers: 300,
+                days: 20,
+                seed: 11,
+                attempts_per_customer: 6,
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    h.engine.analytics_catch_up().await.unwrap();
+    let q = query(&h, 25, Granularity::Day);
+    let expected = figures(h.engine.analytics(&h.admin, &q).await.unwrap());
+    assert!(expected.counted_events > 2_000);
+    h.engine.close().await;
+    let path = h.vault.clone().unwrap();
+    let key = h.recovery.as_ref().unwrap().to_string();
+
+    // Killed (SIGKILL) after 2, then 5, then 9 passes: each run starts from where the
+    // last committed pass left the watermark.
+    for (round, after) in [2usize, 5, 9].into_iter().enumerate() {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "story::analytics::aggregation_child_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("VESTIBULE_CRASH_VAULT", &path)
+            .env("VESTIBULE_CRASH_RECOVERY", &key)
+            .envs((round == 0).then_some(("VESTIBULE_CRASH_FORGET", "1")))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut passes = 0;
+        for line in out.lines() {
+            let line = line.unwrap();
+            if line.starts_with("PASS ") {
+                passes += 1;
+                if passes == after {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(passes, after, "the child finished before it was killed");
+    }
+
+    let clock = start_clock();
+    let e = Engine::unlock_vault_with_recovery(
+        &path,
+        h.recovery.as_ref().unwrap(),
+        deps(&clock, 12, quiet()),
+    )
+    .await
+    .unwrap();
+    let admin = h.admin.clone();
+    let partial = e.analytics(&admin, &q).await.unwrap().counted_events;
+    assert!(
+        partial > 0 && partial < expected.counted_events,
+        "{partial} of {}",
+        expected.counted_events
+    );
+    e.analytics_catch_up().await.unwrap();
+    let resumed = figures(e.analytics(&admin, &q).await.unwrap());
+    assert_eq!(resumed, expected);
+    e.close().await;
+}
