@@ -62,6 +62,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(decide_reviews))
         .routes(routes!(assign_reviews))
         .routes(routes!(attack_overview))
+        .routes(routes!(analytics))
         .routes(routes!(list_blocks, add_block))
         .routes(routes!(remove_block))
 }
@@ -772,6 +773,56 @@ async fn decide_reviews(
     ApiJson(d): ApiJson<vestibule_engine::ReviewDecision>,
 ) -> ApiResult<Response> {
     Ok(Json(s.engine.decide_reviews(&who, &d).await?).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AnalyticsParams {
+    /// The range's start (RFC 3339), rounded down to a whole bucket.
+    from: DateTime<Utc>,
+    /// The range's end (RFC 3339, exclusive), rounded up to a whole bucket; at most 31 days
+    /// after `from` by hour, 366 by day, 1,098 by week or month.
+    to: DateTime<Utc>,
+    /// hour, day, week or month.
+    #[param(value_type = String)]
+    granularity: vestibule_engine::analytics::Granularity,
+    /// One client app's figures (at most one of client, country and tier).
+    client: Option<String>,
+    /// One sign-in method's (password, passkey, email, social, totp, …).
+    method: Option<String>,
+    /// One country's (ISO 3166 alpha-2; known when GeoIP is configured).
+    country: Option<String>,
+    tier: Option<String>,
+}
+
+/// Registration and sign-in analytics over a range (admin, security and privacy staff):
+/// series per bucket (registrations, verifications, sign-ins by method, attempts by outcome
+/// and method, risk decisions, factors added), failure reasons, distinct active customers
+/// (HyperLogLog estimates, `sketch_error`) with MFA and passkey adoption, DAU/WAU/MAU, the
+/// funnel by registration week, consent opt-in rates, a weekday × hour heatmap, and the
+/// headline figures beside the previous period's. Read from rollups, never from history.
+#[utoipa::path(get, path = "/analytics", tag = "admin", params(AnalyticsParams),
+    security(("staff_bearer" = [])),
+    responses((status = 200, description = "The figures", body = vestibule_engine::analytics::AnalyticsReport), QueryErrors, StaffErrors))]
+async fn analytics(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    q: Result<Query<AnalyticsParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = q?;
+    let query = vestibule_engine::analytics::AnalyticsQuery {
+        from: q.from,
+        to: q.to,
+        granularity: q.granularity,
+        filter: vestibule_engine::analytics::AnalyticsFilter {
+            client: q.client,
+            method: q.method,
+            country: q.country,
+            tier: q.tier,
+        },
+    };
+    Ok(Json(s.engine.analytics(&who, &query).await?).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,10 +1,11 @@
 -- The event table and the analytics aggregates; see the SQLite migration of the same name.
 -- Here each event also carries the id of the transaction that wrote it: sequence numbers are
 -- taken before commit, so a reader cannot use them as a watermark; it reads up to the oldest
--- transaction still open (pg_snapshot_xmin) instead.
+-- transaction still open (pg_snapshot_xmin) instead. The id is an xid8 kept as BIGINT (it
+-- fits: 64 bits, epoch and counter), so the row reads like every other on both backends.
 CREATE TABLE events (
     seq         BIGSERIAL PRIMARY KEY,
-    txid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    txid        BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     at_us       BIGINT NOT NULL,
     kind        TEXT NOT NULL,
     customer_id TEXT,

@@ -310,10 +310,14 @@ impl Engine {
                 Backend::Postgres => {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT {COLUMNS}, txid::text AS txid FROM events \
-                     WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) \
-                     AND (txid, seq) > ($1::text::xid8, $2) ORDER BY txid, seq LIMIT $3"
+                     WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                     AND (txid, seq) > ($1, $2) ORDER BY txid, seq LIMIT $3"
                     )))
-                    .bind(&txid)
+                    .bind(txid.parse::<i64>().map_err(|_| {
+                        crate::error::Error::Internal(
+                            "analytics: a stored transaction id does not parse".into(),
+                        )
+                    })?)
                     .bind(seq)
                     .bind(limit)
                     .fetch_all(&mut *tx)

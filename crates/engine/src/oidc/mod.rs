@@ -537,6 +537,11 @@ impl Engine {
         issuer: &str,
         req: &AuthRequest,
     ) -> Result<(crate::SignInStep, Option<String>)> {
+        // The attempt and the sign-in are counted for the client asking (analytics).
+        let ctx = &crate::RequestContext {
+            client: Some(req.client_id.clone()),
+            ..ctx.clone()
+        };
         let proven = self.check_sign_in_password(email, password, ctx).await?;
         let mut tx = self.store.begin().await?;
         let step = match self.password_step(&mut tx, &proven, ctx).await? {

@@ -119,5 +119,7 @@ mod plans {
                 );
             }
         }
+        // Closed before the process ends (an open SQLCipher store races its exit handler).
+        store.close().await;
     }
 }

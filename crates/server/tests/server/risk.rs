@@ -358,3 +358,88 @@ async fn the_hosted_sign_in_form_tells_the_risk_engine_how_long_it_took() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_api_gives_the_analytics_figures_and_refuses_bad_ranges() {
+    for s in servers(false).await {
+        let c = reqwest::Client::new();
+        registered(&s, &c, "ana@example.com").await;
+        s.engine
+            .sign_in("ana@example.com", PW, &from("192.0.2.10", "Firefox/132.0"))
+            .await
+            .unwrap();
+        let _ = s
+            .engine
+            .sign_in(
+                "ana@example.com",
+                "not it",
+                &from("192.0.2.10", "Firefox/132.0"),
+            )
+            .await;
+        s.engine.analytics_catch_up().await.unwrap();
+        s.engine
+            .add_staff(
+                &s.admin,
+                "agent@shop.example",
+                "Agent",
+                vestibule_engine::Role::Support,
+                "support agent words",
+            )
+            .await
+            .unwrap();
+        let admin = staff_token(&s, ADMIN, ADMIN_PW).await;
+        let agent = staff_token(&s, "agent@shop.example", "support agent words").await;
+        let now = s.engine.now();
+        let range = |days: i64| {
+            format!(
+                "from={}&to={}",
+                (now - chrono::Duration::days(days)).format("%Y-%m-%dT%H:%M:%SZ"),
+                (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+            )
+        };
+        let url = format!("{}/admin/v1/analytics", s.base);
+        let r: Value = c
+            .get(format!("{url}?{}&granularity=day", range(7)))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["buckets"].as_array().unwrap().len(), 8, "{r}");
+        assert_eq!(r["kpis"]["registrations"], 1, "{r}");
+        assert_eq!(r["kpis"]["sign_ins"], 1, "{r}");
+        assert_eq!(r["kpis"]["failed_attempts"], 1, "{r}");
+        assert_eq!(r["funnel"][0]["signed_in"], 1, "{r}");
+        assert_eq!(r["mau"], 1, "{r}");
+        let reversed = format!(
+            "from={}&to={}&granularity=day",
+            (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+            (now - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let day = format!("{}&granularity=day", range(7));
+        refused(&c, &format!("{url}?{day}"), &admin, &agent, &[]).await;
+        for (query, code) in [
+            (reversed, "invalid_input"),
+            (format!("{}&granularity=hour", range(40)), "invalid_input"),
+            (format!("{day}&client=shop&country=DE"), "invalid_input"),
+            (format!("{day}&method=pigeon"), "invalid_input"),
+            (format!("{day}&colour=blue"), "invalid_query"),
+            (
+                format!("{}&granularity=fortnight", range(7)),
+                "invalid_query",
+            ),
+        ] {
+            let resp = c
+                .get(format!("{url}?{query}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query}");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["code"], code, "{query}: {v}");
+        }
+    }
+}
