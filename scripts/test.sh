@@ -107,7 +107,8 @@ cargo test -p vestibule-engine --doc --locked
 echo "==> console: build with the UI embedded (target/e2e/vestibule-console)"
 ui/node_modules/.bin/tauri build --no-bundle -- --locked --profile e2e
 echo "==> console: real-window tests under Xvfb (tauri-driver + WebKitWebDriver)"
-# The only #[ignore]d tests are the real-window ones (tests/console.rs); running them through
+# The #[ignore]d tests are the real-window ones (tests/console.rs) and the engine's crash-test
+# child process (which does nothing without its parent's environment); running them through
 # the workspace reuses the test build above instead of compiling a second feature set.
 rm -rf target/e2e-screenshots
 PATH="$HOME/.cargo/bin:$PATH" xvfb-run -a -s "-screen 0 1280x800x24" \

@@ -59,9 +59,12 @@ fn fonts() {
 }
 
 fn check(w: u32, h: u32) -> Result<()> {
-    if !(160..=8000).contains(&w) || !(100..=8000).contains(&h) {
+    if !(160..=16_000).contains(&w)
+        || !(100..=16_000).contains(&h)
+        || u64::from(w) * u64::from(h) > 16_000_000
+    {
         return Err(Error::Size(
-            "a chart is 160–8000 pixels wide and 100–8000 high",
+            "a chart is at least 160 × 100 pixels and at most 16 million",
         ));
     }
     Ok(())

@@ -63,6 +63,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assign_reviews))
         .routes(routes!(attack_overview))
         .routes(routes!(analytics))
+        .routes(routes!(analytics_chart))
         .routes(routes!(list_blocks, add_block))
         .routes(routes!(remove_block))
 }
@@ -823,6 +824,116 @@ async fn analytics(
         },
     };
     Ok(Json(s.engine.analytics(&who, &query).await?).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ChartParams {
+    /// The range's start (RFC 3339).
+    from: DateTime<Utc>,
+    /// The range's end (RFC 3339, exclusive).
+    to: DateTime<Utc>,
+    /// hour, day, week or month.
+    #[param(value_type = String)]
+    granularity: vestibule_engine::analytics::Granularity,
+    client: Option<String>,
+    method: Option<String>,
+    country: Option<String>,
+    tier: Option<String>,
+    /// svg (the default) or png.
+    format: Option<String>,
+    /// light (the default) or dark.
+    theme: Option<String>,
+    /// Width and height in CSS pixels (960 × 480 by default; 160–2000 × 100–2000).
+    width: Option<u32>,
+    height: Option<u32>,
+    /// PNG only: pixels per CSS pixel, 1–4 (2 by default: 300 dpi at 6.4 inches wide); at
+    /// most 4 million pixels in all.
+    scale: Option<u32>,
+}
+
+/// One analytics chart as an image: `chart` is sign-ins, attempts, registrations, active,
+/// adoption, funnel, heatmap, failures, risk or consent; the same figures as `/analytics`.
+/// SVG carries each data point's label and value (`data-label`, `data-value`) and embeds its
+/// font; PNG is for print.
+#[utoipa::path(get, path = "/analytics/charts/{chart}", tag = "admin",
+    params(("chart" = String, Path, description = "Which chart"), ChartParams),
+    security(("staff_bearer" = [])),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 200, description = "The chart", content_type = "image/png", body = String),
+        QueryErrors, StaffErrors))]
+async fn analytics_chart(
+    State(s): State<AppState>,
+    StaffAuth(who, _): StaffAuth,
+    chart: Result<Path<String>, PathRejection>,
+    q: Result<Query<ChartParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Path(chart) = chart?;
+    let Query(q) = q?;
+    let invalid = |field: &'static str, message: &str| vestibule_engine::Error::InvalidInput {
+        field,
+        message: message.to_owned(),
+    };
+    let c = vestibule_charts::Chart::parse(&chart).ok_or_else(|| {
+        invalid(
+            "chart",
+            "one of sign-ins, attempts, registrations, active, adoption, funnel, heatmap, failures, risk, consent",
+        )
+    })?;
+    let theme = vestibule_charts::Theme::parse(q.theme.as_deref().unwrap_or("light"))
+        .ok_or_else(|| invalid("theme", "light or dark"))?;
+    let (w, h) = (q.width.unwrap_or(960), q.height.unwrap_or(480));
+    if !(160..=2000).contains(&w) || !(100..=2000).contains(&h) {
+        return Err(invalid("width", "charts are 160–2000 × 100–2000 pixels").into());
+    }
+    let scale = q.scale.unwrap_or(2);
+    if !(1..=4).contains(&scale) {
+        return Err(invalid("scale", "from 1 to 4").into());
+    }
+    if u64::from(w * scale) * u64::from(h * scale) > 4_000_000 {
+        return Err(invalid("scale", "a PNG has at most 4 million pixels").into());
+    }
+    let query = vestibule_engine::analytics::AnalyticsQuery {
+        from: q.from,
+        to: q.to,
+        granularity: q.granularity,
+        filter: vestibule_engine::analytics::AnalyticsFilter {
+            client: q.client,
+            method: q.method,
+            country: q.country,
+            tier: q.tier,
+        },
+    };
+    let report = s.engine.analytics(&who, &query).await?;
+    let drawn = |e: vestibule_charts::Error| vestibule_engine::Error::Internal(e.to_string());
+    let (body, kind, ext) = match q.format.as_deref().unwrap_or("svg") {
+        "svg" => (
+            vestibule_charts::svg(&report, c, theme, (w, h), true)
+                .map_err(drawn)?
+                .into_bytes(),
+            "image/svg+xml",
+            "svg",
+        ),
+        "png" => (
+            vestibule_charts::png(&report, c, theme, (w, h), scale).map_err(drawn)?,
+            "image/png",
+            "png",
+        ),
+        _ => return Err(invalid("format", "svg or png").into()),
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{}.{ext}\"", c.name()),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

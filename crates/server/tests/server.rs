@@ -1726,6 +1726,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/admin/v1/risk/reviews/assign", "post"),
         ("/admin/v1/risk/overview", "get"),
         ("/admin/v1/analytics", "get"),
+        ("/admin/v1/analytics/charts/{chart}", "get"),
         ("/admin/v1/consent/purposes", "get"),
         ("/admin/v1/consent/purposes", "post"),
         ("/admin/v1/consent/purposes/{id}/versions", "post"),

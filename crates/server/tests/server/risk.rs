@@ -420,6 +420,54 @@ async fn the_admin_api_gives_the_analytics_figures_and_refuses_bad_ranges() {
         );
         let day = format!("{}&granularity=day", range(7));
         refused(&c, &format!("{url}?{day}"), &admin, &agent, &[]).await;
+        // The chart images: SVG with hover values and its font, PNG at print resolution.
+        let chart = format!("{}/admin/v1/analytics/charts", s.base);
+        let svg = c
+            .get(format!("{chart}/sign-ins?{day}&theme=dark"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(svg.status(), StatusCode::OK);
+        assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+        let text = svg.text().await.unwrap();
+        assert!(
+            text.contains("data-chart=\"sign-ins\"") && text.contains("data-value=\"1\""),
+            "{text}"
+        );
+        assert!(text.contains("@font-face"));
+        let png = c
+            .get(format!(
+                "{chart}/funnel?{day}&format=png&width=480&height=240&scale=2"
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(png.headers()["content-type"], "image/png");
+        let bytes = png.bytes().await.unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        // 960 × 480 pixels: the IHDR's width and height.
+        assert_eq!(&bytes[16..24], &[0, 0, 3, 192, 0, 0, 1, 224]);
+        for (path, code) in [
+            (format!("{chart}/pie?{day}"), "invalid_input"),
+            (format!("{chart}/funnel?{day}&format=gif"), "invalid_input"),
+            (format!("{chart}/funnel?{day}&scale=9"), "invalid_input"),
+            (format!("{chart}/funnel?{day}&theme=sepia"), "invalid_input"),
+        ] {
+            let resp = c.get(&path).bearer_auth(&admin).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["code"], code, "{path}: {v}");
+        }
+        let resp = c
+            .get(format!("{chart}/funnel?{day}"))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
         for (query, code) in [
             (reversed, "invalid_input"),
             (format!("{}&granularity=hour", range(40)), "invalid_input"),
