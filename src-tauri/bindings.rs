@@ -7,6 +7,10 @@
 use crate::commands::*;
 use crate::error::{ConsoleCode, IpcError, IpcErrorCode};
 use ts_rs::{Config, TS};
+use vestibule_engine::analytics::{
+    ActivePoint, AnalyticsFilter, AnalyticsQuery, AnalyticsReport, Breakdown, FunnelCohort,
+    Granularity, Kpis, OptInRate, Series,
+};
 use vestibule_engine::consent::{
     ConsentChannel, ConsentRate, ConsentRecord, ConsentText, LegalBasis, PublishVersion, Published,
     Purpose, PurposeInput, PurposeState, PurposeVersion,
@@ -197,6 +201,16 @@ fn command_table() -> Vec<(&'static str, String, String)> {
             void(),
             "RetentionReport | null".to_owned(),
         ),
+        (
+            "analytics_view",
+            n::<AnalyticsViewRequest>(),
+            n::<AnalyticsView>(),
+        ),
+        (
+            "export_chart",
+            n::<ChartExport>(),
+            "ExportSaved | null".to_owned(),
+        ),
     ]
 }
 
@@ -305,6 +319,20 @@ fn generate() -> String {
         RetentionItem,
         RetentionReport,
         RetentionRun,
+        Granularity,
+        AnalyticsFilter,
+        AnalyticsQuery,
+        Series,
+        Breakdown,
+        ActivePoint,
+        FunnelCohort,
+        OptInRate,
+        Kpis,
+        AnalyticsReport,
+        AnalyticsViewRequest,
+        ChartSvg,
+        AnalyticsView,
+        ChartExport,
     ];
     let mut map = String::from(
         "/** Every IPC command: its request (sent as `{ req }`) and its response. */\nexport interface Commands {\n",

@@ -935,3 +935,228 @@ pub async fn last_retention_run(console: Ctx<'_>) -> Result<Option<RetentionRepo
     let (engine, staff) = console.session().await?;
     Ok(engine.last_retention_run(&staff).await?)
 }
+
+/// An Analytics screen's request: the figures' query and how its charts are drawn.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AnalyticsViewRequest {
+    pub query: vestibule_engine::analytics::AnalyticsQuery,
+    /// "light" or "dark": the console's theme.
+    pub theme: String,
+    /// The charts to draw (their names: sign-ins, attempts, …); empty for figures only.
+    pub charts: Vec<String>,
+    /// Each chart's size in CSS pixels.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One chart drawn for the window.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ChartSvg {
+    pub name: String,
+    pub title: String,
+    /// The SVG (its data points carry `data-label` and `data-value`).
+    pub svg: String,
+}
+
+/// The figures and the charts of one Analytics screen, with a sparkline per KPI for the
+/// dashboard's tiles.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AnalyticsView {
+    pub report: vestibule_engine::analytics::AnalyticsReport,
+    pub charts: Vec<ChartSvg>,
+    /// registrations, sign_ins, active, success_rate, mfa_adoption → SVG.
+    pub sparklines: Vec<ChartSvg>,
+}
+
+fn theme_of(name: &str) -> Result<vestibule_charts::Theme> {
+    vestibule_charts::Theme::parse(name)
+        .ok_or_else(|| ConsoleError::Io("the theme is light or dark".into()))
+}
+
+fn chart_of(name: &str) -> Result<vestibule_charts::Chart> {
+    vestibule_charts::Chart::parse(name)
+        .ok_or_else(|| ConsoleError::Io(format!("there is no chart called {name}")))
+}
+
+fn drawn(e: vestibule_charts::Error) -> ConsoleError {
+    ConsoleError::Io(e.to_string())
+}
+
+/// The figures for a range with its charts drawn (security, privacy and admins). The report
+/// comes from the rollups; drawing happens on a blocking thread, so the window never waits.
+#[tauri::command]
+pub async fn analytics_view(console: Ctx<'_>, req: AnalyticsViewRequest) -> Result<AnalyticsView> {
+    let (engine, staff) = console.session().await?;
+    let report = engine.analytics(&staff, &req.query).await?;
+    let theme = theme_of(&req.theme)?;
+    let charts = req
+        .charts
+        .iter()
+        .map(|n| chart_of(n))
+        .collect::<Result<Vec<_>>>()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        let drawn_charts = charts
+            .into_iter()
+            .map(|c| {
+                Ok(ChartSvg {
+                    name: c.name().to_owned(),
+                    title: c.title().to_owned(),
+                    svg: vestibule_charts::svg(&report, c, theme, (req.width, req.height), false)
+                        .map_err(drawn)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let per_bucket = |s: &[vestibule_engine::analytics::Series]| -> Vec<f64> {
+            let mut out = vec![0.0; report.buckets.len()];
+            for x in s {
+                for (o, v) in out.iter_mut().zip(&x.values) {
+                    *o += *v as f64;
+                }
+            }
+            out
+        };
+        let attempts = |key: &str| -> Vec<f64> {
+            per_bucket(
+                &report
+                    .attempts_by_outcome
+                    .iter()
+                    .filter(|s| s.key == key)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (ok, failed) = (attempts("success"), attempts("failure"));
+        let rate: Vec<f64> = ok
+            .iter()
+            .zip(&failed)
+            .map(|(s, f)| {
+                if s + f > 0.0 {
+                    100.0 * s / (s + f)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let lines: Vec<(&str, Vec<f64>)> = vec![
+            (
+                "registrations",
+                report.registrations.iter().map(|&v| v as f64).collect(),
+            ),
+            ("sign_ins", per_bucket(&report.sign_ins_by_method)),
+            (
+                "active",
+                report.active.iter().map(|p| p.active as f64).collect(),
+            ),
+            ("success_rate", rate),
+            (
+                "mfa_adoption",
+                report
+                    .active
+                    .iter()
+                    .map(|p| {
+                        if p.active > 0 {
+                            100.0 * p.with_mfa.min(p.active) as f64 / p.active as f64
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+            ),
+        ];
+        let sparklines = lines
+            .into_iter()
+            .map(|(name, values)| {
+                Ok(ChartSvg {
+                    name: name.to_owned(),
+                    title: name.replace('_', " "),
+                    svg: vestibule_charts::sparkline(&values, theme, (160, 36)).map_err(drawn)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AnalyticsView {
+            report,
+            charts: drawn_charts,
+            sparklines,
+        })
+    })
+    .await
+    .map_err(|e| ConsoleError::Io(e.to_string()))?
+}
+
+/// Export one chart (PNG at print resolution, SVG with its font) or its data (CSV).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ChartExport {
+    pub query: vestibule_engine::analytics::AnalyticsQuery,
+    pub chart: String,
+    /// "png", "svg" or "csv".
+    pub format: String,
+    pub theme: String,
+}
+
+/// Save one chart or its data where the staff member chooses in a save dialog; `None` when
+/// the dialog was cancelled (`VESTIBULE_E2E_EXPORT_DIR` stands in for it in real-window tests).
+#[tauri::command]
+pub async fn export_chart(
+    app: tauri::AppHandle,
+    console: Ctx<'_>,
+    req: ChartExport,
+) -> Result<Option<ExportSaved>> {
+    let (engine, staff) = console.session().await?;
+    let chart = chart_of(&req.chart)?;
+    let theme = theme_of(&req.theme)?;
+    let (filter, ext) = match req.format.as_str() {
+        "png" => ("PNG image", "png"),
+        "svg" => ("SVG image", "svg"),
+        "csv" => ("CSV table", "csv"),
+        _ => return Err(ConsoleError::Io("export as png, svg or csv".into())),
+    };
+    let report = engine.analytics(&staff, &req.query).await?;
+    let name = format!(
+        "{}-{}-{}.{ext}",
+        chart.name(),
+        req.query.from.format("%Y-%m-%d"),
+        req.query.to.format("%Y-%m-%d")
+    );
+    let chosen = match std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join(&name)),
+        None => {
+            use tauri_plugin_dialog::DialogExt;
+            let dialog = app
+                .dialog()
+                .file()
+                .set_title(format!("Save {}", chart.title()))
+                .set_file_name(&name)
+                .add_filter(filter, &[ext]);
+            tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+                .await
+                .map_err(|e| ConsoleError::Io(e.to_string()))?
+                .map(|p| p.into_path().map_err(|e| ConsoleError::Io(e.to_string())))
+                .transpose()?
+        }
+    };
+    let Some(path) = chosen else {
+        return Ok(None);
+    };
+    let format = req.format.clone();
+    let bytes = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<u8>> {
+        Ok(match format.as_str() {
+            "png" => vestibule_charts::png(&report, chart, theme, (960, 480), 2).map_err(drawn)?,
+            "svg" => vestibule_charts::svg(&report, chart, theme, (960, 480), true)
+                .map_err(drawn)?
+                .into_bytes(),
+            _ => vestibule_charts::csv(&report, chart).into_bytes(),
+        })
+    })
+    .await
+    .map_err(|e| ConsoleError::Io(e.to_string()))??;
+    std::fs::write(&path, &bytes)
+        .map_err(|e| ConsoleError::Io(format!("{}: {e}", path.display())))?;
+    Ok(Some(ExportSaved {
+        path: path.display().to_string(),
+        rows: bytes.len() as u64,
+    }))
+}

@@ -104,6 +104,8 @@ pub fn run() {
             commands::customer_consent,
             commands::consent_receipt,
             commands::export_customer_file,
+            commands::analytics_view,
+            commands::export_chart,
             commands::erase_customer,
             commands::get_retention_rules,
             commands::update_retention_rules,

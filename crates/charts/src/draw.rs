@@ -546,3 +546,40 @@ fn draw_legend<'k, DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// A sparkline filling `root` (transparent background: it sits on the tile's colour).
+pub(crate) fn sparkline<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    values: &[f64],
+    theme: Theme,
+) -> Result<(), Fail> {
+    let c = colours(theme);
+    let colour = colour_of(&c, "", 0);
+    let n = values.len().max(2);
+    let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.08;
+    let mut chart = ChartBuilder::on(root)
+        .margin(2)
+        .build_cartesian_2d(0f64..(n - 1) as f64, 0f64..top)
+        .map_err(err)?;
+    let points: Vec<(f64, f64)> = if values.is_empty() {
+        vec![(0.0, 0.0), ((n - 1) as f64, 0.0)]
+    } else {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, v))
+            .collect()
+    };
+    chart
+        .draw_series(AreaSeries::new(
+            points.clone(),
+            0.0,
+            colour.mix(0.16).filled(),
+        ))
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -168,3 +168,30 @@ pub fn png(
         .map_err(|e| Error::Draw(e.to_string()))?;
     Ok(png)
 }
+
+/// A KPI's sparkline: its values as a small line over a faint area, no axes, as SVG (the
+/// dashboard's tiles). Empty or flat-zero series draw a flat baseline.
+pub fn sparkline(values: &[f64], theme: Theme, (w, h): (u32, u32)) -> Result<String> {
+    if !(24..=800).contains(&w) || !(12..=400).contains(&h) {
+        return Err(Error::Size("a sparkline is 24–800 × 12–400 pixels"));
+    }
+    fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (w, h)).into_drawing_area();
+        draw::sparkline(&root, values, theme).map_err(Error::Draw)?;
+    }
+    let label = escape(&format!(
+        "trend: {}",
+        values
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(out.replacen(
+        "<svg ",
+        &format!("<svg role=\"img\" aria-label=\"{label}\" "),
+        1,
+    ))
+}

@@ -5,10 +5,10 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use std::path::PathBuf;
-use vestibule_charts::{Chart, Theme, csv, png, svg};
+use vestibule_charts::{Chart, Theme, csv, png, sparkline, svg};
 use vestibule_engine::analytics::{
-    ActivePoint, AnalyticsFilter, AnalyticsQuery, AnalyticsReport, Breakdown, ConsentRate,
-    FunnelCohort, Granularity, Kpis, Series,
+    ActivePoint, AnalyticsFilter, AnalyticsQuery, AnalyticsReport, Breakdown, FunnelCohort,
+    Granularity, Kpis, OptInRate, Series,
 };
 
 fn kpis() -> Kpis {
@@ -144,13 +144,13 @@ pub fn fixture(empty: bool) -> AnalyticsReport {
             Vec::new()
         } else {
             vec![
-                ConsentRate {
+                OptInRate {
                     purpose: "newsletter".into(),
                     granted: 540,
                     withdrawn: 210,
                     opt_in_rate: Some(0.72),
                 },
-                ConsentRate {
+                OptInRate {
                     purpose: "personalisation".into(),
                     granted: 300,
                     withdrawn: 300,
@@ -305,4 +305,16 @@ fn the_csv_is_the_charts_data() {
         failures.starts_with("reason,failed attempts\r\nwrong password,1210"),
         "{failures}"
     );
+}
+
+#[test]
+fn sparklines_are_small_labelled_svgs() {
+    let s = sparkline(&[3.0, 5.0, 4.0, 9.0], Theme::Dark, (120, 32)).unwrap();
+    assert!(
+        s.starts_with("<svg role=\"img\" aria-label=\"trend: 3, 5, 4, 9\""),
+        "{s}"
+    );
+    assert!(s.contains("<polyline") || s.contains("<path"), "{s}");
+    assert!(sparkline(&[], Theme::Light, (120, 32)).is_ok());
+    assert!(sparkline(&[1.0], Theme::Light, (2, 2)).is_err());
 }

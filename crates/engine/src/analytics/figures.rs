@@ -129,7 +129,7 @@ pub struct FunnelCohort {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ConsentRate {
+pub struct OptInRate {
     pub purpose: String,
     pub granted: i64,
     pub withdrawn: i64,
@@ -186,7 +186,7 @@ pub struct AnalyticsReport {
     pub wau: i64,
     pub mau: i64,
     pub funnel: Vec<FunnelCohort>,
-    pub consent: Vec<ConsentRate>,
+    pub consent: Vec<OptInRate>,
     /// Completed sign-ins by weekday (Monday first) and hour of day, UTC.
     pub heatmap: Vec<Vec<i64>>,
     pub kpis: Kpis,
@@ -564,7 +564,7 @@ impl Engine {
             funnel,
             consent: consent_by
                 .into_iter()
-                .map(|(purpose, (granted, withdrawn))| ConsentRate {
+                .map(|(purpose, (granted, withdrawn))| OptInRate {
                     purpose,
                     granted,
                     withdrawn,

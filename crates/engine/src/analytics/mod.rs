@@ -13,8 +13,8 @@ pub mod figures;
 pub mod sketch;
 
 pub use figures::{
-    ActivePoint, AnalyticsFilter, AnalyticsQuery, AnalyticsReport, Breakdown, ConsentRate,
-    FunnelCohort, Granularity, Kpis, Series,
+    ActivePoint, AnalyticsFilter, AnalyticsQuery, AnalyticsReport, Breakdown, FunnelCohort,
+    Granularity, Kpis, OptInRate, Series,
 };
 
 use crate::error::Result;

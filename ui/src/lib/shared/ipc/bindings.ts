@@ -777,6 +777,134 @@ items: Array<RetentionItem>, };
 
 export type RetentionRun = { dry_run: boolean, };
 
+export type Granularity = "hour" | "day" | "week" | "month";
+
+export type AnalyticsFilter = { client: string | null, 
+/**
+ * A sign-in method: password, passkey, email, social, totp, recovery, …
+ */
+method: string | null, 
+/**
+ * An ISO 3166 alpha-2 code (known when GeoIP is configured).
+ */
+country: string | null, tier: string | null, };
+
+export type AnalyticsQuery = { from: string, to: string, granularity: Granularity, filter: AnalyticsFilter, };
+
+export type Series = { key: string, values: Array<number>, };
+
+export type Breakdown = { key: string, total: number, };
+
+export type ActivePoint = { at: string, active: number, with_mfa: number, with_passkey: number, };
+
+export type FunnelCohort = { week: string, registered: number, verified: number, signed_in: number, second_factor: number, };
+
+export type OptInRate = { purpose: string, granted: number, withdrawn: number, 
+/**
+ * granted / (granted + withdrawn); none without answers.
+ */
+opt_in_rate: number | null, };
+
+export type Kpis = { from: string, to: string, registrations: number, 
+/**
+ * Completed sign-ins (sessions made).
+ */
+sign_ins: number, attempts: number, failed_attempts: number, 
+/**
+ * Successful attempts over successful and failed ones; none without attempts.
+ */
+success_rate: number | null, 
+/**
+ * Distinct customers who signed in (estimate).
+ */
+active: number, 
+/**
+ * Share of those with a second factor; none without active customers.
+ */
+mfa_adoption: number | null, passkey_adoption: number | null, };
+
+export type AnalyticsReport = { query: AnalyticsQuery, 
+/**
+ * The start of each bucket (UTC).
+ */
+buckets: Array<string>, registrations: Array<number>, verified: Array<number>, 
+/**
+ * Completed sign-ins per bucket by method.
+ */
+sign_ins_by_method: Array<Series>, 
+/**
+ * Attempts per bucket by outcome (success, failure, challenged).
+ */
+attempts_by_outcome: Array<Series>, attempts_by_method: Array<Series>, 
+/**
+ * Failed attempts by reason over the range, most first.
+ */
+failure_reasons: Array<Breakdown>, 
+/**
+ * Risk decisions per bucket (allow, challenge, deny, review).
+ */
+risk_decisions: Array<Series>, 
+/**
+ * Second factors and passkeys added per bucket, by kind.
+ */
+factors_added: Array<Series>, 
+/**
+ * Distinct active customers per bucket (per day for hourly queries), with adoption.
+ */
+active: Array<ActivePoint>, 
+/**
+ * Distinct customers active on the range's last day, its last 7 and last 30 days.
+ */
+dau: number, wau: number, mau: number, funnel: Array<FunnelCohort>, consent: Array<OptInRate>, 
+/**
+ * Completed sign-ins by weekday (Monday first) and hour of day, UTC.
+ */
+heatmap: Array<Array<number>>, kpis: Kpis, 
+/**
+ * The same figures for the period of the same length just before.
+ */
+previous: Kpis, 
+/**
+ * The relative standard error of every distinct-customer figure.
+ */
+sketch_error: number, 
+/**
+ * Events counted so far, and when the rollups were last brought up to date.
+ */
+counted_events: number, as_of: string | null, };
+
+export type AnalyticsViewRequest = { query: AnalyticsQuery, 
+/**
+ * "light" or "dark": the console's theme.
+ */
+theme: string, 
+/**
+ * The charts to draw (their names: sign-ins, attempts, …); empty for figures only.
+ */
+charts: Array<string>, 
+/**
+ * Each chart's size in CSS pixels.
+ */
+width: number, height: number, };
+
+export type ChartSvg = { name: string, title: string, 
+/**
+ * The SVG (its data points carry `data-label` and `data-value`).
+ */
+svg: string, };
+
+export type AnalyticsView = { report: AnalyticsReport, charts: Array<ChartSvg>, 
+/**
+ * registrations, sign_ins, active, success_rate, mfa_adoption → SVG.
+ */
+sparklines: Array<ChartSvg>, };
+
+export type ChartExport = { query: AnalyticsQuery, chart: string, 
+/**
+ * "png", "svg" or "csv".
+ */
+format: string, theme: string, };
+
 /** Every IPC command: its request (sent as `{ req }`) and its response. */
 export interface Commands {
   app_status: { req: void; res: AppStatus };
@@ -843,4 +971,6 @@ export interface Commands {
   update_retention_rules: { req: RetentionRules; res: RetentionRules };
   run_retention: { req: RetentionRun; res: RetentionReport };
   last_retention_run: { req: void; res: RetentionReport | null };
+  analytics_view: { req: AnalyticsViewRequest; res: AnalyticsView };
+  export_chart: { req: ChartExport; res: ExportSaved | null };
 }
