@@ -101,6 +101,9 @@ async fn admin_creates_a_vault_finds_a_customer_by_phone_and_locks_them() {
     assert_eq!(r["err"]["code"], "authenticator_required", "{r}");
     app.give_code(&secret, 0).await;
 
+    // An admin reads analytics: the overview is home; the customers are a click away.
+    app.find("#dashboard").await;
+    app.click("#nav-customers").await;
     app.find("#customer-search").await;
     assert_eq!(
         app.find("#who-role").await.text().await.unwrap(),
@@ -325,7 +328,7 @@ async fn wrong_password_at_sign_in_gives_a_clear_message() {
     app.wait_text("#factor-error", "not right", 15).await;
     app.shot("authenticator-code").await;
     app.give_code(&secret, 30).await;
-    app.find("#customer-search").await;
+    app.find("#dashboard").await;
     app.close().await;
 }
 
@@ -635,7 +638,7 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     )
     .await;
     app.sign_in(PRIVACY, PRIVACY_PW).await;
-    app.find("#customer-search").await;
+    app.find("#dashboard").await;
     assert!(app.absent("#nav-security").await);
 
     // Consent: the purposes with their opt-in rates; a material version of the marketing
@@ -772,4 +775,140 @@ async fn privacy_officer_publishes_a_material_version_exports_and_erases_a_custo
     let purpose = engine.consent_purpose("marketing_email").await.unwrap();
     assert_eq!(purpose.material_version, 2);
     engine.close().await;
+}
+
+/// Set a `<select>` as a person would (the change event the view listens to).
+async fn choose(app: &App, css: &str, value: &str) {
+    app.find(css).await;
+    app.client
+        .execute(
+            "const [css, v] = arguments; const s = document.querySelector(css); \
+             s.value = v; s.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .unwrap();
+}
+
+/// How many charts are drawn, and the theme they were drawn for (from the root's colour).
+async fn charts_drawn(app: &App) -> (u64, String) {
+    let v = app
+        .client
+        .execute(
+            "const figs = document.querySelectorAll('#analytics-charts figure svg'); \
+             const bg = figs[0]?.querySelector('rect')?.getAttribute('fill') ?? ''; \
+             return [figs.length, bg];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (
+        v[0].as_u64().unwrap_or(0),
+        v[1].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test]
+#[ignore = "real window: run by scripts/test.sh under xvfb-run"]
+async fn admin_reads_the_overview_and_every_chart_in_light_and_dark_and_exports_one() {
+    let (dir, secret) = prepared_vault(2_000).await;
+    let exports = dir.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let exports_env = exports.display().to_string();
+    let mut app = App::launch(
+        "analytics",
+        dir,
+        &[("VESTIBULE_E2E_EXPORT_DIR", exports_env.as_str())],
+    )
+    .await;
+    app.sign_in(ADMIN, ADMIN_PW).await;
+    app.give_code(&secret, 30).await;
+
+    // The overview: five KPI tiles with their change, sparklines, the sign-in charts.
+    app.find("#dashboard #kpi-mfa_adoption .spark svg").await;
+    let sign_ins = app.find("#kpi-sign_ins .value").await.text().await.unwrap();
+    assert!(digits(&sign_ins).parse::<u64>().unwrap() > 0, "{sign_ins}");
+    app.find("#dash-sign-ins svg[data-chart='sign-ins']").await;
+    choose(&app, "#theme-choice", "light").await;
+    app.find("#dash-attempts svg").await;
+    app.shot("overview-light").await;
+    choose(&app, "#theme-choice", "dark").await;
+    app.shot("overview-dark").await;
+
+    // The Analytics area: every chart, drawn again for the theme.
+    app.click("#open-analytics").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while charts_drawn(&app).await != (10, "#161B22".to_owned()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(charts_drawn(&app).await, (10, "#161B22".to_owned()));
+    app.wait_text("#analytics-meta", "events counted", 10).await;
+    app.shot("analytics-dark").await;
+    choose(&app, "#theme-choice", "light").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while charts_drawn(&app).await != (10, "#FFFFFF".to_owned()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(charts_drawn(&app).await, (10, "#FFFFFF".to_owned()));
+    app.shot("analytics-light").await;
+    let points: u64 = app
+        .client
+        .execute(
+            "return document.querySelectorAll('#chart-sign-ins [data-value]').length;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert!(points > 10, "hover points on the sign-in chart: {points}");
+
+    // Hourly for the last 24 hours.
+    choose(&app, "#analytics-range", "24h").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = app
+            .client
+            .execute(
+                "return [document.querySelector('#analytics-granularity').value, \
+                 document.querySelector('#analytics-busy') === null];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if g == json!(["hour", true]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never hourly: {g}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.find("#chart-heatmap svg").await;
+    app.shot("analytics-24h").await;
+
+    // Export the sign-in chart as PNG (print resolution) and its data as CSV.
+    app.click("#export-sign-ins-png").await;
+    app.wait_text("#analytics-flash", "Saved", 20).await;
+    app.click("#export-sign-ins-csv").await;
+    app.wait_text("#analytics-flash", ".csv", 20).await;
+    let mut png = None;
+    let mut csv = None;
+    for e in std::fs::read_dir(&exports).unwrap() {
+        let p = e.unwrap().path();
+        match p.extension().and_then(|x| x.to_str()) {
+            Some("png") => png = Some(std::fs::read(&p).unwrap()),
+            Some("csv") => csv = Some(std::fs::read_to_string(&p).unwrap()),
+            _ => {}
+        }
+    }
+    let png = png.expect("the PNG was saved");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        &png[16..24],
+        &[0, 0, 7, 128, 0, 0, 3, 192],
+        "1920 x 960 pixels"
+    );
+    let csv = csv.expect("the CSV was saved");
+    assert!(csv.starts_with("bucket,"), "{}", &csv[..csv.len().min(200)]);
+    assert!(csv.lines().count() >= 24, "{csv}");
+    app.close().await;
 }
