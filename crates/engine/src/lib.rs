@@ -811,6 +811,68 @@ impl Engine {
         Ok((tx, key, customer))
     }
 
+    /// The events a password sign-in records (its attempt and its session), written in the
+    /// sign-in's kind of write transaction after the account lookup, then rolled back: what
+    /// keeping analytics current costs a sign-in. The baseline is [`Engine::lookup_for_bench`].
+    #[doc(hidden)]
+    pub async fn sign_in_events_for_bench(&self, email: &str) -> Result<bool> {
+        let (mut tx, _, customer) = self.bench_lookup(email).await?;
+        let now = self.now();
+        for (kind, outcome, reason) in [
+            (analytics::kind::ATTEMPT, "success", "ok"),
+            (analytics::kind::SESSION, "", ""),
+        ] {
+            analytics::record(
+                &mut tx,
+                now,
+                &analytics::Event {
+                    kind,
+                    customer,
+                    method: "password",
+                    outcome,
+                    reason,
+                    decision: "allow",
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        tx.rollback().await?;
+        Ok(customer.is_some())
+    }
+
+    /// How many events the store holds.
+    #[doc(hidden)]
+    pub async fn events_count_for_bench(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(self.store.reader())
+            .await?)
+    }
+
+    /// Whether the rollups have counted anything yet.
+    #[doc(hidden)]
+    pub async fn analytics_counted_for_bench(&self) -> Result<bool> {
+        Ok(self.analytics_watermark().await?.1 > 0)
+    }
+
+    /// The raw baseline of the analytics benchmark: counting a range's attempts by outcome
+    /// straight from `sign_in_attempts` (its time index).
+    #[doc(hidden)]
+    pub async fn count_attempts_for_bench(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT outcome, count(*) FROM sign_in_attempts WHERE at_us >= $1 AND at_us < $2 GROUP BY outcome",
+        )
+        .bind(time::to_us(from))
+        .bind(time::to_us(to))
+        .fetch_all(self.store.reader())
+        .await?;
+        Ok(rows.iter().map(|r| r.1).sum())
+    }
+
     /// The raw baseline of [`Engine::score_for_bench`]: the same write transaction and
     /// account lookup, with no scoring.
     #[doc(hidden)]

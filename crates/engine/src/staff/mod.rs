@@ -244,6 +244,20 @@ impl Staff {
         self
     }
 
+    /// A signed-in staff member of `role` whom no one signed in as: for benchmarks on a
+    /// cached vault, whose admin's authenticator is not kept. Test and benchmark builds only.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn for_bench(role: Role) -> Staff {
+        Staff {
+            id: Uuid::nil(),
+            email: "benchmark@vestibule.invalid".into(),
+            display_name: "Benchmark".into(),
+            role,
+            factor: StaffFactor::Verified,
+        }
+    }
+
     /// Refuse unless the sign-in is complete and the role grants `p`.
     pub fn require(&self, p: Permission) -> Result<()> {
         self.require_signed_in()?;
