@@ -985,11 +985,16 @@ fn drawn(e: vestibule_charts::Error) -> ConsoleError {
     ConsoleError::Io(e.to_string())
 }
 
-/// The figures for a range with its charts drawn (security, privacy and admins). The report
-/// comes from the rollups; drawing happens on a blocking thread, so the window never waits.
+/// The figures for a range with its charts drawn (security, privacy and admins), after the
+/// events not yet counted are. The report comes from the rollups; drawing happens on a
+/// blocking thread, so the window never waits.
 #[tauri::command]
 pub async fn analytics_view(console: Ctx<'_>, req: AnalyticsViewRequest) -> Result<AnalyticsView> {
     let (engine, staff) = console.session().await?;
+    // The background worker counts new events every second; counting what is left first
+    // makes the screen show everything recorded up to now (on a vault opened after a bulk
+    // load this is the long part, and the window shows its progress meanwhile).
+    engine.analytics_catch_up().await?;
     let report = engine.analytics(&staff, &req.query).await?;
     let theme = theme_of(&req.theme)?;
     let charts = req

@@ -838,10 +838,10 @@ async fn admin_reads_the_overview_and_every_chart_in_light_and_dark_and_exports_
     // The Analytics area: every chart, drawn again for the theme.
     app.click("#open-analytics").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while charts_drawn(&app).await != (10, "#161B22".to_owned()) && Instant::now() < deadline {
+    while charts_drawn(&app).await != (10, "#1B1E29".to_owned()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(charts_drawn(&app).await, (10, "#161B22".to_owned()));
+    assert_eq!(charts_drawn(&app).await, (10, "#1B1E29".to_owned()));
     app.wait_text("#analytics-meta", "events counted", 10).await;
     app.shot("analytics-dark").await;
     choose(&app, "#theme-choice", "light").await;

@@ -64,7 +64,7 @@ fn colours(t: Theme) -> Colours {
             hot: RGBColor(0x08, 0x30, 0x6B),
         },
         Theme::Dark => Colours {
-            bg: RGBColor(0x16, 0x1B, 0x22),
+            bg: RGBColor(0x1B, 0x1E, 0x29),
             fg: RGBColor(0xE6, 0xED, 0xF3),
             muted: RGBColor(0xA0, 0xAB, 0xB8),
             grid: RGBColor(0x30, 0x36, 0x3D),

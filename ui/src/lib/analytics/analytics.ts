@@ -124,3 +124,12 @@ export function hoverValue(el: Element | null): { label: string; value: string }
   if (!hit) return null;
   return { label: hit.getAttribute('data-label') ?? '', value: hit.getAttribute('data-value') ?? '' };
 }
+
+/** The size to draw charts at so that they show at their own pixels: the grid's columns of
+ * at least 480 px with 14 px between, less the card's padding (jsdom and a hidden grid: 720). */
+export function chartSize(gridWidth: number): { width: number; height: number } {
+  if (!gridWidth || gridWidth < 200) return { width: 720, height: 340 };
+  const columns = gridWidth >= 2 * 480 + 14 ? 2 : 1;
+  const width = Math.max(320, Math.min(1400, Math.floor((gridWidth - 14 * (columns - 1)) / columns) - 14));
+  return { width, height: Math.round(width * 0.5) };
+}
