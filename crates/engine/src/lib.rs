@@ -575,6 +575,7 @@ impl Engine {
                 .fetch_one(&mut *tx)
                 .await?;
         if have < events {
+            let marks = analytics::bulk_marks(&mut tx).await?;
             sqlx::query(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
                  INSERT INTO sign_in_attempts (at_us, email_key, customer_id, outcome, reason, method, \
@@ -592,6 +593,8 @@ impl Engine {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
+            // Their events too, as sign-ins write them (erasure blanks those as well).
+            analytics::record_bulk(&mut tx, i64::MAX, marks.1, i64::MAX).await?;
         }
         tx.commit().await?;
         uuid::Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))

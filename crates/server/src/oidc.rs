@@ -27,7 +27,7 @@ use vestibule_engine::oidc::{
     ACR_MFA, ACR_PASSWORD, AuthRequest, Authorization, AuthorizeParams, CLAIMS, ClientAuth,
     LogoutRequest, SCOPES, TokenRequest, TokenResponse, redirect_with,
 };
-use vestibule_engine::{Error, SignInStep, SigningAlg};
+use vestibule_engine::{Error, RequestContext, SignInStep, SigningAlg};
 
 /// The sign-in page's form post: limited per IP like the other credential endpoints.
 pub fn credential_routes() -> OpenApiRouter<AppState> {
@@ -336,6 +336,15 @@ pub(crate) async fn signin_for(s: &AppState, c: &Chrome, raw: &str) -> Option<(S
     ))
 }
 
+/// The client an authorization request's raw parameters are for, if the request is valid
+/// (sign-ups for it are counted as its own by analytics).
+pub(crate) async fn client_of(s: &AppState, c: &Chrome, raw: &str) -> Option<String> {
+    validated(s, c, raw)
+        .await
+        .ok()
+        .map(|(_, req)| req.client_id)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct SignUpQuery {
@@ -606,6 +615,11 @@ async fn authorize_passkey_submit(
         Ok(v) => v,
         Err(r) => return *r,
     };
+    // Counted by analytics as a sign-in to the client asking.
+    let ctx = RequestContext {
+        client: Some(req.client_id.clone()),
+        ..ctx
+    };
     let result = s
         .engine
         .finish_passkey_sign_in(&f.ceremony, &f.credential, &ctx)
@@ -753,6 +767,10 @@ async fn authorize_factor_submit(
     let Some(challenge) = signin::challenge(&s, &jar) else {
         let msg = c.t("error-challenge-ended");
         return sign_in_page(&s, &c, jar, &f.params, &req, Some(msg), "").await;
+    };
+    let ctx = RequestContext {
+        client: Some(req.client_id.clone()),
+        ..ctx
     };
     let result = s
         .engine

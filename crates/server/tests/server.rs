@@ -2685,6 +2685,27 @@ async fn prompt_create_and_the_sign_up_link_carry_the_authorization_request() {
             .unwrap();
         assert_eq!(again.status(), StatusCode::OK);
         assert!(again.text().await.unwrap().contains("<h1>Sign in</h1>"));
+        // Analytics counts the registration as the client's.
+        s.engine.settle().await.unwrap();
+        s.engine.analytics_catch_up().await.unwrap();
+        let now = s.engine.now();
+        let report = s
+            .engine
+            .analytics(
+                &s.admin,
+                &vestibule_engine::analytics::AnalyticsQuery {
+                    from: now - chrono::Duration::days(1),
+                    to: now + chrono::Duration::hours(1),
+                    granularity: vestibule_engine::analytics::Granularity::Day,
+                    filter: vestibule_engine::analytics::AnalyticsFilter {
+                        client: Some(reg.client.id.clone()),
+                        ..Default::default()
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.kpis.registrations, 1, "{:?}", report.registrations);
         s.stop().await;
     }
 }

@@ -500,7 +500,7 @@ async fn sign_up_page(State(s): State<AppState>, jar: CookieJar, headers: Header
         (status = 429, description = "Too many attempts", body = crate::error::ErrorBody)))]
 async fn sign_up_submit(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    Ctx(mut ctx): Ctx,
     PageForm {
         c, jar, form: f, ..
     }: PageForm<SignUpForm>,
@@ -509,6 +509,7 @@ async fn sign_up_submit(
     let client = if f.params.is_empty() {
         None
     } else {
+        ctx.client = crate::oidc::client_of(&s, &c, &f.params).await;
         crate::oidc::signin_for(&s, &c, &f.params).await
     };
     let defs = sign_up_attributes(&s).await;
