@@ -4,7 +4,7 @@
 //! - counting every event from scratch (the rebuild), in events per second;
 //! - every standard range of the Analytics screen — its figures from the rollups and all ten
 //!   charts drawn as SVG — against counting the same range's attempts straight from
-//!   `sign_in_attempts` (what a screen without rollups would at least have to do);
+//!   `sign_in_attempts` on its time index (the least a screen without rollups would do);
 //! - the dashboard (7 days: figures, two charts, five sparklines);
 //! - what recording a sign-in's two events costs inside its write transaction, against the
 //!   same transaction with only the account lookup.
