@@ -824,6 +824,32 @@ pub async fn consent_receipt(console: Ctx<'_>, req: ReceiptRef) -> Result<String
     Ok(engine.staff_consent_receipt(&staff, req.record).await?)
 }
 
+/// Where the staff member wants a file saved: the native save dialog (`None` when cancelled),
+/// or in real-window tests `VESTIBULE_E2E_EXPORT_DIR` (a WebDriver cannot drive the dialog).
+async fn save_dialog(
+    app: &tauri::AppHandle,
+    title: &str,
+    name: &str,
+    filter: &str,
+    ext: &str,
+) -> Result<Option<std::path::PathBuf>> {
+    if let Some(dir) = std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
+        return Ok(Some(std::path::PathBuf::from(dir).join(name)));
+    }
+    use tauri_plugin_dialog::DialogExt;
+    let dialog = app
+        .dialog()
+        .file()
+        .set_title(title)
+        .set_file_name(name)
+        .add_filter(filter, &[ext]);
+    tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+        .await
+        .map_err(|e| ConsoleError::Io(e.to_string()))?
+        .map(|p| p.into_path().map_err(|e| ConsoleError::Io(e.to_string())))
+        .transpose()
+}
+
 /// Where an export was saved.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -850,23 +876,14 @@ pub async fn export_customer_file(
         req.id,
         engine.now().format("%Y-%m-%d")
     );
-    let chosen = match std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
-        Some(dir) => Some(std::path::PathBuf::from(dir).join(&name)),
-        None => {
-            use tauri_plugin_dialog::DialogExt;
-            let dialog = app
-                .dialog()
-                .file()
-                .set_title("Save the customer's data")
-                .set_file_name(&name)
-                .add_filter("ZIP archive", &["zip"]);
-            tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
-                .await
-                .map_err(|e| ConsoleError::Io(e.to_string()))?
-                .map(|p| p.into_path().map_err(|e| ConsoleError::Io(e.to_string())))
-                .transpose()?
-        }
-    };
+    let chosen = save_dialog(
+        &app,
+        "Save the customer's data",
+        &name,
+        "ZIP archive",
+        "zip",
+    )
+    .await?;
     let Some(path) = chosen else {
         return Ok(None);
     };
@@ -1126,23 +1143,7 @@ pub async fn export_chart(
         req.query.from.format("%Y-%m-%d"),
         req.query.to.format("%Y-%m-%d")
     );
-    let chosen = match std::env::var_os("VESTIBULE_E2E_EXPORT_DIR") {
-        Some(dir) => Some(std::path::PathBuf::from(dir).join(&name)),
-        None => {
-            use tauri_plugin_dialog::DialogExt;
-            let dialog = app
-                .dialog()
-                .file()
-                .set_title(format!("Save {}", chart.title()))
-                .set_file_name(&name)
-                .add_filter(filter, &[ext]);
-            tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
-                .await
-                .map_err(|e| ConsoleError::Io(e.to_string()))?
-                .map(|p| p.into_path().map_err(|e| ConsoleError::Io(e.to_string())))
-                .transpose()?
-        }
-    };
+    let chosen = save_dialog(&app, &format!("Save {}", chart.title()), &name, filter, ext).await?;
     let Some(path) = chosen else {
         return Ok(None);
     };

@@ -812,18 +812,34 @@ async fn analytics(
     q: Result<Query<AnalyticsParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = q?;
-    let query = vestibule_engine::analytics::AnalyticsQuery {
-        from: q.from,
-        to: q.to,
-        granularity: q.granularity,
-        filter: vestibule_engine::analytics::AnalyticsFilter {
-            client: q.client,
-            method: q.method,
-            country: q.country,
-            tier: q.tier,
-        },
-    };
+    let query = analytics_query(
+        q.from,
+        q.to,
+        q.granularity,
+        [q.client, q.method, q.country, q.tier],
+    );
     Ok(Json(s.engine.analytics(&who, &query).await?).into_response())
+}
+
+/// The engine's query from the parameters both analytics endpoints take (the filter as
+/// client, method, country, tier).
+fn analytics_query(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    granularity: vestibule_engine::analytics::Granularity,
+    [client, method, country, tier]: [Option<String>; 4],
+) -> vestibule_engine::analytics::AnalyticsQuery {
+    vestibule_engine::analytics::AnalyticsQuery {
+        from,
+        to,
+        granularity,
+        filter: vestibule_engine::analytics::AnalyticsFilter {
+            client,
+            method,
+            country,
+            tier,
+        },
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -895,17 +911,12 @@ async fn analytics_chart(
     if u64::from(w * scale) * u64::from(h * scale) > 4_000_000 {
         return Err(invalid("scale", "a PNG has at most 4 million pixels").into());
     }
-    let query = vestibule_engine::analytics::AnalyticsQuery {
-        from: q.from,
-        to: q.to,
-        granularity: q.granularity,
-        filter: vestibule_engine::analytics::AnalyticsFilter {
-            client: q.client,
-            method: q.method,
-            country: q.country,
-            tier: q.tier,
-        },
-    };
+    let query = analytics_query(
+        q.from,
+        q.to,
+        q.granularity,
+        [q.client, q.method, q.country, q.tier],
+    );
     let report = s.engine.analytics(&who, &query).await?;
     let drawn = |e: vestibule_charts::Error| vestibule_engine::Error::Internal(e.to_string());
     let (body, kind, ext) = match q.format.as_deref().unwrap_or("svg") {
