@@ -67,7 +67,8 @@ async fn the_figures_follow_what_customers_do_and_rebuild_gives_the_same() {
         h.clock.advance(Duration::days(1));
         e.sign_in("ada@shop.example", PW, &ctx()).await.unwrap();
 
-        assert!(e.analytics_catch_up().await.unwrap() > 0, "{}", h.name);
+        // The background worker may have counted some or all of it already.
+        e.analytics_catch_up().await.unwrap();
         assert_eq!(
             e.analytics_catch_up().await.unwrap(),
             0,
@@ -78,6 +79,7 @@ async fn the_figures_follow_what_customers_do_and_rebuild_gives_the_same() {
             .analytics(&h.admin, &query(&h, 3, Granularity::Day))
             .await
             .unwrap();
+        assert!(r.counted_events >= 10, "{}: {}", h.name, r.counted_events);
         assert_eq!(r.buckets.len(), 4, "{}", h.name);
         assert_eq!(r.registrations.iter().sum::<i64>(), 3, "{}", h.name);
         assert_eq!(r.verified.iter().sum::<i64>(), 2, "{}", h.name);
